@@ -180,7 +180,7 @@ func (x *Expr) String() string {
 	switch x.Op {
 	case OpTerm:
 		v := x.Value
-		if strings.ContainsAny(v, " \t\"():") || v == "" || v == "OR" {
+		if needsQuote(v, x.Field == FieldText) {
 			v = strconv.Quote(v)
 		}
 		if x.Prefix {
@@ -204,6 +204,28 @@ func (x *Expr) String() string {
 		return strings.Join(parts, sep)
 	}
 	return "?"
+}
+
+// needsQuote reports whether a term value must be quoted to read back as
+// itself: when it is empty, not valid UTF-8, holds white space, a control
+// character, a quote or a parenthesis, or ends with *; and for free text
+// also when it is AND, OR or NOT, starts with "-" or holds a colon.
+func needsQuote(v string, text bool) bool {
+	if v == "" || !utf8.ValidString(v) || strings.HasSuffix(v, "*") {
+		return true
+	}
+	if text && (v[0] == '-' || v == "AND" || v == "OR" || v == "NOT") {
+		return true
+	}
+	for _, r := range v {
+		switch {
+		case r == '"' || r == '(' || r == ')' || text && r == ':':
+			return true
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			return true
+		}
+	}
+	return false
 }
 
 func (x *Expr) paren() string {
@@ -312,7 +334,7 @@ func parseIPMatch(v string) (netip.Prefix, error) {
 		if err != nil {
 			return p, err
 		}
-		if p.Addr().Is4In6() {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		return p.Masked(), nil
@@ -425,8 +447,12 @@ func compileTerm(x *Expr) Matcher {
 	if path, ok := strings.CutPrefix(x.Field, MetadataPrefix); ok {
 		keys := strings.Split(path, ".")
 		return func(e *Event) bool {
+			v, ok := lookupPath(e.Metadata, keys)
+			if !ok {
+				return false
+			}
 			found := false
-			metadataScalars(lookupPath(e.Metadata, keys), func(s string) {
+			metadataScalars(v, func(s string) {
 				found = found || cmp(s)
 			})
 			return found
@@ -493,18 +519,18 @@ func FieldValue(e *Event, field string) string {
 	return ""
 }
 
-func lookupPath(m map[string]any, keys []string) any {
+func lookupPath(m map[string]any, keys []string) (any, bool) {
 	var v any = m
 	for _, k := range keys {
 		obj, ok := v.(map[string]any)
 		if !ok {
-			return nil
+			return nil, false
 		}
 		if v, ok = obj[k]; !ok {
-			return nil
+			return nil, false
 		}
 	}
-	return v
+	return v, true
 }
 
 // metadataScalars calls fn with the string form of v when v is a scalar,

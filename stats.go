@@ -61,6 +61,9 @@ func (q *StatsQuery) Validate() error {
 	if q.Interval < 0 || (q.Interval > 0 && q.Interval < time.Second) {
 		return FieldError("interval", "must be at least 1s")
 	}
+	if q.Interval%time.Second != 0 {
+		return FieldError("interval", "must be a whole number of seconds")
+	}
 	return nil
 }
 
@@ -88,9 +91,10 @@ func (c *StatsCounter) Add(e *Event) error {
 		c.total[key]++
 		return nil
 	}
-	iv := int64(c.q.Interval)
-	start := e.Time.UnixNano() / iv * iv
-	if e.Time.UnixNano() < 0 && e.Time.UnixNano()%iv != 0 {
+	iv := int64(c.q.Interval / time.Second)
+	sec := e.Time.Unix()
+	start := sec / iv * iv
+	if sec < 0 && sec%iv != 0 {
 		start -= iv
 	}
 	b := c.buckets[start]
@@ -111,7 +115,7 @@ func (c *StatsCounter) Result() *Stats {
 	if c.q.Interval != 0 {
 		st := &Stats{Buckets: make([]StatsBucket, 0, len(c.buckets))}
 		for start, m := range c.buckets {
-			st.Buckets = append(st.Buckets, StatsBucket{Start: time.Unix(0, start).UTC(), Counts: m})
+			st.Buckets = append(st.Buckets, StatsBucket{Start: time.Unix(start, 0).UTC(), Counts: m})
 		}
 		sort.Slice(st.Buckets, func(i, j int) bool { return st.Buckets[i].Start.Before(st.Buckets[j].Start) })
 		return st

@@ -274,7 +274,7 @@ func checkValue(path string, v any, depth int) error {
 	case int, int64:
 	case json.Number:
 		f, err := strconv.ParseFloat(string(t), 64)
-		if err != nil || math.IsInf(f, 0) {
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			return FieldError(path, "number %s out of range", t)
 		}
 	case []any:

@@ -1,0 +1,152 @@
+package block
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/trail-audit/trail"
+)
+
+var (
+	benchOnce  sync.Once
+	benchFile  []byte
+	benchBlock *Reader
+)
+
+// bigBlock returns a block of the 100 000 realistic rows.
+func bigBlock(b *testing.B) *Reader {
+	benchOnce.Do(func() {
+		benchFile, _ = writeRows(b, realisticRows(), 0, Options{})
+		benchBlock = openBytes(b, "bench", benchFile)
+	})
+	return benchBlock
+}
+
+// BenchmarkWriter writes blocks of 10 000 realistic rows.
+func BenchmarkWriter(b *testing.B) {
+	rows := realisticRows()[:10_000]
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		buf.Reset()
+		w := NewWriter(&buf, "acme", 0, Options{})
+		for _, r := range rows {
+			if err := r.add(w); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(buf.Len())/float64(len(rows)), "B/row")
+}
+
+// BenchmarkScan scans the whole 100 000-row block.
+func BenchmarkScan(b *testing.B) {
+	r := bigBlock(b)
+	n := r.Meta().Rows
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		sum := 0
+		if err := r.Scan(0, n, func(_ int, data []byte) error { sum += len(data); return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkRow reads rows at random (the chunk cache rarely hits).
+func BenchmarkRow(b *testing.B) {
+	r := bigBlock(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := r.Meta().Rows
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := r.Row(rng.IntN(n)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRowCached reads rows of one chunk (the cache hits).
+func BenchmarkRowCached(b *testing.B) {
+	r := bigBlock(b)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Row(i % DefaultChunkRows); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkLookup looks up keys of several fields in the 100 000-row block.
+func BenchmarkLookup(b *testing.B) {
+	r := bigBlock(b)
+	rows := realisticRows()
+	pick := func(field string) string {
+		for _, t := range rows[len(rows)/2].terms {
+			if t[0] == field {
+				return t[1]
+			}
+		}
+		b.Fatalf("no %s term", field)
+		return ""
+	}
+	for _, field := range []string{trail.FieldAction, trail.FieldActor, trail.FieldRequestID, trail.FieldIP, trail.FieldText} {
+		key := pick(field)
+		b.Run(field, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				n = len(r.Lookup(field, key))
+			}
+			b.ReportMetric(float64(n), "rows")
+		})
+	}
+	b.Run("prefix", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.LookupPrefix(trail.FieldAction, "user.")
+		}
+	})
+}
+
+// BenchmarkOpen opens the 100 000-row block (reads and parses its index).
+func BenchmarkOpen(b *testing.B) {
+	bigBlock(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Open("bench", bytes.NewReader(benchFile), int64(len(benchFile))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMerge merges ten 10 000-row blocks.
+func BenchmarkMerge(b *testing.B) {
+	rows := realisticRows()
+	var srcs []*Reader
+	for i := 0; i < 10; i++ {
+		f, _ := writeRows(b, rows[i*10_000:(i+1)*10_000], int64(i*10_000), Options{})
+		srcs = append(srcs, openBytes(b, "src", f))
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		buf.Reset()
+		if _, err := Merge(&buf, srcs, nil, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+}

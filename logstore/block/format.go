@@ -1,0 +1,321 @@
+package block
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/trail-audit/trail"
+)
+
+// Format constants.
+const (
+	version    = 1
+	headerLen  = 8
+	footerLen  = 40
+	headerText = "TRLBLK\x00\x01"
+	footerText = "TRLBLKFT"
+
+	// DefaultChunkRows is the number of rows per chunk when Options.ChunkRows is 0.
+	DefaultChunkRows = 128
+	// MaxChunkRows bounds Options.ChunkRows.
+	MaxChunkRows = 1 << 16
+	// MaxRowBytes bounds the data of one row.
+	MaxRowBytes = 16 << 20
+
+	chunkSoftBytes = 8 << 20   // a chunk is cut early past this many data bytes
+	maxChunkRaw    = 64 << 20  // no chunk payload is larger
+	maxIndexRaw    = 1 << 31   // no index payload is larger
+	maxRows        = 1<<31 - 1 // row numbers fit in uint32 and int
+	flagUnindexed  = 1         // chunk flag: no chunk-level postings
+	kindRows       = 0         // field kind: row postings
+	kindChunks     = 1         // field kind: chunk postings
+	encoderLevel   = zstd.SpeedBetterCompression
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// ChunkLevel reports whether field has chunk-level postings: only the
+// free-text field trail.FieldText does.
+func ChunkLevel(field string) bool { return field == trail.FieldText }
+
+var (
+	encoder = sync.OnceValue(func() *zstd.Encoder {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(encoderLevel),
+			zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+		if err != nil {
+			panic(err) // options are constant
+		}
+		return e
+	})
+	decoder = sync.OnceValue(func() *zstd.Decoder {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+			zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(maxIndexRaw))
+		if err != nil {
+			panic(err)
+		}
+		return d
+	})
+)
+
+// chunkMeta is one entry of the chunk table.
+type chunkMeta struct {
+	firstRow int
+	rows     int
+	erased   int // filled by Open and the writers
+	off      int64
+	rawLen   int
+	compLen  int
+	crc      uint32
+	minTime  int64
+	maxTime  int64
+	flags    uint64
+}
+
+// footer is the fixed-size trailer of a file.
+type footer struct {
+	indexOff    uint64
+	indexLen    uint32
+	indexRawLen uint32
+	indexCRC    uint32
+	fileCRC     uint32
+}
+
+func (f footer) append(b []byte) []byte {
+	start := len(b)
+	b = binary.LittleEndian.AppendUint64(b, f.indexOff)
+	b = binary.LittleEndian.AppendUint32(b, f.indexLen)
+	b = binary.LittleEndian.AppendUint32(b, f.indexRawLen)
+	b = binary.LittleEndian.AppendUint32(b, f.indexCRC)
+	b = binary.LittleEndian.AppendUint32(b, f.fileCRC)
+	b = binary.LittleEndian.AppendUint32(b, version)
+	b = append(b, footerText...)
+	return binary.LittleEndian.AppendUint32(b, crc(b[start:]))
+}
+
+func parseFooter(b []byte) (footer, error) {
+	if len(b) != footerLen || string(b[28:36]) != footerText {
+		return footer{}, errors.New("bad footer magic")
+	}
+	if crc(b[:36]) != binary.LittleEndian.Uint32(b[36:]) {
+		return footer{}, errors.New("footer checksum mismatch")
+	}
+	if v := binary.LittleEndian.Uint32(b[24:]); v != version {
+		return footer{}, errors.New("unsupported version")
+	}
+	return footer{
+		indexOff:    binary.LittleEndian.Uint64(b[0:]),
+		indexLen:    binary.LittleEndian.Uint32(b[8:]),
+		indexRawLen: binary.LittleEndian.Uint32(b[12:]),
+		indexCRC:    binary.LittleEndian.Uint32(b[16:]),
+		fileCRC:     binary.LittleEndian.Uint32(b[20:]),
+	}, nil
+}
+
+// appendPostings encodes vals (sorted, unique) as count, first, gaps.
+func appendPostings(b []byte, vals []uint32) []byte {
+	b = binary.AppendUvarint(b, uint64(len(vals)))
+	prev := uint32(0)
+	for i, v := range vals {
+		if i == 0 {
+			b = binary.AppendUvarint(b, uint64(v))
+		} else {
+			b = binary.AppendUvarint(b, uint64(v-prev))
+		}
+		prev = v
+	}
+	return b
+}
+
+// appendDecodedPostings appends the values of the postings at the start of
+// b, each plus shift, to dst. The postings were validated by Open.
+func appendDecodedPostings(dst []uint32, b []byte, shift uint32) []uint32 {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return dst
+	}
+	b = b[k:]
+	v := uint32(0)
+	for i := uint64(0); i < n; i++ {
+		d, k := binary.Uvarint(b)
+		if k <= 0 {
+			return dst
+		}
+		b = b[k:]
+		v += uint32(d)
+		dst = append(dst, v+shift)
+	}
+	return dst
+}
+
+// indexHeader is the part of the index payload before the fields.
+type indexHeader struct {
+	tenant   string
+	firstSeq int64
+	rows     int
+	chunks   []chunkMeta
+	erased   []uint32
+}
+
+func (h *indexHeader) append(b []byte) []byte {
+	b = appendString(b, h.tenant)
+	b = binary.AppendVarint(b, h.firstSeq)
+	b = binary.AppendUvarint(b, uint64(h.rows))
+	b = binary.AppendUvarint(b, uint64(len(h.chunks)))
+	prevMin := int64(0)
+	for _, c := range h.chunks {
+		b = binary.AppendUvarint(b, uint64(c.rows))
+		b = binary.AppendUvarint(b, uint64(c.rawLen))
+		b = binary.AppendUvarint(b, uint64(c.compLen))
+		b = binary.LittleEndian.AppendUint32(b, c.crc)
+		b = binary.AppendVarint(b, c.minTime-prevMin)
+		b = binary.AppendUvarint(b, uint64(c.maxTime-c.minTime))
+		b = binary.AppendUvarint(b, c.flags)
+		prevMin = c.minTime
+	}
+	return appendPostings(b, h.erased)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// fieldEncoder builds the encoded dictionary of one field, key by key in
+// increasing order.
+type fieldEncoder struct {
+	name  string
+	kind  uint64
+	n     int
+	keys  []byte
+	posts []byte
+	prev  string
+}
+
+func (f *fieldEncoder) reset(name string, kind uint64) {
+	f.name, f.kind, f.n, f.keys, f.posts, f.prev = name, kind, 0, f.keys[:0], f.posts[:0], ""
+}
+
+// add appends key (greater than the previous one) with its postings.
+func (f *fieldEncoder) add(key string, vals []uint32) {
+	shared := 0
+	for shared < len(key) && shared < len(f.prev) && key[shared] == f.prev[shared] {
+		shared++
+	}
+	f.keys = binary.AppendUvarint(f.keys, uint64(shared))
+	f.keys = appendString(f.keys, key[shared:])
+	f.posts = appendPostings(f.posts, vals)
+	f.prev = key
+	f.n++
+}
+
+func (f *fieldEncoder) appendTo(b []byte) []byte {
+	b = appendString(b, f.name)
+	b = binary.AppendUvarint(b, f.kind)
+	b = binary.AppendUvarint(b, uint64(f.n))
+	b = append(b, f.keys...)
+	return append(b, f.posts...)
+}
+
+// decoder reads the index payload; the first error sticks and zero values
+// are returned after it.
+type dec struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *dec) fail(msg string) {
+	if d.err == nil {
+		d.err = errors.New(msg)
+	}
+}
+
+func (d *dec) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, k := binary.Uvarint(d.b[d.off:])
+	if k <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.off += k
+	return v
+}
+
+// count reads a uvarint that must be at most max.
+func (d *dec) count(max uint64) int {
+	v := d.uvarint()
+	if v > max {
+		d.fail("count out of range")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *dec) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, k := binary.Varint(d.b[d.off:])
+	if k <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += k
+	return v
+}
+
+func (d *dec) u32() uint32 {
+	if d.err != nil || len(d.b)-d.off < 4 {
+		d.fail("truncated")
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b[d.off:])
+	d.off += 4
+	return v
+}
+
+func (d *dec) bytes(n int) []byte {
+	if d.err != nil || n < 0 || len(d.b)-d.off < n {
+		d.fail("truncated")
+		return nil
+	}
+	b := d.b[d.off : d.off+n]
+	d.off += n
+	return b
+}
+
+func (d *dec) string() string {
+	return string(d.bytes(d.count(uint64(len(d.b)))))
+}
+
+// postings checks the postings at the decoder's position (count values,
+// strictly increasing, each below limit), skips them and returns their
+// bytes.
+func (d *dec) postings(limit uint64) []byte {
+	start := d.off
+	n := d.count(uint64(len(d.b) - d.off))
+	v := uint64(0)
+	for i := 0; i < n && d.err == nil; i++ {
+		g := d.uvarint()
+		if i > 0 && g == 0 {
+			d.fail("postings not increasing")
+		}
+		v += g
+		if v >= limit {
+			d.fail("posting out of range")
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	return d.b[start:d.off]
+}

@@ -1,0 +1,597 @@
+package block
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ChunkInfo describes one chunk: its rows [FirstRow, FirstRow+Rows), how
+// many of them are erased, the range of their event times, its compressed
+// size, and whether it is unindexed (it has no chunk-level postings and
+// matches every chunk-level lookup; see Merge).
+type ChunkInfo struct {
+	FirstRow, Rows, Erased int
+	MinTime, MaxTime       int64
+	Bytes                  int
+	Unindexed              bool
+}
+
+// Reader reads a block file. It is safe for concurrent use by many
+// goroutines. Errors name the file.
+type Reader struct {
+	name    string
+	ra      io.ReaderAt
+	size    int64
+	meta    Meta
+	foot    footer
+	chunks  []chunkMeta
+	erased  []uint32
+	fields  []fieldIndex
+	noIndex []uint32 // chunks flagged unindexed
+
+	mu    sync.Mutex
+	tick  uint64
+	cache [cacheChunks]cachedChunk
+}
+
+const cacheChunks = 4
+
+type cachedChunk struct {
+	idx  int
+	used uint64
+	c    *decodedChunk
+}
+
+// decodedChunk is a decompressed chunk: row j is data[start[j]:start[j+1]],
+// erased when gone[j]. refs and evicted are guarded by the Reader's mu.
+type decodedChunk struct {
+	data    []byte
+	start   []uint32
+	gone    []bool
+	refs    int
+	evicted bool
+}
+
+// fieldIndex is one field's dictionary: key i is keys[keyOff[i]:keyOff[i+1]],
+// its postings start at posts[postOff[i]].
+type fieldIndex struct {
+	name    string
+	kind    uint64
+	keys    string
+	keyOff  []uint32
+	posts   []byte
+	postOff []uint32
+}
+
+func (f *fieldIndex) n() int           { return len(f.keyOff) - 1 }
+func (f *fieldIndex) key(i int) string { return f.keys[f.keyOff[i]:f.keyOff[i+1]] }
+func (f *fieldIndex) post(i int) []byte {
+	return f.posts[f.postOff[i]:]
+}
+
+// Open reads the footer and the index of the block file name, of size
+// bytes, read through r, and checks their CRCs and structure. Chunks are
+// checked when read. The Reader keeps r; it does not close it.
+func Open(name string, r io.ReaderAt, size int64) (*Reader, error) {
+	br := &Reader{name: name, ra: r, size: size}
+	for i := range br.cache {
+		br.cache[i].idx = -1
+	}
+	if err := br.open(); err != nil {
+		return nil, err
+	}
+	return br, nil
+}
+
+func (r *Reader) errorf(off int64, format string, args ...any) error {
+	return fmt.Errorf("block %s: offset %d: %s", r.name, off, fmt.Sprintf(format, args...))
+}
+
+func (r *Reader) readAt(off int64, n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := r.ra.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("block %s: read %d bytes at offset %d: %w", r.name, n, off, err)
+	}
+	return b, nil
+}
+
+func (r *Reader) open() error {
+	if r.size < headerLen+footerLen {
+		return r.errorf(0, "file of %d bytes is too short", r.size)
+	}
+	footOff := r.size - footerLen
+	fb, err := r.readAt(footOff, footerLen)
+	if err != nil {
+		return err
+	}
+	if r.foot, err = parseFooter(fb); err != nil {
+		return r.errorf(footOff, "%v", err)
+	}
+	hb, err := r.readAt(0, headerLen)
+	if err != nil {
+		return err
+	}
+	if string(hb) != headerText {
+		return r.errorf(0, "bad header magic")
+	}
+	f := r.foot
+	if f.indexOff < headerLen || f.indexOff+uint64(f.indexLen) != uint64(footOff) {
+		return r.errorf(footOff, "index at %d of %d bytes does not end at the footer", f.indexOff, f.indexLen)
+	}
+	ib, err := r.readAt(int64(f.indexOff), int(f.indexLen))
+	if err != nil {
+		return err
+	}
+	if crc(ib) != f.indexCRC {
+		return r.errorf(int64(f.indexOff), "index checksum mismatch")
+	}
+	raw, err := decoder().DecodeAll(ib, make([]byte, 0, f.indexRawLen))
+	if err != nil || len(raw) != int(f.indexRawLen) {
+		return r.errorf(int64(f.indexOff), "index does not decompress to %d bytes: %v", f.indexRawLen, err)
+	}
+	if err := r.parseIndex(raw); err != nil {
+		return r.errorf(int64(f.indexOff), "index: %v", err)
+	}
+	return nil
+}
+
+// parseIndex decodes and validates the index payload.
+func (r *Reader) parseIndex(raw []byte) error {
+	d := &dec{b: raw}
+	m := Meta{Tenant: d.string(), FirstSeq: d.varint(), Bytes: r.size}
+	m.Rows = d.count(maxRows)
+	n := d.count(uint64(m.Rows))
+	if d.err != nil {
+		return d.err
+	}
+	if m.FirstSeq < 0 {
+		return errors.New("negative first seq")
+	}
+	r.chunks = make([]chunkMeta, n)
+	off, row, prevMin := int64(headerLen), 0, int64(0)
+	for i := range r.chunks {
+		c := &r.chunks[i]
+		c.firstRow, c.off = row, off
+		c.rows = d.count(MaxChunkRows)
+		c.rawLen = d.count(maxChunkRaw)
+		c.compLen = d.count(r.foot.indexOff)
+		c.crc = d.u32()
+		c.minTime = prevMin + d.varint()
+		c.maxTime = c.minTime + int64(d.uvarint())
+		c.flags = d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		if c.rows == 0 || (c.compLen == 0) != (c.rawLen == 0) || c.maxTime < c.minTime || c.flags&^flagUnindexed != 0 {
+			return fmt.Errorf("chunk %d: bad entry", i)
+		}
+		if c.compLen != 0 && c.rawLen < c.rows {
+			return fmt.Errorf("chunk %d: payload of %d bytes for %d rows", i, c.rawLen, c.rows)
+		}
+		if c.flags&flagUnindexed != 0 {
+			r.noIndex = append(r.noIndex, uint32(i))
+		}
+		prevMin = c.minTime
+		row += c.rows
+		off += int64(c.compLen)
+		if i == 0 || c.minTime < m.MinTime {
+			m.MinTime = c.minTime
+		}
+		if i == 0 || c.maxTime > m.MaxTime {
+			m.MaxTime = c.maxTime
+		}
+	}
+	if row != m.Rows || off != int64(r.foot.indexOff) {
+		return fmt.Errorf("chunks cover %d rows and end at %d, want %d rows ending at %d", row, off, m.Rows, r.foot.indexOff)
+	}
+	r.erased = appendDecodedPostings(nil, d.postings(uint64(m.Rows)), 0)
+	if d.err != nil {
+		return fmt.Errorf("erased rows: %v", d.err)
+	}
+	m.Erased = len(r.erased)
+	for _, e := range r.erased {
+		r.chunks[r.chunkOf(int(e))].erased++
+	}
+	for i, c := range r.chunks {
+		if (c.compLen == 0) != (c.erased == c.rows) {
+			return fmt.Errorf("chunk %d: %d of %d rows erased but %d bytes of data", i, c.erased, c.rows, c.compLen)
+		}
+	}
+	nf := d.count(uint64(len(raw)))
+	r.fields = make([]fieldIndex, 0, min(nf, 1024))
+	for i := 0; i < nf && d.err == nil; i++ {
+		f := fieldIndex{name: d.string(), kind: d.uvarint()}
+		if d.err != nil {
+			break
+		}
+		if f.name == "" || (i > 0 && f.name <= r.fields[i-1].name) {
+			return fmt.Errorf("field %d: name %q out of order", i, f.name)
+		}
+		limit := uint64(m.Rows)
+		switch f.kind {
+		case kindRows:
+		case kindChunks:
+			limit = uint64(len(r.chunks))
+		default:
+			return fmt.Errorf("field %q: unknown kind %d", f.name, f.kind)
+		}
+		if err := f.parse(d, limit); err != nil {
+			return fmt.Errorf("field %q: %v", f.name, err)
+		}
+		r.fields = append(r.fields, f)
+	}
+	if d.err == nil && d.off != len(raw) {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return d.err
+	}
+	r.meta = m
+	return nil
+}
+
+// parse reads the keys and postings of a field and checks that the keys
+// increase strictly and the postings are valid below limit.
+func (f *fieldIndex) parse(d *dec, limit uint64) error {
+	n := d.count(uint64(len(d.b) - d.off))
+	f.keyOff = make([]uint32, 1, n+1)
+	var keys []byte
+	prev := 0 // offset of the previous key in keys
+	for i := 0; i < n && d.err == nil; i++ {
+		shared := d.count(uint64(len(keys) - prev))
+		suffix := d.bytes(d.count(uint64(len(d.b))))
+		if d.err != nil {
+			break
+		}
+		start := len(keys)
+		keys = append(keys, keys[prev:prev+shared]...)
+		keys = append(keys, suffix...)
+		if i > 0 && string(keys[prev:start]) >= string(keys[start:]) {
+			return fmt.Errorf("key %d out of order", i)
+		}
+		if len(keys) > 1<<32-1 {
+			return errors.New("keys too large")
+		}
+		prev = start
+		f.keyOff = append(f.keyOff, uint32(len(keys)))
+	}
+	start := d.off
+	f.postOff = make([]uint32, 0, n+1)
+	for i := 0; i < n && d.err == nil; i++ {
+		f.postOff = append(f.postOff, uint32(d.off-start))
+		if p := d.postings(limit); d.err == nil && len(p) > 0 && p[0] == 0 {
+			d.fail("empty postings")
+		}
+	}
+	if d.err != nil {
+		return d.err
+	}
+	f.postOff = append(f.postOff, uint32(d.off-start))
+	f.posts = d.b[start:d.off]
+	f.keys = string(keys)
+	return nil
+}
+
+// Meta returns the block's description.
+func (r *Reader) Meta() Meta { return r.meta }
+
+// Name returns the name the Reader was opened with.
+func (r *Reader) Name() string { return r.name }
+
+// Fields returns the names of the indexed fields, sorted.
+func (r *Reader) Fields() []string {
+	out := make([]string, len(r.fields))
+	for i := range r.fields {
+		out[i] = r.fields[i].name
+	}
+	return out
+}
+
+// Chunks describes the chunks in row order.
+func (r *Reader) Chunks() []ChunkInfo {
+	out := make([]ChunkInfo, len(r.chunks))
+	for i, c := range r.chunks {
+		out[i] = ChunkInfo{FirstRow: c.firstRow, Rows: c.rows, Erased: c.erased,
+			MinTime: c.minTime, MaxTime: c.maxTime, Bytes: c.compLen,
+			Unindexed: c.flags&flagUnindexed != 0}
+	}
+	return out
+}
+
+// IsErased reports whether row i is erased, without reading its chunk.
+func (r *Reader) IsErased(i int) bool {
+	_, ok := slices.BinarySearch(r.erased, uint32(i))
+	return ok && i >= 0
+}
+
+func (r *Reader) chunkOf(row int) int {
+	return sort.Search(len(r.chunks), func(i int) bool { return r.chunks[i].firstRow+r.chunks[i].rows > row })
+}
+
+func (r *Reader) field(name string) *fieldIndex {
+	i, ok := slices.BinarySearchFunc(r.fields, name, func(f fieldIndex, n string) int { return strings.Compare(f.name, n) })
+	if !ok {
+		return nil
+	}
+	return &r.fields[i]
+}
+
+// Lookup returns the rows whose field has key, sorted ascending. For a
+// chunk-level field (ChunkLevel) it returns every live row of the chunks
+// that contain key in some row, and of the chunks flagged unindexed.
+func (r *Reader) Lookup(field, key string) []uint32 {
+	f := r.field(field)
+	var vals []uint32
+	if f != nil {
+		if i, ok := sort.Find(f.n(), func(i int) int { return strings.Compare(key, f.key(i)) }); ok {
+			vals = appendDecodedPostings(nil, f.post(i), 0)
+		}
+	}
+	return r.finish(field, vals)
+}
+
+// LookupPrefix returns the union of Lookup(field, key) over the keys that
+// start with prefix.
+func (r *Reader) LookupPrefix(field, prefix string) []uint32 {
+	f := r.field(field)
+	var vals []uint32
+	if f != nil {
+		i := sort.Search(f.n(), func(i int) bool { return f.key(i) >= prefix })
+		n := 0
+		for ; i < f.n() && strings.HasPrefix(f.key(i), prefix); i++ {
+			vals = appendDecodedPostings(vals, f.post(i), 0)
+			n++
+		}
+		if n > 1 {
+			slices.Sort(vals)
+			vals = slices.Compact(vals)
+		}
+	}
+	return r.finish(field, vals)
+}
+
+// finish turns the values of a lookup into rows.
+func (r *Reader) finish(field string, vals []uint32) []uint32 {
+	if !ChunkLevel(field) {
+		return vals
+	}
+	if len(r.noIndex) > 0 {
+		vals = Union(vals, r.noIndex)
+	}
+	var rows []uint32
+	for _, ci := range vals {
+		c := &r.chunks[ci]
+		if c.erased == c.rows {
+			continue
+		}
+		e, _ := slices.BinarySearch(r.erased, uint32(c.firstRow))
+		for row := c.firstRow; row < c.firstRow+c.rows; row++ {
+			if e < len(r.erased) && r.erased[e] == uint32(row) {
+				e++
+				continue
+			}
+			rows = append(rows, uint32(row))
+		}
+	}
+	return rows
+}
+
+// Keys calls fn with each key of field in increasing byte order until fn
+// returns false. A chunk flagged unindexed contributes no keys.
+func (r *Reader) Keys(field string, fn func(key string) bool) {
+	f := r.field(field)
+	if f == nil {
+		return
+	}
+	for i := 0; i < f.n(); i++ {
+		if !fn(f.key(i)) {
+			return
+		}
+	}
+}
+
+// Row returns the data of row i, or nil when it is erased. The result is
+// the caller's. It returns an error when i is out of range or the chunk
+// is corrupt.
+func (r *Reader) Row(i int) ([]byte, error) {
+	if i < 0 || i >= r.meta.Rows {
+		return nil, fmt.Errorf("block %s: row %d out of range [0,%d)", r.name, i, r.meta.Rows)
+	}
+	if r.IsErased(i) {
+		return nil, nil
+	}
+	ci := r.chunkOf(i)
+	c, err := r.acquire(ci)
+	if err != nil {
+		return nil, err
+	}
+	defer r.release(c)
+	j := i - r.chunks[ci].firstRow
+	if c.gone[j] {
+		return nil, nil
+	}
+	return slices.Clone(c.data[c.start[j]:c.start[j+1]]), nil
+}
+
+// acquire returns chunk ci, decoded, from the cache or the file. The
+// caller must release it.
+func (r *Reader) acquire(ci int) (*decodedChunk, error) {
+	r.mu.Lock()
+	r.tick++
+	victim := 0
+	for i := range r.cache {
+		e := &r.cache[i]
+		if e.idx == ci {
+			e.used = r.tick
+			e.c.refs++
+			r.mu.Unlock()
+			return e.c, nil
+		}
+		if e.used < r.cache[victim].used {
+			victim = i
+		}
+	}
+	r.mu.Unlock()
+	c := chunkPool.Get().(*decodedChunk)
+	if err := r.decodeChunk(ci, c); err != nil {
+		chunkPool.Put(c)
+		return nil, err
+	}
+	c.refs, c.evicted = 1, false // the cache holds no reference: eviction marks it
+	r.mu.Lock()
+	r.tick++
+	if old := r.cache[victim].c; old != nil {
+		old.evicted = true
+		if old.refs == 0 {
+			chunkPool.Put(old)
+		}
+	}
+	r.cache[victim] = cachedChunk{idx: ci, used: r.tick, c: c}
+	r.mu.Unlock()
+	return c, nil
+}
+
+// release gives back a chunk returned by acquire; once evicted and
+// released by everyone its buffers are reused.
+func (r *Reader) release(c *decodedChunk) {
+	r.mu.Lock()
+	c.refs--
+	if c.evicted && c.refs == 0 {
+		chunkPool.Put(c)
+	}
+	r.mu.Unlock()
+}
+
+var chunkPool = sync.Pool{New: func() any { return new(decodedChunk) }}
+
+// scratch buffers for compressed chunk bytes.
+var compPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// readChunk reads the compressed bytes of chunk ci into *buf and checks
+// their CRC.
+func (r *Reader) readChunk(ci int, buf *[]byte) ([]byte, error) {
+	m := &r.chunks[ci]
+	comp := slices.Grow((*buf)[:0], m.compLen)[:m.compLen]
+	*buf = comp
+	if _, err := r.ra.ReadAt(comp, m.off); err != nil {
+		return nil, fmt.Errorf("block %s: read chunk %d at offset %d: %w", r.name, ci, m.off, err)
+	}
+	if crc(comp) != m.crc {
+		return nil, r.errorf(m.off, "chunk %d: checksum mismatch", ci)
+	}
+	return comp, nil
+}
+
+// decodeChunk reads, checks and decompresses chunk ci into c, reusing c's
+// buffers.
+func (r *Reader) decodeChunk(ci int, c *decodedChunk) error {
+	m := &r.chunks[ci]
+	c.start = slices.Grow(c.start[:0], m.rows+1)[:m.rows+1]
+	c.gone = slices.Grow(c.gone[:0], m.rows)[:m.rows]
+	if m.compLen == 0 {
+		clear(c.start)
+		for j := range c.gone {
+			c.gone[j] = true
+		}
+		return nil
+	}
+	bp := compPool.Get().(*[]byte)
+	defer compPool.Put(bp)
+	comp, err := r.readChunk(ci, bp)
+	if err != nil {
+		return err
+	}
+	c.data, err = decoder().DecodeAll(comp, slices.Grow(c.data[:0], m.rawLen))
+	if err != nil || len(c.data) != m.rawLen {
+		return r.errorf(m.off, "chunk %d: does not decompress to %d bytes: %v", ci, m.rawLen, err)
+	}
+	// Row lengths, then the data.
+	p := 0
+	var sum uint64
+	lens := c.start[1:]
+	for j := 0; j < m.rows; j++ {
+		v, k := binary.Uvarint(c.data[p:])
+		if k <= 0 || v > MaxRowBytes+1 {
+			return r.errorf(m.off, "chunk %d: bad length of row %d", ci, j)
+		}
+		p += k
+		c.gone[j] = v == 0
+		if v > 0 {
+			v--
+		}
+		sum += v
+		lens[j] = uint32(v)
+	}
+	if sum != uint64(len(c.data)-p) {
+		return r.errorf(m.off, "chunk %d: rows hold %d bytes, payload has %d", ci, sum, len(c.data)-p)
+	}
+	c.start[0] = uint32(p)
+	for j := 1; j <= m.rows; j++ {
+		c.start[j] += c.start[j-1]
+	}
+	return nil
+}
+
+// Scan calls fn for each row in [from, to) in order, with its data (nil
+// when erased), decompressing each chunk once. data is valid only during
+// the call. Scan stops at and returns the first error of fn or of reading.
+func (r *Reader) Scan(from, to int, fn func(row int, data []byte) error) error {
+	if from < 0 || to > r.meta.Rows || from > to {
+		return fmt.Errorf("block %s: scan range [%d,%d) not within [0,%d)", r.name, from, to, r.meta.Rows)
+	}
+	if from == to {
+		return nil
+	}
+	c := chunkPool.Get().(*decodedChunk)
+	defer chunkPool.Put(c)
+	for ci := r.chunkOf(from); ci < len(r.chunks) && r.chunks[ci].firstRow < to; ci++ {
+		m := &r.chunks[ci]
+		if err := r.decodeChunk(ci, c); err != nil {
+			return err
+		}
+		lo, hi := max(from, m.firstRow), min(to, m.firstRow+m.rows)
+		for row := lo; row < hi; row++ {
+			j := row - m.firstRow
+			var data []byte
+			if !c.gone[j] {
+				data = c.data[c.start[j]:c.start[j+1]:c.start[j+1]]
+			}
+			if err := fn(row, data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Verify reads the whole file and checks every chunk and the CRC-32C of
+// everything before the footer. It returns the first mismatch found.
+func (r *Reader) Verify() error {
+	sum := crc32.Update(0, castagnoli, []byte(headerText))
+	var buf []byte
+	for ci, m := range r.chunks {
+		if m.compLen == 0 {
+			continue
+		}
+		comp, err := r.readChunk(ci, &buf)
+		if err != nil {
+			return err
+		}
+		sum = crc32.Update(sum, castagnoli, comp)
+	}
+	ib, err := r.readAt(int64(r.foot.indexOff), int(r.foot.indexLen))
+	if err != nil {
+		return err
+	}
+	if crc32.Update(sum, castagnoli, ib) != r.foot.fileCRC {
+		return r.errorf(r.size-footerLen, "file checksum mismatch")
+	}
+	return nil
+}

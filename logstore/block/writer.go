@@ -1,0 +1,341 @@
+package block
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Options tune a Writer or Merge.
+type Options struct {
+	// ChunkRows is the number of rows per chunk; 0 means DefaultChunkRows.
+	// A chunk is cut early when its data passes 8 MiB.
+	ChunkRows int
+
+	// Terms, when not nil, lets Merge re-index the chunks in which it
+	// erases rows: it must call add for every index entry of a row's data,
+	// as the Writer's terms did. Without it such chunks lose their
+	// chunk-level postings and are flagged unindexed (see Merge).
+	Terms func(data []byte, add func(field, key string))
+}
+
+func (o Options) chunkRows() int {
+	switch {
+	case o.ChunkRows <= 0:
+		return DefaultChunkRows
+	case o.ChunkRows > MaxChunkRows:
+		return MaxChunkRows
+	}
+	return o.ChunkRows
+}
+
+// Meta describes a block: its tenant, its seq range [FirstSeq,
+// FirstSeq+Rows), how many rows are erased, the range of the event times
+// of its rows (unix nanoseconds, 0 when empty) and its size in bytes.
+type Meta struct {
+	Tenant           string
+	FirstSeq         int64
+	Rows             int
+	Erased           int
+	MinTime, MaxTime int64
+	Bytes            int64
+}
+
+// output writes a block file sequentially, tracking the offset and the
+// CRC-32C of everything written. The first error sticks.
+type output struct {
+	w   io.Writer
+	off int64
+	crc uint32
+	err error
+}
+
+func (o *output) write(b []byte) {
+	if o.err != nil {
+		return
+	}
+	n, err := o.w.Write(b)
+	o.crc = crc32.Update(o.crc, castagnoli, b[:n])
+	o.off += int64(n)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		o.err = fmt.Errorf("block: write at offset %d: %w", o.off, err)
+	}
+}
+
+// header writes the file header if nothing was written yet.
+func (o *output) header() {
+	if o.off == 0 {
+		o.write([]byte(headerText))
+	}
+}
+
+// finish writes the index and the footer.
+func (o *output) finish(h *indexHeader, fields []byte) {
+	o.header()
+	raw := append(h.append(nil), fields...)
+	if len(raw) > maxIndexRaw-1 {
+		o.err = errors.New("block: index too large")
+		return
+	}
+	comp := encoder().EncodeAll(raw, nil)
+	f := footer{
+		indexOff:    uint64(o.off),
+		indexLen:    uint32(len(comp)),
+		indexRawLen: uint32(len(raw)),
+		indexCRC:    crc(comp),
+	}
+	o.write(comp)
+	f.fileCRC = o.crc
+	o.write(f.append(nil))
+}
+
+// writeChunk compresses raw (a chunk payload) unless every row is erased,
+// writes it and returns its table entry.
+func (o *output) writeChunk(c chunkMeta, raw []byte, scratch *[]byte) chunkMeta {
+	o.header()
+	c.off = o.off
+	c.rawLen, c.compLen, c.crc = 0, 0, 0
+	if c.erased < c.rows {
+		*scratch = encoder().EncodeAll(raw, (*scratch)[:0])
+		c.rawLen, c.compLen, c.crc = len(raw), len(*scratch), crc(*scratch)
+		o.write(*scratch)
+	}
+	return c
+}
+
+// Writer writes one block file. Rows are added in seq order with Add and
+// AddErased; Close writes the index and the footer. A Writer is not safe
+// for concurrent use. The first error is returned by every later call.
+type Writer struct {
+	out       output
+	tenant    string
+	firstSeq  int64
+	chunkRows int
+	rows      int
+	erased    []uint32
+	chunks    []chunkMeta
+	closed    bool
+
+	// the chunk being filled
+	cur     chunkMeta
+	lens    []byte
+	data    []byte
+	scratch []byte
+
+	fields   map[string]*fieldBuilder
+	last     *fieldBuilder
+	addTerm  func(field, key string)
+	termErr  error
+	lastName string
+}
+
+// fieldBuilder collects the postings of one field as (key id, value) pairs.
+type fieldBuilder struct {
+	kind uint64
+	ids  map[string]uint32
+	keys []string
+	last []uint32 // per key id: the last value added + 1
+	pk   []uint32 // key id of each pair
+	pv   []uint32 // value of each pair
+}
+
+// NewWriter returns a Writer of a block of tenant's rows starting at
+// firstSeq, writing to w. Nothing is written before the first row.
+func NewWriter(w io.Writer, tenant string, firstSeq int64, opts Options) *Writer {
+	bw := &Writer{
+		out:       output{w: w},
+		tenant:    tenant,
+		firstSeq:  firstSeq,
+		chunkRows: opts.chunkRows(),
+		fields:    make(map[string]*fieldBuilder),
+	}
+	bw.addTerm = bw.term
+	bw.cur.minTime, bw.cur.maxTime = math.MaxInt64, math.MinInt64
+	return bw
+}
+
+func (w *Writer) check() error {
+	if w.out.err != nil {
+		return w.out.err
+	}
+	if w.closed {
+		return errors.New("block: writer is closed")
+	}
+	if w.rows >= maxRows {
+		return errors.New("block: too many rows")
+	}
+	return nil
+}
+
+// Add appends the next row with data (at most MaxRowBytes; copied) and the
+// event time timeNanos. terms, when not nil, is called once and must call
+// add for every index entry of the row; repeated (field, key) pairs are
+// ignored. An empty field name is an error after which the Writer is
+// unusable.
+func (w *Writer) Add(data []byte, timeNanos int64, terms func(add func(field, key string))) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	if len(data) > MaxRowBytes {
+		return fmt.Errorf("block: row %d is %d bytes, more than %d", w.rows, len(data), MaxRowBytes)
+	}
+	if terms != nil {
+		terms(w.addTerm)
+		if w.termErr != nil {
+			// The row's other terms are already recorded: the Writer is unusable.
+			w.out.err = w.termErr
+			return w.termErr
+		}
+	}
+	w.lens = binary.AppendUvarint(w.lens, uint64(len(data))+1)
+	w.data = append(w.data, data...)
+	return w.endRow(timeNanos)
+}
+
+// AddErased appends the next row as erased: it has no data and no index
+// entries.
+func (w *Writer) AddErased(timeNanos int64) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	w.lens = append(w.lens, 0)
+	w.erased = append(w.erased, uint32(w.rows))
+	w.cur.erased++
+	return w.endRow(timeNanos)
+}
+
+func (w *Writer) endRow(t int64) error {
+	w.cur.minTime = min(w.cur.minTime, t)
+	w.cur.maxTime = max(w.cur.maxTime, t)
+	w.cur.rows++
+	w.rows++
+	if w.cur.rows >= w.chunkRows || len(w.data) >= chunkSoftBytes {
+		w.flush()
+	}
+	return w.out.err
+}
+
+func (w *Writer) term(field, key string) {
+	f := w.last
+	if f == nil || field != w.lastName {
+		if field == "" {
+			w.termErr = fmt.Errorf("block: row %d: empty field name", w.rows)
+			return
+		}
+		f = w.fields[field]
+		if f == nil {
+			f = &fieldBuilder{ids: make(map[string]uint32)}
+			if ChunkLevel(field) {
+				f.kind = kindChunks
+			}
+			w.fields[strings.Clone(field)] = f
+		}
+		w.last, w.lastName = f, field
+	}
+	v := uint32(w.rows)
+	if f.kind == kindChunks {
+		v = uint32(len(w.chunks))
+	}
+	id, ok := f.ids[key]
+	if !ok {
+		id = uint32(len(f.keys))
+		key = strings.Clone(key)
+		f.ids[key] = id
+		f.keys = append(f.keys, key)
+		f.last = append(f.last, 0)
+	} else if f.last[id] == v+1 {
+		return
+	}
+	f.last[id] = v + 1
+	f.pk = append(f.pk, id)
+	f.pv = append(f.pv, v)
+}
+
+func (w *Writer) flush() {
+	if w.cur.rows == 0 {
+		return
+	}
+	w.cur.firstRow = w.rows - w.cur.rows
+	w.lens = append(w.lens, w.data...)
+	w.chunks = append(w.chunks, w.out.writeChunk(w.cur, w.lens, &w.scratch))
+	w.lens, w.data = w.lens[:0], w.data[:0]
+	w.cur = chunkMeta{minTime: math.MaxInt64, maxTime: math.MinInt64}
+}
+
+// Close writes the last chunk, the index and the footer, and returns the
+// block's Meta. It does not close the underlying io.Writer.
+func (w *Writer) Close() (Meta, error) {
+	if err := w.check(); err != nil {
+		return Meta{}, err
+	}
+	w.flush()
+	w.closed = true
+	h := indexHeader{tenant: w.tenant, firstSeq: w.firstSeq, rows: w.rows, chunks: w.chunks, erased: w.erased}
+	names := make([]string, 0, len(w.fields))
+	for name := range w.fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var buf []byte
+	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	var fe fieldEncoder
+	for _, name := range names {
+		f := w.fields[name]
+		fe.reset(name, f.kind)
+		f.encode(&fe)
+		buf = fe.appendTo(buf)
+	}
+	w.fields = nil
+	w.out.finish(&h, buf)
+	if w.out.err != nil {
+		return Meta{}, w.out.err
+	}
+	return metaOf(&h, w.out.off), nil
+}
+
+// encode adds the field's keys in order with their postings to fe.
+func (f *fieldBuilder) encode(fe *fieldEncoder) {
+	// Group the pair values by key id (counting sort keeps them ascending).
+	start := make([]uint32, len(f.keys)+1)
+	for _, id := range f.pk {
+		start[id+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	vals := make([]uint32, len(f.pv))
+	next := slices.Clone(start[:len(f.keys)])
+	for i, id := range f.pk {
+		vals[next[id]] = f.pv[i]
+		next[id]++
+	}
+	order := make([]uint32, len(f.keys))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(f.keys[a], f.keys[b]) })
+	for _, id := range order {
+		fe.add(f.keys[id], vals[start[id]:start[id+1]])
+	}
+}
+
+func metaOf(h *indexHeader, size int64) Meta {
+	m := Meta{Tenant: h.tenant, FirstSeq: h.firstSeq, Rows: h.rows, Erased: len(h.erased), Bytes: size}
+	for i, c := range h.chunks {
+		if i == 0 || c.minTime < m.MinTime {
+			m.MinTime = c.minTime
+		}
+		if i == 0 || c.maxTime > m.MaxTime {
+			m.MaxTime = c.maxTime
+		}
+	}
+	return m
+}

@@ -1,0 +1,353 @@
+package logstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore/block"
+	"github.com/trail-audit/trail/logstore/vfs"
+	"github.com/trail-audit/trail/merkle"
+)
+
+// blockRef is an open block of one tenant with its id table. Readers
+// acquire it while they use it; a block replaced by compaction or retention
+// is closed when its last reader releases it.
+type blockRef struct {
+	path     string // absolute
+	first    int64
+	rows     int
+	gen      int
+	f        vfs.File
+	r        *block.Reader
+	ids      []idEntry // sorted by hash
+	minRecv  int64     // received_at bounds, unix nanos
+	maxRecv  int64
+	refs     atomic.Int32
+	obsolete atomic.Bool
+	once     sync.Once
+	closeErr error
+}
+
+// idEntry maps the FNV-64a hash of an event id to its row.
+type idEntry struct {
+	hash uint64
+	row  uint32
+}
+
+func idHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+func (b *blockRef) end() int64 { return b.first + int64(b.rows) }
+
+func (b *blockRef) acquire() { b.refs.Add(1) }
+
+func (b *blockRef) release() {
+	if b.refs.Add(-1) == 0 && b.obsolete.Load() {
+		b.close()
+	}
+}
+
+// retire marks b replaced; it is closed once no reader holds it.
+func (b *blockRef) retire() {
+	b.obsolete.Store(true)
+	if b.refs.Load() == 0 {
+		b.close()
+	}
+}
+
+func (b *blockRef) close() error {
+	b.once.Do(func() { b.closeErr = b.f.Close() })
+	return b.closeErr
+}
+
+// rowsFor returns the rows whose id hashes to h.
+func (b *blockRef) rowsFor(h uint64) []uint32 {
+	i := sort.Search(len(b.ids), func(i int) bool { return b.ids[i].hash >= h })
+	var out []uint32
+	for ; i < len(b.ids) && b.ids[i].hash == h; i++ {
+		out = append(out, b.ids[i].row)
+	}
+	return out
+}
+
+func blockName(first int64, rows, gen int) string {
+	return fmt.Sprintf("%016d-%010d-%06d.blk", first, rows, gen)
+}
+
+func parseBlockName(name string) (first int64, rows, gen int, ok bool) {
+	base, found := strings.CutSuffix(name, ".blk")
+	if !found {
+		return 0, 0, 0, false
+	}
+	n, err := fmt.Sscanf(base, "%016d-%010d-%06d", &first, &rows, &gen)
+	return first, rows, gen, err == nil && n == 3 && rows > 0 && first >= 0
+}
+
+// idsPath is the id table file of a block.
+func idsPath(blockPath string) string { return strings.TrimSuffix(blockPath, ".blk") + ".ids" }
+
+// id table file: "trailids" int64 minRecv int64 maxRecv uint32 n
+// n × (uint64 hash, uint32 row), then CRC-32C of all of it; little endian.
+const idsMagic = "trailids"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeIDs(ids []idEntry, minRecv, maxRecv int64) []byte {
+	b := make([]byte, 0, 28+12*len(ids)+4)
+	b = append(b, idsMagic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(minRecv))
+	b = binary.LittleEndian.AppendUint64(b, uint64(maxRecv))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(ids)))
+	for _, e := range ids {
+		b = binary.LittleEndian.AppendUint64(b, e.hash)
+		b = binary.LittleEndian.AppendUint32(b, e.row)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeIDs(b []byte) (ids []idEntry, minRecv, maxRecv int64, err error) {
+	if len(b) < 32 || string(b[:8]) != idsMagic {
+		return nil, 0, 0, errors.New("not an id table")
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, 0, 0, errors.New("id table checksum mismatch")
+	}
+	minRecv = int64(binary.LittleEndian.Uint64(b[8:]))
+	maxRecv = int64(binary.LittleEndian.Uint64(b[16:]))
+	n := int(binary.LittleEndian.Uint32(b[24:]))
+	if len(body) != 28+12*n {
+		return nil, 0, 0, errors.New("id table length mismatch")
+	}
+	ids = make([]idEntry, n)
+	for i := range ids {
+		p := body[28+12*i:]
+		ids[i] = idEntry{hash: binary.LittleEndian.Uint64(p), row: binary.LittleEndian.Uint32(p[8:])}
+	}
+	return ids, minRecv, maxRecv, nil
+}
+
+// readFile reads a whole file through the vfs.
+func readFile(fsys vfs.FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// openBlock opens a block file and its id table.
+func (s *Store) openBlock(path string, first int64, rows, gen int) (*blockRef, error) {
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r, err := block.Open(path, f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m := r.Meta()
+	if m.FirstSeq != first || m.Rows != rows {
+		f.Close()
+		return nil, fmt.Errorf("%s: holds seqs %d+%d, its name says %d+%d", path, m.FirstSeq, m.Rows, first, rows)
+	}
+	b := &blockRef{path: path, first: first, rows: rows, gen: gen, f: f, r: r}
+	data, err := readFile(s.fs, idsPath(path))
+	if err == nil {
+		b.ids, b.minRecv, b.maxRecv, err = decodeIDs(data)
+	}
+	if err != nil {
+		// The id table is derived data: rebuild it from the rows.
+		s.log.Warn("rebuilding id table", "block", path, "err", err)
+		if err := b.rebuildIDs(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// rebuildIDs recomputes the id table from the rows.
+func (b *blockRef) rebuildIDs() error {
+	b.ids = b.ids[:0]
+	b.minRecv, b.maxRecv = 0, 0
+	return b.r.Scan(0, b.rows, func(row int, data []byte) error {
+		ev, err := trail.DecodeEvent(data)
+		if err != nil {
+			return fmt.Errorf("%s row %d: %w", b.path, row, err)
+		}
+		b.addID(ev, uint32(row))
+		if row == b.rows-1 {
+			sortIDs(b.ids)
+		}
+		return nil
+	})
+}
+
+func (b *blockRef) addID(ev *trail.Event, row uint32) {
+	b.ids = append(b.ids, idEntry{hash: idHash(ev.ID), row: row})
+	rv := ev.ReceivedAt.UnixNano()
+	if len(b.ids) == 1 || rv < b.minRecv {
+		b.minRecv = rv
+	}
+	if rv > b.maxRecv {
+		b.maxRecv = rv
+	}
+}
+
+func sortIDs(ids []idEntry) {
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].hash != ids[j].hash {
+			return ids[i].hash < ids[j].hash
+		}
+		return ids[i].row < ids[j].row
+	})
+}
+
+// loadTenant opens a tenant's blocks, tiles and tree from disk.
+func (s *Store) loadTenant(name string) (*tenant, error) {
+	t, err := s.newTenant(name)
+	if err != nil {
+		return nil, err
+	}
+	bdir := filepath.Join(t.dir, "blocks")
+	des, err := s.fs.ReadDir(bdir)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: %w", err)
+	}
+	type cand struct {
+		name      string
+		first     int64
+		rows, gen int
+	}
+	var cands []cand
+	for _, de := range des {
+		n := de.Name()
+		if strings.HasSuffix(n, ".tmp") {
+			s.fs.Remove(filepath.Join(bdir, n)) // an unfinished write
+			continue
+		}
+		if first, rows, gen, ok := parseBlockName(n); ok {
+			cands = append(cands, cand{n, first, rows, gen})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].first != cands[j].first {
+			return cands[i].first < cands[j].first
+		}
+		return cands[i].gen > cands[j].gen
+	})
+	var next int64
+	var stale []string
+	for _, c := range cands {
+		if c.first < next || (c.first == next && len(t.blocks) > 0 && t.blocks[len(t.blocks)-1].first == c.first) {
+			stale = append(stale, c.name) // replaced by a merged or rewritten block
+			continue
+		}
+		if c.first > next {
+			t.broken = &trail.TamperError{Tenant: name, Seq: next, File: t.rel("blocks"), Reason: fmt.Sprintf("blocks skip from seq %d to %d", next, c.first)}
+			break
+		}
+		b, err := s.openBlock(filepath.Join(bdir, c.name), c.first, c.rows, c.gen)
+		if err != nil {
+			t.broken = &trail.TamperError{Tenant: name, Seq: c.first, File: t.rel(filepath.Join("blocks", c.name)), Reason: err.Error()}
+			break
+		}
+		t.blocks = append(t.blocks, b)
+		next = b.end()
+	}
+	if t.broken == nil {
+		for _, n := range stale {
+			s.fs.Remove(filepath.Join(bdir, n))
+			s.fs.Remove(idsPath(filepath.Join(bdir, n)))
+		}
+	}
+	t.size, t.persisted = next, next
+	t.head = newHeadSeg(next)
+	if t.tree, err = merkle.Open(next, t.tiles); err != nil {
+		t.broken = &trail.TamperError{Tenant: name, Seq: -1, File: t.rel("tiles"), Reason: err.Error()}
+		t.tree, _ = merkle.Open(0, t.tiles)
+		t.size, t.persisted = 0, 0
+		t.head = newHeadSeg(0)
+	}
+	notes, err := s.readCheckpoints(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(notes) > 0 && t.broken == nil {
+		cp, err := s.openCheckpoint(name, notes[len(notes)-1])
+		if err != nil {
+			t.broken = &trail.TamperError{Tenant: name, Seq: -1, File: t.rel(checkpointsFile), Reason: "checkpoint signature: " + err.Error()}
+		} else {
+			t.cp = cp
+			t.head.cp = cp
+		}
+	}
+	return t, nil
+}
+
+// writeBlock durably writes entries (consecutive seqs) as a new block of
+// generation gen and returns it opened.
+func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) (data []byte, ev *trail.Event, erased bool)) (*blockRef, error) {
+	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
+	var buf bytes.Buffer
+	w := block.NewWriter(&buf, t.name, first, s.blockOpts)
+	ref := &blockRef{}
+	for i := 0; i < n; i++ {
+		data, ev, erased := row(i)
+		var err error
+		if erased {
+			err = w.Add(data, ev.ReceivedAt.UnixNano(), nil)
+		} else {
+			err = w.Add(data, ev.Time.UnixNano(), func(add func(field, key string)) { trail.IndexTerms(ev, add) })
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write block %s: %w", name, err)
+		}
+		ref.addID(ev, uint32(i))
+	}
+	if _, err := w.Close(); err != nil {
+		return nil, fmt.Errorf("write block %s: %w", name, err)
+	}
+	sortIDs(ref.ids)
+	return s.installBlockFile(name, buf.Bytes(), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv), first, n, gen)
+}
+
+// installBlockFile writes a block and its id table atomically and opens it.
+func (s *Store) installBlockFile(name string, data, ids []byte, first int64, n, gen int) (*blockRef, error) {
+	if err := vfs.WriteFileAtomic(s.fs, idsPath(name), ids, 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", idsPath(name), err)
+	}
+	if err := vfs.WriteFileAtomic(s.fs, name, data, 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	return s.openBlock(name, first, n, gen)
+}
+
+// removeBlockFiles deletes a retired block's files.
+func (s *Store) removeBlockFiles(b *blockRef) {
+	s.fs.Remove(b.path)
+	s.fs.Remove(idsPath(b.path))
+}

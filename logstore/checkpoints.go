@@ -1,0 +1,91 @@
+package logstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/merkle"
+)
+
+// sign returns a signed checkpoint of tenant's tree.
+func (s *Store) sign(tenant string, size int64, root merkle.Hash) (*trail.Checkpoint, error) {
+	c := checkpoint.Checkpoint{Origin: s.origin(tenant), Size: size, Root: root}
+	msg, err := checkpoint.Sign(c, s.opts.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: sign checkpoint: %w", err)
+	}
+	return &trail.Checkpoint{Origin: c.Origin, Size: size, Root: trail.Hash(root), Note: msg}, nil
+}
+
+// openCheckpoint verifies a stored note and checks its origin.
+func (s *Store) openCheckpoint(tenant string, msg []byte) (*trail.Checkpoint, error) {
+	c, err := checkpoint.Open(msg, s.verifier)
+	if err != nil {
+		return nil, err
+	}
+	if c.Origin != s.origin(tenant) {
+		return nil, fmt.Errorf("origin %q, want %q", c.Origin, s.origin(tenant))
+	}
+	return &trail.Checkpoint{Origin: c.Origin, Size: c.Size, Root: trail.Hash(c.Root), Note: append([]byte(nil), msg...)}, nil
+}
+
+// checkpoints.log holds every checkpoint signed at a block boundary, each
+// framed as uvarint(len) note.
+const checkpointsFile = "checkpoints.log"
+
+// appendCheckpoint durably appends a note to the tenant's checkpoint log.
+func (s *Store) appendCheckpoint(t *tenant, note []byte) error {
+	name := filepath.Join(t.dir, checkpointsFile)
+	f, err := s.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	defer f.Close()
+	rec := binary.AppendUvarint(nil, uint64(len(note)))
+	rec = append(rec, note...)
+	if n, err := f.Write(rec); err != nil || n != len(rec) {
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return fmt.Errorf("checkpoints: write %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("checkpoints: sync %s: %w", name, err)
+	}
+	return nil
+}
+
+// readCheckpoints returns the raw notes of the tenant's checkpoint log. A
+// torn final record (crash while appending) is ignored.
+func (s *Store) readCheckpoints(t *tenant) ([][]byte, error) {
+	f, err := s.fs.OpenFile(filepath.Join(t.dir, checkpointsFile), os.O_RDONLY, 0)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	var notes [][]byte
+	r := bytes.NewReader(data)
+	for r.Len() > 0 {
+		n, err := binary.ReadUvarint(r)
+		if err != nil || n > uint64(r.Len()) {
+			break
+		}
+		off := len(data) - r.Len()
+		notes = append(notes, data[off:off+int(n)])
+		r.Seek(int64(n), io.SeekCurrent)
+	}
+	return notes, nil
+}

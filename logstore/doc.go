@@ -1,0 +1,36 @@
+// Package logstore is trail's embedded event store: a single-node,
+// log-structured engine in one data directory, modelled on Prometheus TSDB
+// and Kafka (see DESIGN.md §4 and docs/design/logstore.md).
+//
+// # Layout
+//
+//	<dir>/LOCK                               flock held while open
+//	<dir>/wal/00000001.wal …                 write-ahead log shared by all tenants
+//	<dir>/tenants/<tenant>/blocks/*.blk      immutable compressed blocks (package block)
+//	<dir>/tenants/<tenant>/blocks/*.ids      id → row tables of each block
+//	<dir>/tenants/<tenant>/tiles/L<n>        Merkle tiles, height 8 (C2SP tlog-tiles)
+//	<dir>/tenants/<tenant>/checkpoints.log   every checkpoint signed at a block boundary
+//
+// # Write path
+//
+// Append prepares events in the caller's goroutine (normalise, validate,
+// canonical JSON). One writer goroutine takes every waiting batch, assigns
+// seqs, hashes leaves, integrates them into each tenant's tree, signs a
+// checkpoint per touched tenant, writes the whole commit as ONE WAL record,
+// calls fdatasync once (group commit) and only then publishes the events to
+// readers and acknowledges every batch.
+//
+// # Read path
+//
+// Recent events live in memory (the head) with an inverted index; older ones
+// in blocks with per-block dictionaries and postings. Queries plan candidate
+// rows from the indexes, then decode and match exactly with the reference
+// matcher of trail.Expr.
+//
+// # Recovery
+//
+// Open loads blocks and tiles, replays the WAL after the blocks, truncating a
+// torn tail, and checks every tenant's rebuilt root against its last signed
+// checkpoint. A tenant that fails is quarantined: its operations return an
+// EUNAVAILABLE error wrapping a *trail.TamperError.
+package logstore

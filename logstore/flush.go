@@ -1,0 +1,312 @@
+package logstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore/block"
+)
+
+// startFlush runs a flush in the background unless one is running.
+func (s *Store) startFlush() {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed || s.flushing != nil {
+		return
+	}
+	ch := make(chan struct{})
+	s.flushing = ch
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		err := s.Flush()
+		if err != nil {
+			s.log.Error("flush failed; the WAL still holds the head", "err", err)
+		}
+		s.closeMu.Lock()
+		s.flushErr = err
+		s.flushing = nil
+		s.closeMu.Unlock()
+		close(ch)
+	}()
+}
+
+// Flush writes every tenant's head to blocks, makes them durable, persists
+// tiles and checkpoints, removes the WAL segments they cover and compacts.
+// It is safe to call at any time; appends continue meanwhile.
+func (s *Store) Flush() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *Store) flushLocked() error {
+	// Cut: freeze every head at a WAL position.
+	s.commitMu.Lock()
+	cut := s.wal.End()
+	s.mu.RLock()
+	var ts []*tenant
+	for _, t := range s.tenants {
+		t.mu.Lock()
+		if len(t.head.entries) > 0 {
+			t.frozen = append(t.frozen, t.head)
+			t.head = newHeadSeg(t.size)
+			t.head.cp = t.cp
+		}
+		if len(t.frozen) > 0 && t.broken == nil {
+			ts = append(ts, t)
+		}
+		t.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	s.headBytes = 0
+	for _, t := range s.tenants {
+		t.mu.RLock()
+		s.headBytes += t.head.bytes
+		t.mu.RUnlock()
+	}
+	s.commitMu.Unlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
+	for _, t := range ts {
+		if err := s.flushTenant(t); err != nil {
+			return fmt.Errorf("logstore: flush %s: %w", t.name, err)
+		}
+	}
+	if err := s.wal.RemoveBefore(cut); err != nil {
+		return fmt.Errorf("logstore: trim wal: %w", err)
+	}
+	for _, t := range ts {
+		if err := s.compact(t); err != nil {
+			return fmt.Errorf("logstore: compact %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// flushTenant writes the tenant's frozen segments as blocks.
+func (s *Store) flushTenant(t *tenant) error {
+	t.mu.RLock()
+	frozen := append([]*headSeg(nil), t.frozen...)
+	tree := t.tree
+	t.mu.RUnlock()
+	for _, seg := range frozen {
+		// Tiles first: a block is only trusted with its tiles durable.
+		tiles := tree.Tiles()
+		size := tree.Size()
+		if err := t.tiles.write(tiles); err != nil {
+			return err
+		}
+		if err := t.tiles.sync(); err != nil {
+			return err
+		}
+		entries := seg.entries
+		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, bool) {
+			return entries[i].leaf, entries[i].ev, false
+		})
+		if err != nil {
+			return err
+		}
+		if seg.cp != nil && seg.cp.Size == seg.end() {
+			if err := s.appendCheckpoint(t, seg.cp.Note); err != nil {
+				b.close()
+				return err
+			}
+		}
+		tree.Persisted(size)
+		t.mu.Lock()
+		t.blocks = append(t.blocks, b)
+		t.frozen = t.frozen[1:]
+		t.persisted = seg.end()
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// compact merges a tenant's newest blocks while the one before the last is
+// not much larger than the last, keeping O(log n) blocks per tenant. Chunks
+// are copied verbatim; only the dictionaries are merged.
+func (s *Store) compact(t *tenant) error {
+	for {
+		t.mu.RLock()
+		n := len(t.blocks)
+		var a, b *blockRef
+		if n >= 2 {
+			a, b = t.blocks[n-2], t.blocks[n-1]
+		}
+		t.mu.RUnlock()
+		if a == nil || a.rows >= 4*b.rows || a.rows+b.rows > s.opts.MaxBlockRows {
+			return nil
+		}
+		merged, err := s.mergeBlocks(t, []*blockRef{a, b})
+		if err != nil {
+			return err
+		}
+		t.mu.Lock()
+		if len(t.blocks) >= 2 && t.blocks[len(t.blocks)-2] == a && t.blocks[len(t.blocks)-1] == b {
+			t.blocks = append(t.blocks[:len(t.blocks)-2:len(t.blocks)-2], merged)
+		} else {
+			t.mu.Unlock()
+			merged.close()
+			return fmt.Errorf("blocks changed during compaction")
+		}
+		t.mu.Unlock()
+		s.removeBlockFiles(a)
+		s.removeBlockFiles(b)
+		a.retire()
+		b.retire()
+	}
+}
+
+func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
+	readers := make([]*block.Reader, len(srcs))
+	gen, rows := 0, 0
+	var ids []idEntry
+	minRecv, maxRecv := srcs[0].minRecv, srcs[0].maxRecv
+	for i, b := range srcs {
+		readers[i] = b.r
+		gen = max(gen, b.gen+1)
+		for _, e := range b.ids {
+			ids = append(ids, idEntry{hash: e.hash, row: e.row + uint32(rows)})
+		}
+		rows += b.rows
+		minRecv, maxRecv = min(minRecv, b.minRecv), max(maxRecv, b.maxRecv)
+	}
+	sortIDs(ids)
+	var buf bytesBuffer
+	if _, err := block.Merge(&buf, readers, nil, s.blockOpts); err != nil {
+		return nil, err
+	}
+	name := t.dir + "/blocks/" + blockName(srcs[0].first, rows, gen)
+	return s.installBlockFile(name, buf.b, encodeIDs(ids, minRecv, maxRecv), srcs[0].first, rows, gen)
+}
+
+// bytesBuffer is a minimal io.Writer into a byte slice.
+type bytesBuffer struct{ b []byte }
+
+func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+// Retain implements trail.Store. It flushes the head, then rewrites every
+// block holding events received before the cut-off with their content
+// replaced by a stub of server fields, and removes the old files. Leaf
+// hashes live in the tiles and are untouched, so every proof stays valid.
+func (s *Store) Retain(ctx context.Context, tenantName string, before time.Time) (*trail.RetentionResult, error) {
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if err := s.flushLocked(); err != nil {
+		return nil, err
+	}
+	res := &trail.RetentionResult{Tenant: t.name, FirstSeq: -1, LastSeq: -1}
+	cut := before.UnixNano()
+	t.mu.RLock()
+	blocks := append([]*blockRef(nil), t.blocks...)
+	t.mu.RUnlock()
+	for _, b := range blocks {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if b.minRecv >= cut {
+			continue
+		}
+		nb, purged, first, last, err := s.purgeBlock(t, b, cut)
+		if err != nil {
+			return res, fmt.Errorf("logstore: retention %s: %w", t.name, err)
+		}
+		if nb == nil {
+			continue
+		}
+		t.mu.Lock()
+		for i, x := range t.blocks {
+			if x == b {
+				t.blocks[i] = nb
+			}
+		}
+		t.mu.Unlock()
+		s.removeBlockFiles(b)
+		b.retire()
+		res.Purged += purged
+		if res.FirstSeq < 0 {
+			res.FirstSeq = first
+		}
+		res.LastSeq = last
+	}
+	return res, nil
+}
+
+// purgeBlock rewrites b with the rows received before cut erased. It
+// returns nil when nothing changes.
+func (s *Store) purgeBlock(t *tenant, b *blockRef, cut int64) (nb *blockRef, purged, first, last int64, err error) {
+	type row struct {
+		data   []byte
+		ev     *trail.Event
+		erased bool
+	}
+	rows := make([]row, b.rows)
+	first, last = -1, -1
+	err = b.r.Scan(0, b.rows, func(i int, data []byte) error {
+		ev, err := trail.DecodeEvent(data)
+		if err != nil {
+			return fmt.Errorf("%s row %d: %w", b.path, i, err)
+		}
+		ev.Seq = b.first + int64(i)
+		if ev.Erased {
+			rows[i] = row{data: append([]byte(nil), data...), ev: ev, erased: true}
+			return nil
+		}
+		if ev.ReceivedAt.UnixNano() < cut {
+			rows[i] = row{data: erasedStub(ev), ev: ev, erased: true}
+			purged++
+			if first < 0 {
+				first = ev.Seq
+			}
+			last = ev.Seq
+			return nil
+		}
+		rows[i] = row{data: append([]byte(nil), data...), ev: ev}
+		return nil
+	})
+	if err != nil || purged == 0 {
+		return nil, 0, -1, -1, err
+	}
+	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, bool) {
+		return rows[i].data, rows[i].ev, rows[i].erased
+	})
+	return nb, purged, first, last, err
+}
+
+// erasedStub is what remains of an event whose content was removed: its
+// server fields. It can never be mistaken for a leaf, whose first key is
+// always "action".
+func erasedStub(ev *trail.Event) []byte {
+	b := []byte(`{"erased":true,"id":`)
+	b = appendJSONString(b, ev.ID)
+	b = append(b, `,"received_at":"`...)
+	b = ev.ReceivedAt.UTC().AppendFormat(b, trail.TimeFormat)
+	b = append(b, `"}`...)
+	return b
+}
+
+// appendJSONString quotes an event id. Ids are validated printable
+// without spaces or control characters, so only quote and backslash need
+// escaping.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+// isStub reports whether block row data is an erased stub.
+func isStub(data []byte) bool {
+	return len(data) > 10 && string(data[:11]) == `{"erased":t`
+}

@@ -1,0 +1,136 @@
+package logstore
+
+import (
+	"sort"
+	"strings"
+
+	trail "github.com/trail-audit/trail"
+)
+
+// headEntry is one committed event that is not yet in a block.
+type headEntry struct {
+	ev   *trail.Event // decoded, with Seq and LeafHash set; read-only once published
+	leaf []byte       // canonical leaf bytes
+	hash trail.Hash
+}
+
+// headSeg is a run of a tenant's committed events, seq first..first+len-1,
+// with an inverted index from (field, key) to offsets in entries. The
+// writer appends; readers hold the tenant's read lock.
+type headSeg struct {
+	first   int64
+	entries []headEntry
+	index   map[string]map[string][]uint32
+	ids     map[string]int64
+	bytes   int64
+	cp      *trail.Checkpoint // the checkpoint signed when this segment last grew
+}
+
+func newHeadSeg(first int64) *headSeg {
+	return &headSeg{first: first, index: map[string]map[string][]uint32{}, ids: map[string]int64{}}
+}
+
+func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
+
+// add appends an entry and indexes it.
+func (h *headSeg) add(e headEntry) {
+	off := uint32(len(h.entries))
+	h.entries = append(h.entries, e)
+	h.ids[e.ev.ID] = e.ev.Seq
+	h.bytes += int64(len(e.leaf))
+	trail.IndexTerms(e.ev, func(field, key string) {
+		m := h.index[field]
+		if m == nil {
+			m = map[string][]uint32{}
+			h.index[field] = m
+		}
+		p := m[key]
+		if n := len(p); n > 0 && p[n-1] == off {
+			return
+		}
+		m[key] = append(p, off)
+	})
+}
+
+// lookup returns the sorted offsets of entries indexed under (field, key).
+func (h *headSeg) lookup(field, key string) []uint32 { return h.index[field][key] }
+
+// keys calls fn for every key of field, in no particular order.
+func (h *headSeg) keys(field string, fn func(key string) []uint32) []uint32 {
+	var out []uint32
+	for k := range h.index[field] {
+		if p := fn(k); p != nil {
+			out = unionRows(out, p)
+		}
+	}
+	return out
+}
+
+// lookupPrefix returns the union of postings of keys with the prefix.
+func (h *headSeg) lookupPrefix(field, prefix string) []uint32 {
+	var out []uint32
+	for k, p := range h.index[field] {
+		if strings.HasPrefix(k, prefix) {
+			out = unionRows(out, p)
+		}
+	}
+	return out
+}
+
+// intersectRows returns the sorted intersection of two sorted sets.
+func intersectRows(a, b []uint32) []uint32 {
+	out := make([]uint32, 0, min(len(a), len(b)))
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// unionRows returns the sorted union of two sorted sets.
+func unionRows(a, b []uint32) []uint32 {
+	if len(a) == 0 {
+		return b
+	}
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]uint32, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// sortRows sorts and dedupes.
+func sortRows(r []uint32) []uint32 {
+	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	out := r[:0]
+	for i, v := range r {
+		if i == 0 || v != r[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,623 @@
+package logstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore/block"
+	"github.com/trail-audit/trail/merkle"
+)
+
+// postings is the index interface the planner needs from a block or a
+// head segment. Row numbers are relative to the source.
+type postings interface {
+	lookup(field, key string) []uint32
+	lookupPrefix(field, prefix string) []uint32
+	keys(field string, fn func(key string) bool)
+}
+
+type blockPostings struct{ r *block.Reader }
+
+func (b blockPostings) lookup(f, k string) []uint32       { return b.r.Lookup(f, k) }
+func (b blockPostings) lookupPrefix(f, p string) []uint32 { return b.r.LookupPrefix(f, p) }
+func (b blockPostings) keys(f string, fn func(string) bool) {
+	b.r.Keys(f, fn)
+}
+
+// segPostings reads a head segment's index; call with the tenant's read
+// lock held. Rows at or past n (appended after the snapshot) are dropped.
+type segPostings struct {
+	seg *headSeg
+	n   uint32
+}
+
+func (p segPostings) clip(rows []uint32) []uint32 {
+	for len(rows) > 0 && rows[len(rows)-1] >= p.n {
+		rows = rows[:len(rows)-1]
+	}
+	return rows
+}
+
+func (p segPostings) lookup(f, k string) []uint32 { return p.clip(p.seg.lookup(f, k)) }
+func (p segPostings) lookupPrefix(f, pre string) []uint32 {
+	return p.clip(p.seg.lookupPrefix(f, pre))
+}
+func (p segPostings) keys(f string, fn func(string) bool) {
+	for k := range p.seg.index[f] {
+		if !fn(k) {
+			return
+		}
+	}
+}
+
+// plan returns the candidate rows of a source for x: a sorted superset of
+// the rows x matches, or all=true when the index cannot narrow it.
+func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
+	if x == nil {
+		return nil, true
+	}
+	switch x.Op {
+	case trail.OpNot:
+		return nil, true
+	case trail.OpAnd:
+		first := true
+		for _, a := range x.Args {
+			r, all := plan(a, p)
+			if all {
+				continue
+			}
+			if first {
+				rows, first = r, false
+			} else {
+				rows = intersectRows(rows, r)
+			}
+			if len(rows) == 0 {
+				return nil, false
+			}
+		}
+		return rows, first
+	case trail.OpOr:
+		for _, a := range x.Args {
+			r, all := plan(a, p)
+			if all {
+				return nil, true
+			}
+			rows = unionRows(rows, r)
+		}
+		return rows, false
+	}
+	return planTerm(x, p)
+}
+
+func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
+	switch {
+	case x.Field == trail.FieldIP:
+		pre, err := trail.ParseIPMatch(x.Value)
+		if err != nil {
+			return nil, false
+		}
+		if pre.IsSingleIP() {
+			return p.lookup(trail.FieldIP, pre.Addr().String()), false
+		}
+		var keys []string
+		p.keys(trail.FieldIP, func(k string) bool {
+			if a, err := trail.ParseIPMatch(k); err == nil && pre.Contains(a.Addr()) {
+				keys = append(keys, k)
+			}
+			return true
+		})
+		var rows []uint32
+		for _, k := range keys {
+			rows = unionRows(rows, p.lookup(trail.FieldIP, k))
+		}
+		return rows, false
+	case x.Field == trail.FieldText:
+		words := trail.Words(x.Value)
+		var rows []uint32
+		for i, w := range words {
+			var r []uint32
+			if x.Prefix && i == len(words)-1 {
+				r = p.lookupPrefix(trail.FieldText, w)
+			} else {
+				r = p.lookup(trail.FieldText, w)
+			}
+			if i == 0 {
+				rows = r
+			} else {
+				rows = intersectRows(rows, r)
+			}
+			if len(rows) == 0 {
+				return nil, false
+			}
+		}
+		return rows, false
+	case strings.HasPrefix(x.Field, trail.MetadataPrefix) && !trail.MetadataIndexed(x.Field):
+		return nil, true
+	}
+	key := trail.IndexKey(x.Value)
+	if x.Prefix {
+		return p.lookupPrefix(x.Field, key), false
+	}
+	return p.lookup(x.Field, key), false
+}
+
+// view is a consistent snapshot of a tenant for one read.
+type view struct {
+	t      *tenant
+	tree   *merkle.Tree
+	size   int64
+	blocks []*blockRef
+	segs   []segSnap
+}
+
+type segSnap struct {
+	seg     *headSeg
+	entries []headEntry
+	rows    []uint32 // candidates when !all
+	all     bool
+}
+
+// snapshot takes a view of t, planning head candidates for x under the lock.
+func (s *Store) snapshot(t *tenant, x *trail.Expr) *view {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	v := &view{t: t, tree: t.tree, size: t.size, blocks: t.acquireBlocks()}
+	for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
+		if len(seg.entries) == 0 {
+			continue
+		}
+		ss := segSnap{seg: seg, entries: seg.entries[:len(seg.entries):len(seg.entries)]}
+		ss.rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(len(ss.entries))})
+		v.segs = append(v.segs, ss)
+	}
+	return v
+}
+
+func (v *view) release() { releaseBlocks(v.blocks) }
+
+// source is one block or head segment of a view, in seq order.
+type source struct {
+	first int64
+	n     int
+	b     *blockRef
+	seg   *segSnap
+}
+
+func (v *view) sources() []source {
+	out := make([]source, 0, len(v.blocks)+len(v.segs))
+	for _, b := range v.blocks {
+		out = append(out, source{first: b.first, n: b.rows, b: b})
+	}
+	for i := range v.segs {
+		sg := &v.segs[i]
+		out = append(out, source{first: sg.seg.first, n: len(sg.entries), seg: sg})
+	}
+	return out
+}
+
+// event returns row i of a source as an event with Seq and LeafHash set.
+func (v *view) event(src source, i int) (*trail.Event, error) {
+	if src.seg != nil {
+		e := src.seg.entries[i]
+		return e.ev, nil
+	}
+	data, err := src.b.r.Row(i)
+	if err != nil {
+		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: v.t.rel("blocks"), Reason: err.Error()}
+	}
+	ev, err := trail.DecodeEvent(data)
+	if err != nil {
+		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: src.b.path, Reason: "undecodable row"}
+	}
+	ev.Seq = src.first + int64(i)
+	if isStub(data) {
+		ev.Tenant = v.t.name
+	}
+	h, err := v.tree.LeafHashAt(ev.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("leaf hash %s/%d: %w", v.t.name, ev.Seq, err)
+	}
+	lh := trail.Hash(h)
+	ev.LeafHash = &lh
+	return ev, nil
+}
+
+// candidates returns the candidate rows of a source, nil+true for all.
+func candidates(src source, x *trail.Expr, from, to int64) ([]uint32, bool) {
+	if src.seg != nil {
+		return src.seg.rows, src.seg.all
+	}
+	rows, all := plan(x, blockPostings{src.b.r})
+	if from == 0 && to == 0 {
+		return rows, all
+	}
+	// Prune by chunk time ranges.
+	var keep []uint32
+	for _, c := range src.b.r.Chunks() {
+		if (from != 0 && c.MaxTime < from) || (to != 0 && c.MinTime >= to) {
+			continue
+		}
+		for r := c.FirstRow; r < c.FirstRow+c.Rows; r++ {
+			keep = append(keep, uint32(r))
+		}
+	}
+	if all {
+		return keep, false
+	}
+	return intersectRows(rows, keep), false
+}
+
+// Query implements trail.Store.
+func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) {
+	after, hasCursor, err := q.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.tenantByName(q.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	match, err := q.Filter.Compile()
+	if err != nil {
+		return nil, err
+	}
+	var from, to int64
+	if !q.From.IsZero() {
+		from = q.From.UnixNano()
+	}
+	if !q.To.IsZero() {
+		to = q.To.UnixNano()
+	}
+	filtered := q.Filter != nil || from != 0 || to != 0
+	v := s.snapshot(t, q.Filter)
+	defer v.release()
+	page := &trail.Page{Events: []*trail.Event{}}
+	desc := q.Order == trail.OrderDesc
+	err = v.scan(ctx, q.Filter, from, to, desc, hasCursor, after, func(ev *trail.Event) bool {
+		if ev.Erased {
+			if filtered {
+				return true
+			}
+		} else {
+			tn := ev.Time.UnixNano()
+			if (from != 0 && tn < from) || (to != 0 && tn >= to) || !match(ev) {
+				return true
+			}
+		}
+		page.Events = append(page.Events, ev)
+		if len(page.Events) == q.Limit {
+			page.NextCursor = trail.EncodeCursor(ev.Seq, q.Order)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// scan calls fn with candidate events in seq order (desc: newest first),
+// strictly after/before the cursor seq when hasCursor, until fn returns
+// false.
+func (v *view) scan(ctx context.Context, x *trail.Expr, from, to int64, desc, hasCursor bool, cursor int64, fn func(*trail.Event) bool) error {
+	srcs := v.sources()
+	n := len(srcs)
+	for k := 0; k < n; k++ {
+		src := srcs[k]
+		if desc {
+			src = srcs[n-1-k]
+		}
+		if hasCursor {
+			if desc && src.first >= cursor || !desc && src.first+int64(src.n) <= cursor+1 {
+				continue
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, all := candidates(src, x, from, to)
+		count := len(rows)
+		if all {
+			count = src.n
+		}
+		for j := 0; j < count; j++ {
+			idx := j
+			if desc {
+				idx = count - 1 - j
+			}
+			row := idx
+			if !all {
+				row = int(rows[idx])
+			}
+			seq := src.first + int64(row)
+			if hasCursor && (desc && seq >= cursor || !desc && seq <= cursor) {
+				continue
+			}
+			ev, err := v.event(src, row)
+			if err != nil {
+				return err
+			}
+			if !fn(ev) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// Stats implements trail.Store.
+func (s *Store) Stats(ctx context.Context, sq *trail.StatsQuery) (*trail.Stats, error) {
+	if err := sq.Validate(); err != nil {
+		return nil, err
+	}
+	q := sq.Query
+	q.Limit, q.Cursor, q.Order = 0, "", ""
+	if _, _, err := q.Normalize(); err != nil {
+		return nil, err
+	}
+	t, err := s.tenantByName(q.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	match, err := q.Filter.Compile()
+	if err != nil {
+		return nil, err
+	}
+	var from, to int64
+	if !q.From.IsZero() {
+		from = q.From.UnixNano()
+	}
+	if !q.To.IsZero() {
+		to = q.To.UnixNano()
+	}
+	v := s.snapshot(t, q.Filter)
+	defer v.release()
+	c := trail.NewStatsCounter(sq)
+	var addErr error
+	err = v.scan(ctx, q.Filter, from, to, false, false, 0, func(ev *trail.Event) bool {
+		if ev.Erased {
+			return true
+		}
+		tn := ev.Time.UnixNano()
+		if (from != 0 && tn < from) || (to != 0 && tn >= to) || !match(ev) {
+			return true
+		}
+		addErr = c.Add(ev)
+		return addErr == nil
+	})
+	if err == nil {
+		err = addErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.Result(), nil
+}
+
+// Get implements trail.Store.
+func (s *Store) Get(ctx context.Context, tenantName, id string) (*trail.Event, error) {
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	seq, _, ok := s.lookupID(t, id)
+	if !ok {
+		return nil, trail.Errorf(trail.ENOTFOUND, "no event %q in tenant %s", id, t.name)
+	}
+	return s.eventBySeq(ctx, t, seq)
+}
+
+// eventBySeq returns one event.
+func (s *Store) eventBySeq(ctx context.Context, t *tenant, seq int64) (*trail.Event, error) {
+	v := s.snapshot(t, nil)
+	defer v.release()
+	for _, src := range v.sources() {
+		if seq >= src.first && seq < src.first+int64(src.n) {
+			return v.event(src, int(seq-src.first))
+		}
+	}
+	return nil, trail.Errorf(trail.ENOTFOUND, "no event with seq %d in tenant %s", seq, t.name)
+}
+
+// Read implements trail.Store.
+func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit int) ([]trail.Record, error) {
+	if from < 0 {
+		return nil, trail.FieldError("from", "must be >= 0")
+	}
+	if limit <= 0 {
+		return nil, trail.FieldError("limit", "must be > 0")
+	}
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	v := s.snapshot(t, nil)
+	defer v.release()
+	var out []trail.Record
+	lr := &leafReader{v: v}
+	for _, src := range v.sources() {
+		end := src.first + int64(src.n)
+		if end <= from {
+			continue
+		}
+		start := max(from, src.first)
+		stop := min(end, start+int64(limit-len(out)))
+		if src.seg != nil {
+			for seq := start; seq < stop; seq++ {
+				e := src.seg.entries[seq-src.first]
+				out = append(out, trail.Record{Tenant: t.name, Seq: seq, LeafHash: e.hash, Data: e.leaf})
+			}
+		} else {
+			err := src.b.r.Scan(int(start-src.first), int(stop-src.first), func(row int, data []byte) error {
+				seq := src.first + int64(row)
+				h, err := lr.at(seq)
+				if err != nil {
+					return err
+				}
+				rec := trail.Record{Tenant: t.name, Seq: seq, LeafHash: h}
+				if !isStub(data) {
+					rec.Data = append([]byte(nil), data...)
+				}
+				out = append(out, rec)
+				return nil
+			})
+			if err != nil {
+				return nil, &trail.TamperError{Tenant: t.name, Seq: start, File: src.b.path, Reason: err.Error()}
+			}
+		}
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// leafReader reads persisted leaf hashes a level-0 tile at a time.
+type leafReader struct {
+	v    *view
+	n    int64
+	data []byte
+}
+
+func (lr *leafReader) at(seq int64) (trail.Hash, error) {
+	n := seq >> merkle.TileHeight
+	if lr.data == nil || n != lr.n {
+		w := int64(1 << merkle.TileHeight)
+		if end := (n + 1) << merkle.TileHeight; end > lr.v.t.persistedSnapshot() {
+			// Not in a full persisted tile: ask the tree.
+			h, err := lr.v.tree.LeafHashAt(seq)
+			return trail.Hash(h), err
+		}
+		data, err := lr.v.t.tiles.ReadTile(tlog.Tile{H: merkle.TileHeight, L: 0, N: n, W: int(w)})
+		if err != nil {
+			return trail.Hash{}, err
+		}
+		lr.n, lr.data = n, data
+	}
+	var h trail.Hash
+	off := (seq & (1<<merkle.TileHeight - 1)) * 32
+	copy(h[:], lr.data[off:off+32])
+	return h, nil
+}
+
+func (t *tenant) persistedSnapshot() int64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.persisted
+}
+
+// Wait implements trail.Store.
+func (s *Store) Wait(ctx context.Context, tenantName string, size int64) (int64, error) {
+	if err := trail.ValidateTenantName(tenantName); err != nil {
+		return 0, err
+	}
+	for {
+		s.mu.RLock()
+		t := s.tenants[tenantName]
+		ch := s.notify
+		s.mu.RUnlock()
+		if t != nil {
+			t.mu.RLock()
+			n := t.size
+			t.mu.RUnlock()
+			if n > size {
+				return n, nil
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.quit:
+			return 0, errClosed
+		}
+	}
+}
+
+// Checkpoint implements trail.Store.
+func (s *Store) Checkpoint(ctx context.Context, tenantName string) (*trail.Checkpoint, error) {
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.cp == nil {
+		return nil, trail.Errorf(trail.ENOTFOUND, "tenant %s has no checkpoint yet", t.name)
+	}
+	return t.cp, nil
+}
+
+// InclusionProof implements trail.Store.
+func (s *Store) InclusionProof(ctx context.Context, tenantName string, seq, size int64) (*trail.InclusionProof, error) {
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	tree, cpSize := t.tree, int64(0)
+	if t.cp != nil {
+		cpSize = t.cp.Size
+	}
+	t.mu.RUnlock()
+	if size <= 0 {
+		size = cpSize
+	}
+	if size > cpSize {
+		return nil, trail.FieldError("size", "tree size %d is larger than the latest checkpoint (%d)", size, cpSize)
+	}
+	if seq < 0 || seq >= size {
+		return nil, trail.FieldError("seq", "must be in [0, %d)", size)
+	}
+	hs, err := tree.InclusionProof(seq, size)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: inclusion proof: %w", err)
+	}
+	return &trail.InclusionProof{LeafIndex: seq, TreeSize: size, Hashes: toHashes(hs)}, nil
+}
+
+// ConsistencyProof implements trail.Store.
+func (s *Store) ConsistencyProof(ctx context.Context, tenantName string, from, to int64) (*trail.ConsistencyProof, error) {
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	tree, cpSize := t.tree, int64(0)
+	if t.cp != nil {
+		cpSize = t.cp.Size
+	}
+	t.mu.RUnlock()
+	if to <= 0 {
+		to = cpSize
+	}
+	if to > cpSize {
+		return nil, trail.FieldError("to", "tree size %d is larger than the latest checkpoint (%d)", to, cpSize)
+	}
+	if from < 0 || from > to {
+		return nil, trail.FieldError("from", "must be in [0, %d]", to)
+	}
+	p := &trail.ConsistencyProof{From: from, To: to, Hashes: []trail.Hash{}}
+	if from == 0 || from == to {
+		return p, nil
+	}
+	hs, err := tree.ConsistencyProof(from, to)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: consistency proof: %w", err)
+	}
+	p.Hashes = toHashes(hs)
+	return p, nil
+}
+
+func toHashes(hs []merkle.Hash) []trail.Hash {
+	out := make([]trail.Hash, len(hs))
+	for i, h := range hs {
+		out[i] = trail.Hash(h)
+	}
+	return out
+}

@@ -1,0 +1,425 @@
+package logstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore/block"
+	"github.com/trail-audit/trail/logstore/vfs"
+	"github.com/trail-audit/trail/logstore/wal"
+	"github.com/trail-audit/trail/merkle"
+)
+
+// Options configure a Store. Dir, Signer and Verifier are required.
+type Options struct {
+	Dir        string
+	Signer     note.Signer   // signs checkpoints
+	Verifier   note.Verifier // checks stored checkpoints; must match Signer
+	ServerName string        // checkpoint origin prefix; default "trail"
+
+	FS     vfs.FS           // default vfs.OS()
+	Now    func() time.Time // default time.Now
+	Rand   io.Reader        // randomness for ids; default crypto/rand
+	Logger *slog.Logger     // nil: discard
+	Limits trail.Limits
+
+	HeadBytes      int64 // flush the head to blocks past this many leaf bytes; default 64 MiB
+	WALSegmentSize int64 // default 64 MiB
+	ChunkRows      int   // rows per compressed chunk; default 128
+	MaxBlockRows   int   // compaction stops merging past this; default 4M
+}
+
+func (o *Options) setDefaults() error {
+	if o.Dir == "" {
+		return errors.New("logstore: Options.Dir is required")
+	}
+	if o.Signer == nil || o.Verifier == nil {
+		return errors.New("logstore: Options.Signer and Options.Verifier are required")
+	}
+	if o.Signer.KeyHash() != o.Verifier.KeyHash() || o.Signer.Name() != o.Verifier.Name() {
+		return errors.New("logstore: Options.Verifier does not match Options.Signer")
+	}
+	if o.ServerName == "" {
+		o.ServerName = "trail"
+	}
+	if o.FS == nil {
+		o.FS = vfs.OS()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.Limits = o.Limits.WithDefaults()
+	if o.HeadBytes <= 0 {
+		o.HeadBytes = 64 << 20
+	}
+	if o.WALSegmentSize <= 0 {
+		o.WALSegmentSize = 64 << 20
+	}
+	if o.ChunkRows <= 0 {
+		o.ChunkRows = 128
+	}
+	if o.MaxBlockRows <= 0 {
+		o.MaxBlockRows = 4 << 20
+	}
+	return nil
+}
+
+// Store is the embedded store. It implements trail.Store; all methods are
+// safe for concurrent use.
+type Store struct {
+	opts Options
+	fs   vfs.FS
+	log  *slog.Logger
+	lock *os.File
+
+	wal *wal.Log
+
+	mu      sync.RWMutex // guards tenants, notify
+	tenants map[string]*tenant
+	notify  chan struct{} // closed and replaced after every commit
+
+	reqs     chan *appendReq
+	quit     chan struct{}
+	done     chan struct{}
+	closeMu  sync.Mutex
+	closed   bool
+	commitMu sync.Mutex // held by the writer while it writes and publishes a commit; flush takes it to cut the head
+
+	flushMu    sync.Mutex // one flush or retention at a time
+	flushing   chan struct{}
+	flushErr   error // last background flush error
+	idMu       sync.Mutex
+	idRand     io.Reader
+	walBroken  error // set when the WAL is unusable; appends fail until reopen
+	blockOpts  block.Options
+	verifier   note.Verifier
+	headBytes  int64 // total leaf bytes in heads, guarded by commitMu
+	bgWG       sync.WaitGroup
+	closingErr error
+}
+
+var _ trail.Store = (*Store)(nil)
+
+// tenant is one tenant's log.
+type tenant struct {
+	name string
+	dir  string
+
+	mu        sync.RWMutex
+	size      int64
+	persisted int64 // seqs below are in blocks
+	tree      *merkle.Tree
+	blocks    []*blockRef
+	frozen    []*headSeg // being flushed, oldest first
+	head      *headSeg
+	cp        *trail.Checkpoint
+	tiles     *tileFiles
+	broken    *trail.TamperError
+}
+
+// Open opens or creates the store in opts.Dir and recovers it: it loads
+// blocks and tiles, replays the WAL (truncating a torn tail) and checks
+// every tenant's root against its last signed checkpoint.
+func Open(opts Options) (*Store, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts:      opts,
+		fs:        opts.FS,
+		log:       opts.Logger,
+		tenants:   map[string]*tenant{},
+		notify:    make(chan struct{}),
+		reqs:      make(chan *appendReq, 1024),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		idRand:    opts.Rand,
+		blockOpts: block.Options{ChunkRows: opts.ChunkRows},
+		verifier:  opts.Verifier,
+	}
+	if err := s.fs.MkdirAll(filepath.Join(opts.Dir, "tenants"), 0o755); err != nil {
+		return nil, fmt.Errorf("logstore: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(opts.Dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("logstore: %s is in use by another process: %w", opts.Dir, err)
+	}
+	s.lock = lock
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	go s.writeLoop()
+	return s, nil
+}
+
+// recover loads the tenants' blocks and tiles and replays the WAL.
+func (s *Store) recover() error {
+	entries, err := s.fs.ReadDir(filepath.Join(s.opts.Dir, "tenants"))
+	if err != nil {
+		return fmt.Errorf("logstore: %w", err)
+	}
+	for _, de := range entries {
+		if !de.IsDir() || trail.ValidateTenantName(de.Name()) != nil {
+			continue
+		}
+		t, err := s.loadTenant(de.Name())
+		if err != nil {
+			return err
+		}
+		s.tenants[t.name] = t
+	}
+	w, err := wal.Open(filepath.Join(s.opts.Dir, "wal"), wal.Options{SegmentSize: s.opts.WALSegmentSize, FS: s.fs})
+	if err != nil {
+		return fmt.Errorf("logstore: open wal: %w", err)
+	}
+	s.wal = w
+	replayed := 0
+	err = w.Replay(wal.Position{}, func(pos wal.Position, payload []byte) error {
+		replayed++
+		return s.replayRecord(payload)
+	})
+	if err != nil {
+		return fmt.Errorf("logstore: replay wal: %w", err)
+	}
+	// Check every tenant's root against its latest signed checkpoint and
+	// sign one for whatever the WAL held beyond it.
+	var resign []*tenant
+	for _, t := range s.tenants {
+		if t.broken != nil {
+			s.log.Error("tenant quarantined", "tenant", t.name, "err", t.broken)
+			continue
+		}
+		if t.cp == nil {
+			if t.size > 0 {
+				t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: t.rel("checkpoints.log"), Reason: "no signed checkpoint for a non-empty log"}
+			}
+			continue
+		}
+		if t.cp.Size > t.size {
+			t.broken = &trail.TamperError{Tenant: t.name, Seq: t.size, File: "wal", Reason: fmt.Sprintf("log holds %d events but the last signed checkpoint covers %d: acknowledged events are missing", t.size, t.cp.Size)}
+			continue
+		}
+		root, err := t.tree.RootAt(t.cp.Size)
+		if err != nil || trail.Hash(root) != t.cp.Root {
+			t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: t.rel("tiles"), Reason: fmt.Sprintf("rebuilt root at size %d differs from the signed checkpoint", t.cp.Size)}
+			continue
+		}
+		if t.cp.Size < t.size {
+			resign = append(resign, t)
+		}
+	}
+	for _, t := range s.tenants {
+		if t.broken != nil {
+			s.log.Error("tenant quarantined", "tenant", t.name, "err", t.broken)
+		}
+	}
+	if len(resign) > 0 {
+		if err := s.resign(resign); err != nil {
+			return err
+		}
+	}
+	s.log.Info("logstore open", "dir", s.opts.Dir, "tenants", len(s.tenants), "wal_records", replayed)
+	return nil
+}
+
+// resign signs and durably records checkpoints for tenants whose log grew
+// past their last checkpoint in a commit whose record was replayed.
+func (s *Store) resign(ts []*tenant) error {
+	secs := make([]commitSection, 0, len(ts))
+	for _, t := range ts {
+		cp, err := s.sign(t.name, t.tree.Size(), t.tree.Root())
+		if err != nil {
+			return err
+		}
+		t.cp = cp
+		t.head.cp = cp
+		secs = append(secs, commitSection{tenant: t.name, firstSeq: t.size, note: cp.Note})
+	}
+	if _, err := s.wal.Append(encodeCommit(nil, secs)); err != nil {
+		return fmt.Errorf("logstore: %w", err)
+	}
+	if err := s.wal.Sync(); err != nil {
+		return fmt.Errorf("logstore: %w", err)
+	}
+	return nil
+}
+
+func (t *tenant) rel(name string) string { return filepath.Join("tenants", t.name, name) }
+
+// replayRecord applies one WAL record during recovery.
+func (s *Store) replayRecord(payload []byte) error {
+	if len(payload) == 0 || payload[0] != recCommit {
+		return fmt.Errorf("unknown record type")
+	}
+	secs, err := decodeCommit(payload[1:])
+	if err != nil {
+		return err
+	}
+	for _, sec := range secs {
+		if trail.ValidateTenantName(sec.tenant) != nil {
+			return fmt.Errorf("record names invalid tenant %q", sec.tenant)
+		}
+		t := s.tenants[sec.tenant]
+		if t == nil {
+			if t, err = s.newTenant(sec.tenant); err != nil {
+				return err
+			}
+			s.tenants[t.name] = t
+		}
+		if t.broken != nil {
+			continue
+		}
+		for i, leaf := range sec.leaves {
+			seq := sec.firstSeq + int64(i)
+			if seq < t.size {
+				continue // already in a block
+			}
+			if seq > t.size {
+				t.broken = &trail.TamperError{Tenant: t.name, Seq: t.size, File: "wal", Reason: fmt.Sprintf("gap: next event in the WAL is seq %d", seq)}
+				break
+			}
+			ev, err := trail.DecodeEvent(leaf)
+			if err != nil {
+				t.broken = &trail.TamperError{Tenant: t.name, Seq: seq, File: "wal", Reason: "undecodable event"}
+				break
+			}
+			ev.Seq = seq
+			l := append([]byte(nil), leaf...)
+			h := trail.Hash(merkle.LeafHash(l))
+			ev.LeafHash = &h
+			if err := t.tree.Append(merkle.Hash(h)); err != nil {
+				return err
+			}
+			t.head.add(headEntry{ev: ev, leaf: l, hash: h})
+			s.headBytes += int64(len(l))
+			t.size++
+		}
+		if t.broken != nil || len(sec.note) == 0 {
+			continue
+		}
+		cp, err := s.openCheckpoint(t.name, sec.note)
+		if err != nil {
+			t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: "wal", Reason: "checkpoint signature: " + err.Error()}
+			continue
+		}
+		if cp.Size >= t.persisted {
+			t.cp = cp
+			t.head.cp = cp
+		}
+	}
+	return nil
+}
+
+// newTenant creates an empty tenant's directory.
+func (s *Store) newTenant(name string) (*tenant, error) {
+	dir := filepath.Join(s.opts.Dir, "tenants", name)
+	if err := s.fs.MkdirAll(filepath.Join(dir, "blocks"), 0o755); err != nil {
+		return nil, fmt.Errorf("logstore: create tenant %s: %w", name, err)
+	}
+	tiles, err := openTileFiles(s.fs, filepath.Join(dir, "tiles"))
+	if err != nil {
+		return nil, err
+	}
+	tree, err := merkle.Open(0, tiles)
+	if err != nil {
+		return nil, err
+	}
+	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0)}, nil
+}
+
+// tenantByName returns an existing tenant or an ENOTFOUND/EUNAVAILABLE error.
+func (s *Store) tenantByName(name string) (*tenant, error) {
+	if err := trail.ValidateTenantName(name); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	t := s.tenants[name]
+	s.mu.RUnlock()
+	if t == nil {
+		return nil, trail.Errorf(trail.ENOTFOUND, "tenant %q has no events", name)
+	}
+	if t.broken != nil {
+		return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: trail.ErrorMessage(t.broken), Err: t.broken}
+	}
+	return t, nil
+}
+
+func (s *Store) origin(tenant string) string { return s.opts.ServerName + "/" + tenant }
+
+// Tenants implements trail.Store.
+func (s *Store) Tenants(ctx context.Context) ([]trail.Tenant, error) {
+	s.mu.RLock()
+	out := make([]trail.Tenant, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		t.mu.RLock()
+		out = append(out, trail.Tenant{Name: t.name, Size: t.size})
+		t.mu.RUnlock()
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Close stops the writer after the commits in flight, flushes nothing
+// (the WAL holds the head) and closes every file.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.quit)
+	s.closeMu.Unlock()
+	<-s.done
+	s.flushMu.Lock() // wait for a running flush
+	s.flushMu.Unlock()
+	s.bgWG.Wait()
+	return s.closeFiles()
+}
+
+func (s *Store) closeFiles() error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, t := range s.tenants {
+		for _, b := range t.blocks {
+			keep(b.close())
+		}
+		keep(t.tiles.close())
+	}
+	if s.wal != nil {
+		keep(s.wal.Close())
+	}
+	if s.lock != nil {
+		keep(s.lock.Close())
+	}
+	return first
+}

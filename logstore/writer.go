@@ -1,0 +1,433 @@
+package logstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/merkle"
+)
+
+// appendReq is one Append call waiting for the writer.
+type appendReq struct {
+	events []prepared
+	done   chan appendResp
+}
+
+type appendResp struct {
+	res *trail.AppendResult
+	err error
+}
+
+// prepared is an event made ready in the caller's goroutine: normalised,
+// validated and encoded without its seq digits (see
+// trail.Event.AppendCanonicalParts).
+type prepared struct {
+	ev    *trail.Event
+	buf   []byte
+	split int
+}
+
+var errClosed = trail.Errorf(trail.EUNAVAILABLE, "store is closed")
+
+// Append implements trail.Store.
+func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.AppendResult, error) {
+	lim := s.opts.Limits
+	if len(events) == 0 {
+		return nil, trail.FieldError("events", "at least one event is required")
+	}
+	if len(events) > lim.MaxBatchEvents {
+		return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "at most " + strconv.Itoa(lim.MaxBatchEvents) + " events per batch"}
+	}
+	now := s.opts.Now()
+	req := &appendReq{events: make([]prepared, len(events)), done: make(chan appendResp, 1)}
+	total := 0
+	for i, e := range events {
+		if e == nil {
+			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "null event")
+		}
+		if e.ID == "" {
+			id, err := trail.NewUUIDv7(now, s.idReader())
+			if err != nil {
+				return nil, fmt.Errorf("logstore: new id: %w", err)
+			}
+			e.ID = id
+		}
+		e.Normalize(now, nil)
+		if err := e.Validate(lim); err != nil {
+			var te *trail.Error
+			if errors.As(err, &te) {
+				return nil, te.WithIndex("events", i)
+			}
+			return nil, err
+		}
+		buf, split, err := e.AppendCanonicalParts(nil)
+		if err != nil {
+			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "%v", err)
+		}
+		if err := trail.CheckSize(buf, lim); err != nil {
+			return nil, err.(*trail.Error).WithIndex("events", i)
+		}
+		total += len(buf)
+		if total > lim.MaxBatchBytes {
+			return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "batch exceeds " + strconv.Itoa(lim.MaxBatchBytes) + " bytes"}
+		}
+		req.events[i] = prepared{ev: e, buf: buf, split: split}
+	}
+	select {
+	case s.reqs <- req:
+	case <-s.quit:
+		return nil, errClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued the commit is not abandoned: its outcome is reported
+	// even if ctx ends meanwhile, so a caller never misses an ack.
+	r := <-req.done
+	return r.res, r.err
+}
+
+func (s *Store) idReader() *lockedReader { return &lockedReader{s: s} }
+
+// lockedReader serialises reads of the injected randomness source.
+type lockedReader struct{ s *Store }
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.s.idMu.Lock()
+	defer l.s.idMu.Unlock()
+	return l.s.idRand.Read(p)
+}
+
+// writeLoop is the single writer goroutine: it takes every waiting request
+// and commits them together.
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	var batch []*appendReq
+	for {
+		select {
+		case req := <-s.reqs:
+			batch = append(batch[:0], req)
+			n := len(req.events)
+		drain:
+			for n < 64*1024 {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+					n += len(r.events)
+				default:
+					break drain
+				}
+			}
+			s.commit(batch)
+		case <-s.quit:
+			for {
+				select {
+				case r := <-s.reqs:
+					s.commit([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// pendingTenant is one tenant's part of a commit being built.
+type pendingTenant struct {
+	t       *tenant
+	first   int64
+	entries []headEntry
+	hashes  []merkle.Hash
+	newIDs  map[string]int // id → index in entries
+	cp      *trail.Checkpoint
+}
+
+// commit sequences, integrates, signs, logs and syncs a group of requests,
+// then publishes them and answers each.
+func (s *Store) commit(reqs []*appendReq) {
+	if s.walBroken != nil {
+		for _, r := range reqs {
+			r.done <- appendResp{err: &trail.Error{Code: trail.EUNAVAILABLE, Message: "storage failed; restart required", Err: s.walBroken}}
+		}
+		return
+	}
+	pend := map[string]*pendingTenant{}
+	var order []*pendingTenant
+	receipts := make([][]trail.Receipt, len(reqs))
+	failed := make([]error, len(reqs))
+	for ri, r := range reqs {
+		// A request whose tenant cannot take events fails whole.
+		for _, p := range r.events {
+			t, err := s.tenantForWrite(p.ev.Tenant)
+			if err != nil {
+				failed[ri] = err
+				break
+			}
+			if pend[t.name] == nil {
+				t.mu.RLock()
+				first := t.size
+				t.mu.RUnlock()
+				pt := &pendingTenant{t: t, first: first, newIDs: map[string]int{}}
+				pend[t.name] = pt
+				order = append(order, pt)
+			}
+		}
+		if failed[ri] != nil {
+			continue
+		}
+		rec := make([]trail.Receipt, len(r.events))
+		for i, p := range r.events {
+			pt := pend[p.ev.Tenant]
+			if j, ok := pt.newIDs[p.ev.ID]; ok {
+				e := pt.entries[j]
+				rec[i] = trail.Receipt{ID: e.ev.ID, Seq: e.ev.Seq, Tenant: pt.t.name, LeafHash: e.hash, Duplicate: true}
+				continue
+			}
+			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID); ok {
+				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name, LeafHash: hash, Duplicate: true}
+				continue
+			}
+			seq := pt.first + int64(len(pt.entries))
+			p.ev.Seq = seq
+			digits := strconv.AppendInt(nil, seq, 10)
+			leaf := make([]byte, 0, len(p.buf)+len(digits))
+			leaf = append(leaf, p.buf[:p.split]...)
+			leaf = append(leaf, digits...)
+			leaf = append(leaf, p.buf[p.split:]...)
+			h := leafHash(leaf)
+			p.ev.LeafHash = &h
+			pt.newIDs[p.ev.ID] = len(pt.entries)
+			pt.entries = append(pt.entries, headEntry{ev: p.ev, leaf: leaf, hash: h})
+			pt.hashes = append(pt.hashes, merkle.Hash(h))
+			rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name, LeafHash: h}
+		}
+		receipts[ri] = rec
+	}
+	// Integrate into the trees and sign, in parallel across tenants.
+	var active []*pendingTenant
+	for _, pt := range order {
+		if len(pt.entries) > 0 {
+			active = append(active, pt)
+		}
+	}
+	err := s.integrate(active)
+	var payload []byte
+	if err == nil && len(active) > 0 {
+		secs := make([]commitSection, len(active))
+		for i, pt := range active {
+			leaves := make([][]byte, len(pt.entries))
+			for j, e := range pt.entries {
+				leaves[j] = e.leaf
+			}
+			secs[i] = commitSection{tenant: pt.t.name, firstSeq: pt.first, leaves: leaves, note: pt.cp.Note}
+		}
+		payload = encodeCommit(nil, secs)
+	}
+	s.commitMu.Lock()
+	if err == nil && payload != nil {
+		if _, err = s.wal.Append(payload); err == nil {
+			err = s.wal.Sync()
+		}
+	}
+	if err != nil {
+		s.commitMu.Unlock()
+		s.log.Error("commit failed", "err", err)
+		for _, pt := range active {
+			s.rollbackTree(pt.t)
+		}
+		resp := &trail.Error{Code: trail.EUNAVAILABLE, Message: "could not write events to stable storage; nothing was stored", Err: err}
+		for _, r := range reqs {
+			r.done <- appendResp{err: resp}
+		}
+		return
+	}
+	for _, pt := range active {
+		t := pt.t
+		t.mu.Lock()
+		for _, e := range pt.entries {
+			t.head.add(e)
+			s.headBytes += int64(len(e.leaf))
+		}
+		t.size = pt.first + int64(len(pt.entries))
+		t.cp = pt.cp
+		t.head.cp = pt.cp
+		t.mu.Unlock()
+	}
+	flush := s.headBytes > s.opts.HeadBytes
+	s.commitMu.Unlock()
+	if len(active) > 0 {
+		s.mu.Lock()
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.mu.Unlock()
+	}
+	for ri, r := range reqs {
+		if failed[ri] != nil {
+			r.done <- appendResp{err: failed[ri]}
+			continue
+		}
+		res := &trail.AppendResult{Receipts: receipts[ri], Checkpoints: map[string]*trail.Checkpoint{}}
+		for _, rc := range receipts[ri] {
+			if _, ok := res.Checkpoints[rc.Tenant]; !ok {
+				pt := pend[rc.Tenant]
+				cp := pt.cp
+				if cp == nil { // only duplicates: the latest checkpoint covers them
+					pt.t.mu.RLock()
+					cp = pt.t.cp
+					pt.t.mu.RUnlock()
+				}
+				res.Checkpoints[rc.Tenant] = cp
+			}
+		}
+		r.done <- appendResp{res: res}
+	}
+	if flush {
+		s.startFlush()
+	}
+}
+
+func leafHash(leaf []byte) trail.Hash {
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write(leaf)
+	var out trail.Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// integrate appends each tenant's leaf hashes to its tree and signs a
+// checkpoint of the new root.
+func (s *Store) integrate(pts []*pendingTenant) error {
+	work := func(pt *pendingTenant) error {
+		if err := pt.t.tree.Append(pt.hashes...); err != nil {
+			return fmt.Errorf("integrate %s: %w", pt.t.name, err)
+		}
+		cp, err := s.sign(pt.t.name, pt.t.tree.Size(), pt.t.tree.Root())
+		pt.cp = cp
+		return err
+	}
+	if len(pts) < 4 {
+		for _, pt := range pts {
+			if err := work(pt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(pts))
+	const workers = 4
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(pts); i += workers {
+				errs[i] = work(pts[i])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// rollbackTree rebuilds a tenant's tree from its persisted tiles and the
+// published head after a commit that failed to reach stable storage.
+func (s *Store) rollbackTree(t *tenant) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tree, err := merkle.Open(t.persisted, t.tiles)
+	if err == nil {
+		for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
+			for _, e := range seg.entries {
+				if err = tree.Append(merkle.Hash(e.hash)); err != nil {
+					break
+				}
+			}
+		}
+	}
+	if err != nil {
+		t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: t.rel("tiles"), Reason: "cannot rebuild tree after a failed commit: " + err.Error()}
+		return
+	}
+	t.tree = tree
+}
+
+// tenantForWrite returns the tenant, creating it on its first event.
+func (s *Store) tenantForWrite(name string) (*tenant, error) {
+	s.mu.RLock()
+	t := s.tenants[name]
+	s.mu.RUnlock()
+	if t == nil {
+		nt, err := s.newTenant(name)
+		if err != nil {
+			return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: "cannot create tenant " + name, Err: err}
+		}
+		s.mu.Lock()
+		if t = s.tenants[name]; t == nil {
+			t = nt
+			s.tenants[name] = t
+		}
+		s.mu.Unlock()
+	}
+	if t.broken != nil {
+		return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: trail.ErrorMessage(t.broken), Err: t.broken}
+	}
+	return t, nil
+}
+
+// lookupID finds an accepted event by id in a tenant: head segments first,
+// then blocks newest first.
+func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok bool) {
+	t.mu.RLock()
+	segs := append(append([]*headSeg(nil), t.frozen...), t.head)
+	for _, seg := range segs {
+		if sq, found := seg.ids[id]; found {
+			e := seg.entries[sq-seg.first]
+			t.mu.RUnlock()
+			return sq, e.hash, true
+		}
+	}
+	blocks := t.acquireBlocks()
+	t.mu.RUnlock()
+	defer releaseBlocks(blocks)
+	h := idHash(id)
+	for i := len(blocks) - 1; i >= 0; i-- {
+		b := blocks[i]
+		for _, row := range b.rowsFor(h) {
+			data, err := b.r.Row(int(row))
+			if err != nil {
+				continue
+			}
+			ev, err := trail.DecodeEvent(data)
+			if err != nil || ev.ID != id {
+				continue
+			}
+			sq := b.first + int64(row)
+			lh, err := t.tree.LeafHashAt(sq)
+			if err != nil {
+				continue
+			}
+			return sq, trail.Hash(lh), true
+		}
+	}
+	return 0, trail.Hash{}, false
+}
+
+// acquireBlocks returns the tenant's blocks, each acquired; call with t.mu held.
+func (t *tenant) acquireBlocks() []*blockRef {
+	bs := append([]*blockRef(nil), t.blocks...)
+	for _, b := range bs {
+		b.acquire()
+	}
+	return bs
+}
+
+func releaseBlocks(bs []*blockRef) {
+	for _, b := range bs {
+		b.release()
+	}
+}
