@@ -32,24 +32,35 @@ func newHeadSeg(first int64) *headSeg {
 
 func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
 
-// add appends an entry and indexes it.
-func (h *headSeg) add(e headEntry) {
+// indexTerm is one (field, key) index entry of an event.
+type indexTerm struct{ field, key string }
+
+// termsOf returns the index entries of ev (see trail.IndexTerms).
+func termsOf(ev *trail.Event) []indexTerm {
+	terms := make([]indexTerm, 0, 48)
+	trail.IndexTerms(ev, func(field, key string) { terms = append(terms, indexTerm{field, key}) })
+	return terms
+}
+
+// add appends an entry and indexes it under terms (computed by termsOf,
+// outside any lock, by the caller).
+func (h *headSeg) add(e headEntry, terms []indexTerm) {
 	off := uint32(len(h.entries))
 	h.entries = append(h.entries, e)
 	h.ids[e.ev.ID] = e.ev.Seq
 	h.bytes += int64(len(e.leaf))
-	trail.IndexTerms(e.ev, func(field, key string) {
-		m := h.index[field]
+	for _, t := range terms {
+		m := h.index[t.field]
 		if m == nil {
 			m = map[string][]uint32{}
-			h.index[field] = m
+			h.index[t.field] = m
 		}
-		p := m[key]
+		p := m[t.key]
 		if n := len(p); n > 0 && p[n-1] == off {
-			return
+			continue
 		}
-		m[key] = append(p, off)
-	})
+		m[t.key] = append(p, off)
+	}
 }
 
 // lookup returns the sorted offsets of entries indexed under (field, key).

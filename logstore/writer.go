@@ -30,6 +30,7 @@ type prepared struct {
 	ev    *trail.Event
 	buf   []byte
 	split int
+	terms []indexTerm
 }
 
 var errClosed = trail.Errorf(trail.EUNAVAILABLE, "store is closed")
@@ -76,7 +77,7 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 		if total > lim.MaxBatchBytes {
 			return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "batch exceeds " + strconv.Itoa(lim.MaxBatchBytes) + " bytes"}
 		}
-		req.events[i] = prepared{ev: e, buf: buf, split: split}
+		req.events[i] = prepared{ev: e, buf: buf, split: split, terms: termsOf(e)}
 	}
 	select {
 	case s.reqs <- req:
@@ -141,6 +142,7 @@ type pendingTenant struct {
 	t       *tenant
 	first   int64
 	entries []headEntry
+	terms   [][]indexTerm
 	hashes  []merkle.Hash
 	newIDs  map[string]int // id → index in entries
 	cp      *trail.Checkpoint
@@ -184,7 +186,7 @@ func (s *Store) commit(reqs []*appendReq) {
 			pt := pend[p.ev.Tenant]
 			if j, ok := pt.newIDs[p.ev.ID]; ok {
 				e := pt.entries[j]
-				rec[i] = trail.Receipt{ID: e.ev.ID, Seq: e.ev.Seq, Tenant: pt.t.name, LeafHash: e.hash, Duplicate: true}
+				rec[i] = trail.Receipt{ID: e.ev.ID, Seq: e.ev.Seq, Tenant: pt.t.name, Duplicate: true}
 				continue
 			}
 			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID); ok {
@@ -198,12 +200,10 @@ func (s *Store) commit(reqs []*appendReq) {
 			leaf = append(leaf, p.buf[:p.split]...)
 			leaf = append(leaf, digits...)
 			leaf = append(leaf, p.buf[p.split:]...)
-			h := leafHash(leaf)
-			p.ev.LeafHash = &h
 			pt.newIDs[p.ev.ID] = len(pt.entries)
-			pt.entries = append(pt.entries, headEntry{ev: p.ev, leaf: leaf, hash: h})
-			pt.hashes = append(pt.hashes, merkle.Hash(h))
-			rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name, LeafHash: h}
+			pt.entries = append(pt.entries, headEntry{ev: p.ev, leaf: leaf})
+			pt.terms = append(pt.terms, p.terms)
+			rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name}
 		}
 		receipts[ri] = rec
 	}
@@ -215,6 +215,20 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 	}
 	err := s.integrate(active)
+	if err == nil {
+		// Fill in the leaf hashes computed by integrate.
+		for ri, rec := range receipts {
+			for i := range rec {
+				if rec[i].Duplicate && rec[i].LeafHash != (trail.Hash{}) {
+					continue
+				}
+				pt := pend[rec[i].Tenant]
+				if j := rec[i].Seq - pt.first; j >= 0 && j < int64(len(pt.entries)) {
+					receipts[ri][i].LeafHash = pt.entries[j].hash
+				}
+			}
+		}
+	}
 	var payload []byte
 	if err == nil && len(active) > 0 {
 		secs := make([]commitSection, len(active))
@@ -248,8 +262,8 @@ func (s *Store) commit(reqs []*appendReq) {
 	for _, pt := range active {
 		t := pt.t
 		t.mu.Lock()
-		for _, e := range pt.entries {
-			t.head.add(e)
+		for j, e := range pt.entries {
+			t.head.add(e, pt.terms[j])
 			s.headBytes += int64(len(e.leaf))
 		}
 		t.size = pt.first + int64(len(pt.entries))
@@ -303,6 +317,13 @@ func leafHash(leaf []byte) trail.Hash {
 // checkpoint of the new root.
 func (s *Store) integrate(pts []*pendingTenant) error {
 	work := func(pt *pendingTenant) error {
+		pt.hashes = make([]merkle.Hash, len(pt.entries))
+		for j := range pt.entries {
+			e := &pt.entries[j]
+			e.hash = leafHash(e.leaf)
+			e.ev.LeafHash = &e.hash
+			pt.hashes[j] = merkle.Hash(e.hash)
+		}
 		if err := pt.t.tree.Append(pt.hashes...); err != nil {
 			return fmt.Errorf("integrate %s: %w", pt.t.name, err)
 		}
@@ -310,7 +331,7 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 		pt.cp = cp
 		return err
 	}
-	if len(pts) < 4 {
+	if len(pts) < 2 {
 		for _, pt := range pts {
 			if err := work(pt); err != nil {
 				return err

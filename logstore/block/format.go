@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -141,6 +142,7 @@ func appendDecodedPostings(dst []uint32, b []byte, shift uint32) []uint32 {
 		return dst
 	}
 	b = b[k:]
+	dst = slices.Grow(dst, int(min(n, uint64(len(b))))) // each value takes a byte at least
 	v := uint32(0)
 	for i := uint64(0); i < n; i++ {
 		d, k := binary.Uvarint(b)
