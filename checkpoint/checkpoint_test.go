@@ -371,3 +371,23 @@ func TestLoadOrCreateKeyFile(t *testing.T) {
 		t.Error("new key with an invalid name: got nil error")
 	}
 }
+
+// TestVerifierKeyManySeeds derives verifier keys from signer keys whose
+// base64 holds '+' and '/' characters: the derived key must verify what
+// the signer signs.
+func TestVerifierKeyManySeeds(t *testing.T) {
+	for i := 0; i < 64; i++ {
+		seed := bytes.Repeat([]byte{byte(i * 37)}, 64)
+		skey, vkey, err := checkpoint.GenerateKey("trail.local", bytes.NewReader(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := checkpoint.VerifierKey(skey)
+		if err != nil {
+			t.Fatalf("seed %d: VerifierKey(%q): %v", i, skey, err)
+		}
+		if got != vkey {
+			t.Fatalf("seed %d: VerifierKey = %q, want %q", i, got, vkey)
+		}
+	}
+}

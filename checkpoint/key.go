@@ -37,8 +37,14 @@ func VerifierKey(signerKey string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("verifier key: %w", err)
 	}
-	// NewSigner accepted it, so the last field is base64(alg ‖ 32-byte seed).
-	key, err := base64.StdEncoding.DecodeString(signerKey[strings.LastIndexByte(signerKey, '+')+1:])
+	// NewSigner accepted it, so the key is PRIVATE+KEY+<name>+<hash>+<key>
+	// where <key> is base64(alg ‖ 32-byte seed); the base64 may itself
+	// contain '+', so split off exactly the first four fields.
+	fields := strings.SplitN(signerKey, "+", 5)
+	if len(fields) != 5 {
+		return "", errors.New("verifier key: not an Ed25519 signer key")
+	}
+	key, err := base64.StdEncoding.DecodeString(fields[4])
 	if err != nil || len(key) != 1+ed25519.SeedSize {
 		return "", errors.New("verifier key: not an Ed25519 signer key")
 	}

@@ -292,9 +292,14 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 		t.size, t.persisted = 0, 0
 		t.head = newHeadSeg(0)
 	}
-	notes, err := s.readCheckpoints(t)
+	notes, whole, size, err := s.readCheckpointsLen(t)
 	if err != nil {
 		return nil, err
+	}
+	if whole < size && t.broken == nil {
+		if err := s.repairCheckpoints(t, whole); err != nil {
+			return nil, fmt.Errorf("logstore: %w", err)
+		}
 	}
 	if len(notes) > 0 && t.broken == nil {
 		cp, err := s.openCheckpoint(name, notes[len(notes)-1])
@@ -303,6 +308,7 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 		} else {
 			t.cp = cp
 			t.head.cp = cp
+			t.logged = cp.Size
 		}
 	}
 	return t, nil

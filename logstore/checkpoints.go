@@ -64,19 +64,25 @@ func (s *Store) appendCheckpoint(t *tenant, note []byte) error {
 // readCheckpoints returns the raw notes of the tenant's checkpoint log. A
 // torn final record (crash while appending) is ignored.
 func (s *Store) readCheckpoints(t *tenant) ([][]byte, error) {
+	notes, _, _, err := s.readCheckpointsLen(t)
+	return notes, err
+}
+
+// readCheckpointsLen is readCheckpoints that also returns the length of
+// the whole records and of the file.
+func (s *Store) readCheckpointsLen(t *tenant) (notes [][]byte, whole, size int64, err error) {
 	f, err := s.fs.OpenFile(filepath.Join(t.dir, checkpointsFile), os.O_RDONLY, 0)
 	if os.IsNotExist(err) {
-		return nil, nil
+		return nil, 0, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, 0, 0, fmt.Errorf("checkpoints: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, 0, 0, fmt.Errorf("checkpoints: %w", err)
 	}
-	var notes [][]byte
 	r := bytes.NewReader(data)
 	for r.Len() > 0 {
 		n, err := binary.ReadUvarint(r)
@@ -86,6 +92,27 @@ func (s *Store) readCheckpoints(t *tenant) ([][]byte, error) {
 		off := len(data) - r.Len()
 		notes = append(notes, data[off:off+int(n)])
 		r.Seek(int64(n), io.SeekCurrent)
+		whole = int64(off) + int64(n)
 	}
-	return notes, nil
+	return notes, whole, int64(len(data)), nil
+}
+
+// repairCheckpoints truncates a torn final record off the tenant's
+// checkpoint log, durably, so that the next append is not framed after
+// garbage. The record was being appended by a flush that crashed; the WAL,
+// which that flush had not yet trimmed, still holds its checkpoint.
+func (s *Store) repairCheckpoints(t *tenant, whole int64) error {
+	name := filepath.Join(t.dir, checkpointsFile)
+	f, err := s.fs.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(whole); err != nil {
+		return fmt.Errorf("checkpoints: truncate torn record of %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("checkpoints: truncate torn record of %s: %w", name, err)
+	}
+	return nil
 }

@@ -132,6 +132,7 @@ type tenant struct {
 	frozen    []*headSeg // being flushed, oldest first
 	head      *headSeg
 	cp        *trail.Checkpoint
+	logged    int64 // size of the last checkpoint in checkpoints.log at Open
 	tiles     *tileFiles
 	broken    *trail.TamperError
 }
@@ -220,13 +221,32 @@ func (s *Store) recover() error {
 			continue
 		}
 		if t.cp.Size > t.size {
-			t.broken = &trail.TamperError{Tenant: t.name, Seq: t.size, File: "wal", Reason: fmt.Sprintf("log holds %d events but the last signed checkpoint covers %d: acknowledged events are missing", t.size, t.cp.Size)}
+			t.broken = &trail.TamperError{Tenant: t.name, Seq: t.size, File: t.missingFrom(), Reason: fmt.Sprintf("log holds %d events but the last signed checkpoint covers %d: acknowledged events are missing", t.size, t.cp.Size)}
+			continue
+		}
+		// Every flush appends the checkpoint of its block's end to
+		// checkpoints.log before the WAL records that also hold it are
+		// trimmed, so some signed checkpoint always covers the blocks.
+		// One that does not means checkpoints.log lost records: refuse to
+		// re-sign (below) events that no signature vouches for.
+		if t.cp.Size < t.persisted {
+			t.broken = &trail.TamperError{Tenant: t.name, Seq: t.cp.Size, File: t.rel(checkpointsFile), Reason: fmt.Sprintf("blocks hold %d events but the last signed checkpoint covers %d", t.persisted, t.cp.Size)}
 			continue
 		}
 		root, err := t.tree.RootAt(t.cp.Size)
 		if err != nil || trail.Hash(root) != t.cp.Root {
 			t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: t.rel("tiles"), Reason: fmt.Sprintf("rebuilt root at size %d differs from the signed checkpoint", t.cp.Size)}
 			continue
+		}
+		if t.logged < t.persisted {
+			// A flush crashed after installing a block and before logging
+			// its checkpoint; the WAL it had not trimmed gave t.cp, which
+			// covers the block. Log it now, before a later flush trims
+			// those WAL records.
+			if err := s.appendCheckpoint(t, t.cp.Note); err != nil {
+				return fmt.Errorf("logstore: %w", err)
+			}
+			t.logged = t.cp.Size
 		}
 		if t.cp.Size < t.size {
 			resign = append(resign, t)
@@ -270,6 +290,16 @@ func (s *Store) resign(ts []*tenant) error {
 
 func (t *tenant) rel(name string) string { return filepath.Join("tenants", t.name, name) }
 
+// missingFrom names where events found missing at recovery should have
+// been: the blocks when none of the tenant's events came from the WAL
+// (events past the last block are missing), else the WAL.
+func (t *tenant) missingFrom() string {
+	if t.size == t.persisted {
+		return t.rel("blocks")
+	}
+	return "wal"
+}
+
 // replayRecord applies one WAL record during recovery.
 func (s *Store) replayRecord(payload []byte) error {
 	if len(payload) == 0 || payload[0] != recCommit {
@@ -299,7 +329,7 @@ func (s *Store) replayRecord(payload []byte) error {
 				continue // already in a block
 			}
 			if seq > t.size {
-				t.broken = &trail.TamperError{Tenant: t.name, Seq: t.size, File: "wal", Reason: fmt.Sprintf("gap: next event in the WAL is seq %d", seq)}
+				t.broken = &trail.TamperError{Tenant: t.name, Seq: t.size, File: t.missingFrom(), Reason: fmt.Sprintf("gap: next event in the WAL is seq %d", seq)}
 				break
 			}
 			ev, err := trail.DecodeEvent(leaf)

@@ -70,10 +70,25 @@ func (s *Store) verifyTenant(ctx context.Context, t *tenant, rep *trail.VerifyRe
 	}
 	var b merkle.Builder
 	next := 0
+	// A block row whose bytes do not hash to the leaf hash in the tiles
+	// means one of the two was damaged. The tree is built from the stored
+	// bytes, so the next signed checkpoint tells which: if its root still
+	// matches, the bytes are intact and the tile is wrong. suspectSeq is
+	// the first such row (-1: none), in block file suspectFile.
+	suspectSeq, suspectFile := int64(-1), ""
+	rowDamaged := func() error {
+		return &trail.TamperError{Tenant: t.name, Seq: suspectSeq, File: suspectFile, Reason: "stored event does not match its leaf hash"}
+	}
 	checkRoots := func() error {
 		for next < len(cps) && cps[next].Size == b.Size() {
 			if trail.Hash(b.Root()) != cps[next].Root {
+				if suspectSeq >= 0 {
+					return rowDamaged()
+				}
 				return &trail.TamperError{Tenant: t.name, Seq: b.Size() - 1, File: t.rel(checkpointsFile), Reason: fmt.Sprintf("root recomputed from the leaves at size %d differs from the signed checkpoint", b.Size())}
+			}
+			if suspectSeq >= 0 {
+				return &trail.TamperError{Tenant: t.name, Seq: suspectSeq, File: t.rel(filepath.Join("tiles", "L0")), Reason: fmt.Sprintf("leaf hash in the tiles differs from the stored event, whose root at size %d matches the signed checkpoint", b.Size())}
 			}
 			if cps[next].Size > 0 {
 				root, err := v.tree.RootAt(cps[next].Size)
@@ -116,8 +131,8 @@ func (s *Store) verifyTenant(ctx context.Context, t *tenant, rep *trail.VerifyRe
 			h := want
 			if isStub(data) {
 				rep.Erased++
-			} else if h = leafHash(data); h != want {
-				return &trail.TamperError{Tenant: t.name, Seq: seq, File: rel, Reason: "stored event does not match its leaf hash"}
+			} else if h = leafHash(data); h != want && suspectSeq < 0 {
+				suspectSeq, suspectFile = seq, rel
 			}
 			b.Add(merkle.Hash(h))
 			rep.Events++
@@ -129,6 +144,9 @@ func (s *Store) verifyTenant(ctx context.Context, t *tenant, rep *trail.VerifyRe
 			}
 			return &trail.TamperError{Tenant: t.name, Seq: src.first, File: rel, Reason: err.Error()}
 		}
+	}
+	if suspectSeq >= 0 {
+		return rowDamaged() // no checkpoint after it to tell: blame the row
 	}
 	if b.Size() != v.size {
 		return &trail.TamperError{Tenant: t.name, Seq: b.Size(), File: t.rel("blocks"), Reason: fmt.Sprintf("%d events stored, %d expected", b.Size(), v.size)}

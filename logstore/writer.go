@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore/wal"
 	"github.com/trail-audit/trail/merkle"
 )
 
@@ -248,6 +249,13 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 	}
 	if err != nil {
+		if errors.Is(err, wal.ErrFailed) {
+			// The WAL could not truncate the failed record away, so it
+			// refuses every later call until reopened: say so to every
+			// later caller instead of retrying a dead log. (Only the
+			// writer goroutine reads and writes walBroken.)
+			s.walBroken = err
+		}
 		s.commitMu.Unlock()
 		s.log.Error("commit failed", "err", err)
 		for _, pt := range active {

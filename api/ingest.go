@@ -1,0 +1,276 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/auth"
+)
+
+// eventInput is the client's wire shape of an event: every field a client
+// may set, and the server fields only to reject them by name.
+type eventInput struct {
+	ID       string          `json:"id"`
+	Time     *time.Time      `json:"time"`
+	Tenant   string          `json:"tenant"`
+	Action   string          `json:"action"`
+	Outcome  string          `json:"outcome"`
+	Severity string          `json:"severity"`
+	Actor    *trail.Actor    `json:"actor"`
+	Resource *trail.Resource `json:"resource"`
+	Source   *trail.Source   `json:"source"`
+	Request  *trail.Request  `json:"request"`
+	Changes  []trail.Change  `json:"changes"`
+	Reason   string          `json:"reason"`
+	Metadata map[string]any  `json:"metadata"`
+
+	Seq        json.RawMessage `json:"seq"`
+	ReceivedAt json.RawMessage `json:"received_at"`
+	Masked     json.RawMessage `json:"masked"`
+	Erased     json.RawMessage `json:"erased"`
+	LeafHash   json.RawMessage `json:"leaf_hash"`
+}
+
+// decodeEvent strictly decodes one event: unknown fields, wrong types and
+// server-set fields are EINVALID errors naming the field.
+func decodeEvent(data []byte) (*trail.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var in eventInput
+	if err := dec.Decode(&in); err != nil {
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		return nil, trail.FieldError("", "trailing data after the event")
+	}
+	for name, raw := range map[string]json.RawMessage{"seq": in.Seq, "received_at": in.ReceivedAt, "masked": in.Masked, "erased": in.Erased, "leaf_hash": in.LeafHash} {
+		if raw != nil {
+			return nil, trail.FieldError(name, "is set by the server")
+		}
+	}
+	e := &trail.Event{ID: in.ID, Tenant: in.Tenant, Action: in.Action, Outcome: in.Outcome, Severity: in.Severity,
+		Resource: in.Resource, Source: in.Source, Request: in.Request, Changes: in.Changes, Reason: in.Reason, Metadata: in.Metadata}
+	if in.Time != nil {
+		e.Time = *in.Time
+	}
+	if in.Actor == nil {
+		return nil, trail.FieldError("actor.id", "required")
+	}
+	e.Actor = *in.Actor
+	return e, nil
+}
+
+// jsonError turns a decoding error into an EINVALID error naming the field.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var tp *time.ParseError
+	switch {
+	case errors.As(err, &te):
+		return trail.FieldError(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return trail.FieldError("", "malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &tp):
+		return trail.FieldError("time", "must be an RFC 3339 time such as 2026-11-22T10:04:05Z")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return trail.FieldError("", "empty or truncated JSON")
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return trail.FieldError(strings.Trim(f, `"`), "unknown field")
+	}
+	return trail.FieldError("", "%s", strings.TrimPrefix(msg, "json: "))
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "float64":
+		return "a number"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "true or false"
+	}
+	return k
+}
+
+// readEvents parses a request body: one event, {"events":[…]}, or NDJSON.
+// Errors name the index as "events[i]…".
+func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var raws []json.RawMessage
+	switch ct {
+	case "application/x-ndjson", "application/jsonl", "application/ndjson":
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
+		for sc.Scan() {
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) > 0 {
+				raws = append(raws, json.RawMessage(line))
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, trail.FieldError("", "read NDJSON: %v", err)
+		}
+	case "", "application/json":
+		trimmed := bytes.TrimSpace(body)
+		var probe struct {
+			Events *[]json.RawMessage `json:"events"`
+		}
+		if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &probe) == nil && probe.Events != nil {
+			var batch map[string]json.RawMessage
+			if err := json.Unmarshal(trimmed, &batch); err != nil {
+				return nil, jsonError(err)
+			}
+			for k := range batch {
+				if k != "events" {
+					return nil, trail.FieldError(k, "unknown field: a batch is {\"events\":[…]}")
+				}
+			}
+			raws = *probe.Events
+		} else {
+			raws = []json.RawMessage{trimmed}
+		}
+	default:
+		return nil, trail.FieldError("Content-Type", "must be application/json or application/x-ndjson (got %q)", ct)
+	}
+	if len(raws) == 0 {
+		return nil, trail.FieldError("events", "at least one event is required")
+	}
+	if len(raws) > s.limits.MaxBatchEvents {
+		return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "at most " + strconv.Itoa(s.limits.MaxBatchEvents) + " events per request"}
+	}
+	events := make([]*trail.Event, len(raws))
+	for i, raw := range raws {
+		e, err := decodeEvent(raw)
+		if err != nil {
+			var te *trail.Error
+			if errors.As(err, &te) {
+				return nil, te.WithIndex("events", i)
+			}
+			return nil, err
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
+// ingestResponse is the 201 body.
+type ingestResponse struct {
+	Receipts    []trail.Receipt   `json:"receipts"`
+	Checkpoints map[string]string `json:"checkpoints"`
+}
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.limits.MaxBatchBytes)+1<<20))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &trail.Error{Code: trail.ETOOLARGE, Message: "request body exceeds " + strconv.Itoa(s.limits.MaxBatchBytes) + " bytes"}
+		}
+		return trail.FieldError("", "read body: %v", err)
+	}
+	events, err := s.readEvents(r, body)
+	if err != nil {
+		return err
+	}
+	defTenant := r.URL.Query().Get("tenant")
+	if p.Tenant != auth.AllTenants {
+		defTenant = p.Tenant
+	}
+	var known map[string]bool
+	for i, e := range events {
+		if e.Tenant == "" {
+			e.Tenant = defTenant
+		}
+		if e.Tenant == "" {
+			e.Tenant = trail.DefaultTenant
+		}
+		field := "events[" + strconv.Itoa(i) + "].tenant"
+		if err := trail.ValidateTenantName(e.Tenant); err != nil {
+			return trail.FieldError(field, "must match [a-z0-9][a-z0-9_-]{0,62}")
+		}
+		if e.Tenant == trail.SystemTenant && p.Role != auth.Operator {
+			return &trail.Error{Code: trail.EFORBIDDEN, Field: field, Message: "tenant _system is reserved for trail's own events"}
+		}
+		if strings.HasPrefix(e.Action, "trail.") && p.Role != auth.Operator {
+			return &trail.Error{Code: trail.EFORBIDDEN, Field: "events[" + strconv.Itoa(i) + "].action", Message: "actions trail.* are reserved for trail's own events"}
+		}
+		if err := p.Authorize(auth.PermIngest, e.Tenant); err != nil {
+			var te *trail.Error
+			if errors.As(err, &te) {
+				c := *te
+				c.Field = field
+				return &c
+			}
+			return err
+		}
+		if p.Tenant == auth.AllTenants && !s.cfg.AutoTenants {
+			if known == nil {
+				known, err = s.tenantSet(r)
+				if err != nil {
+					return err
+				}
+			}
+			if !known[e.Tenant] {
+				return &trail.Error{Code: trail.ENOTFOUND, Field: field, Message: "tenant " + e.Tenant + " does not exist and automatic creation is off"}
+			}
+		}
+	}
+	if ok, after := s.ingestL.Allow(p.KeyID, len(events)); !ok {
+		s.m.rateLimited.WithLabelValues("ingest").Inc()
+		return retryAfter{trail.Errorf(trail.ERATELIMITED, "ingest rate limit of this key exceeded"), after}
+	}
+	start := s.now()
+	res, err := s.cfg.Store.Append(r.Context(), events)
+	if err != nil {
+		return err
+	}
+	s.m.commit.Observe(s.now().Sub(start).Seconds())
+	s.m.ingestEvents.Add(float64(len(events)))
+	s.m.ingestBatches.Inc()
+	out := ingestResponse{Receipts: res.Receipts, Checkpoints: map[string]string{}}
+	for t, cp := range res.Checkpoints {
+		out.Checkpoints[t] = string(cp.Note)
+	}
+	if r.URL.Query().Get("receipt") == "proof" {
+		for i := range out.Receipts {
+			rc := &out.Receipts[i]
+			cp := res.Checkpoints[rc.Tenant]
+			proof, err := s.cfg.Store.InclusionProof(r.Context(), rc.Tenant, rc.Seq, cp.Size)
+			if err != nil {
+				return err
+			}
+			rc.Inclusion = proof
+		}
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// tenantSet returns the names of existing tenants.
+func (s *Server) tenantSet(r *http.Request) (map[string]bool, error) {
+	ts, err := s.cfg.Store.Tenants(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]bool, len(ts))
+	for _, t := range ts {
+		m[t.Name] = true
+	}
+	return m, nil
+}

@@ -1,0 +1,282 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/auth"
+	"github.com/trail-audit/trail/limit"
+)
+
+// Config configures a Server. Store and Keys are required.
+type Config struct {
+	Store       trail.Store
+	Keys        *auth.Keys
+	VerifierKey string // served at /v1/log/key (note verifier format)
+
+	Limits      trail.Limits
+	AutoTenants bool // an all-tenant key creates a tenant on its first event
+
+	// Rate limits: per key on ingest (events/s) and on reads
+	// (requests/s), and per client IP on everything. Zero Rate = off.
+	IngestRate limit.Config
+	ReadRate   limit.Config
+	IPRate     limit.Config
+
+	Now        func() time.Time
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: a private registry
+	Gatherer   prometheus.Gatherer   // served at /metrics; nil: the private registry
+	// Ready reports readiness for /readyz; nil: always ready.
+	Ready func(context.Context) error
+}
+
+// Server is the HTTP API. It is an http.Handler; Close stops its
+// background work (the self-audit writer) after flushing it.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	now     func() time.Time
+	limits  trail.Limits
+	ingestL *limit.Limiter
+	readL   *limit.Limiter
+	ipL     *limit.Limiter
+	m       *metrics
+	audit   *auditor
+
+	closeOnce sync.Once
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Keys == nil {
+		return nil, errors.New("api: Config.Store and Config.Keys are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		cfg.Registerer = reg
+		if cfg.Gatherer == nil {
+			cfg.Gatherer = reg
+		}
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+		now:     cfg.Now,
+		limits:  cfg.Limits.WithDefaults(),
+		ingestL: limit.New(cfg.IngestRate, cfg.Now),
+		readL:   limit.New(cfg.ReadRate, cfg.Now),
+		ipL:     limit.New(cfg.IPRate, cfg.Now),
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	s.audit = newAuditor(cfg.Store, cfg.Logger)
+	s.routes()
+	return s, nil
+}
+
+// Close flushes pending self-audit events and stops background work.
+func (s *Server) Close() error {
+	s.closeOnce.Do(s.audit.close)
+	return nil
+}
+
+// route is one API endpoint: the permission it needs ("" = public) and
+// its handler, which receives the authenticated principal.
+type route struct {
+	pattern string
+	perm    auth.Permission
+	handle  func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+}
+
+// Routes lists every endpoint with the permission it requires, for the
+// authorisation tests and the OpenAPI check.
+func (s *Server) Routes() []Route {
+	out := make([]Route, 0, len(s.table()))
+	for _, rt := range s.table() {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		out = append(out, Route{Method: method, Path: path, Permission: rt.perm})
+	}
+	return out
+}
+
+// Route describes an endpoint.
+type Route struct {
+	Method, Path string
+	Permission   auth.Permission // "" = public
+}
+
+func (s *Server) table() []route {
+	return []route{
+		{"POST /v1/events", auth.PermIngest, s.ingest},
+		{"GET /v1/events", auth.PermRead, s.query},
+		{"GET /v1/events/{id}", auth.PermRead, s.getEvent},
+		{"GET /v1/export", auth.PermExport, s.export},
+		{"GET /v1/stream", auth.PermRead, s.stream},
+		{"GET /v1/stats", auth.PermRead, s.stats},
+		{"GET /v1/log/checkpoint", auth.PermRead, s.checkpoint},
+		{"GET /v1/log/proof/inclusion", auth.PermRead, s.inclusion},
+		{"GET /v1/log/proof/consistency", auth.PermRead, s.consistency},
+		{"GET /v1/log/key", "", s.verifierKey},
+		{"POST /v1/keys", auth.PermKeys, s.createKey},
+		{"GET /v1/keys", auth.PermKeys, s.listKeys},
+		{"DELETE /v1/keys/{id}", auth.PermKeys, s.revokeKey},
+		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
+		{"GET /v1/tenants", auth.PermTenants, s.listTenants},
+		{"POST /v1/tenants", auth.PermTenants, s.createTenant},
+		{"GET /healthz", "", s.healthz},
+		{"GET /readyz", "", s.readyz},
+		{"GET /openapi.json", "", s.openapi},
+	}
+}
+
+func (s *Server) routes() {
+	for _, rt := range s.table() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// wrap authenticates, authorises the permission (tenant checks happen in
+// the handler, which knows the tenant), rate-limits by IP and times the
+// request.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			s.m.requests.WithLabelValues(rt.pattern, statusClass(sw.status)).Inc()
+			s.m.latency.WithLabelValues(rt.pattern).Observe(s.now().Sub(start).Seconds())
+		}()
+		if ok, after := s.ipL.Allow(clientIP(r), 1); !ok {
+			s.m.rateLimited.WithLabelValues("ip").Inc()
+			s.writeError(sw, r, retryAfter{trail.Errorf(trail.ERATELIMITED, "too many requests from this address"), after})
+			return
+		}
+		var p *auth.Principal
+		if rt.perm != "" {
+			pr, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(sw, r, err)
+				return
+			}
+			if !pr.Role.Allows(rt.perm) {
+				s.writeError(sw, r, trail.Errorf(trail.EFORBIDDEN, "role %s cannot %s", pr.Role, rt.perm))
+				return
+			}
+			p = &pr
+		}
+		if err := rt.handle(sw, r, p); err != nil {
+			s.writeError(sw, r, err)
+		}
+	})
+}
+
+// authenticate reads the bearer token. A failure is audited in _system.
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return auth.Principal{}, trail.Errorf(trail.EUNAUTHENTICATED, "missing bearer token in the Authorization header")
+	}
+	p, err := s.cfg.Keys.Authenticate(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		s.m.authFailures.Inc()
+		s.audit.record(trail.SystemTenant, r, nil, "trail.auth.failed", trail.OutcomeFailure, map[string]any{"reason": trail.ErrorMessage(err)})
+		return auth.Principal{}, err
+	}
+	return p, nil
+}
+
+// statusWriter records the status for metrics and forwards Flush.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func statusClass(code int) string {
+	return string(rune('0'+code/100)) + "xx"
+}
+
+// clientIP is the connection's address. Forwarded headers are not trusted.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			return &trail.Error{Code: trail.EUNAVAILABLE, Message: "not ready", Err: err}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) verifierKey(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := w.Write([]byte(s.cfg.VerifierKey + "\n"))
+	return err
+}

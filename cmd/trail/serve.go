@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/api"
+	"github.com/trail-audit/trail/auth"
+	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/limit"
+	"github.com/trail-audit/trail/logstore"
+)
+
+// ServeConfig is the configuration of "trail serve". Validate names the
+// offending flag.
+type ServeConfig struct {
+	Addr         string
+	Data         string
+	ServerName   string
+	TLSCert      string
+	TLSKey       string
+	BootstrapKey string
+	AutoTenants  bool
+	IngestRate   float64 // events/s per key; 0 = unlimited
+	ReadRate     float64 // requests/s per key
+	IPRate       float64 // requests/s per client IP
+	LogLevel     string
+}
+
+// Validate checks the configuration.
+func (c *ServeConfig) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("--addr: required")
+	case c.Data == "":
+		return errors.New("--data: required")
+	case c.ServerName == "":
+		return errors.New("--server-name: required")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key: give both or neither")
+	case c.BootstrapKey != "" && len(c.BootstrapKey) < 32:
+		return errors.New("TRAIL_BOOTSTRAP_KEY: at least 32 characters")
+	case c.IngestRate < 0 || c.ReadRate < 0 || c.IPRate < 0:
+		return errors.New("rate limits: must be >= 0")
+	}
+	return nil
+}
+
+// Server is a running trail server: Open it, Run it, Close it. Tests boot
+// the real wiring on 127.0.0.1:0 through it.
+type Server struct {
+	cfg      ServeConfig
+	log      *slog.Logger
+	store    *logstore.Store
+	api      *api.Server
+	http     *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	baseCtx  context.Context
+	Operator string // the bootstrap operator key when one was created now
+}
+
+// OpenServer opens the store and key files and binds the listener.
+func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	level := slog.LevelInfo
+	if cfg.LogLevel == "debug" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	signer, verifier, err := checkpoint.LoadOrCreateKeyFile(filepath.Join(cfg.Data, "signing.key"), cfg.ServerName, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	vkey, err := verifierText(filepath.Join(cfg.Data, "signing.key"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := logstore.Open(logstore.Options{Dir: filepath.Join(cfg.Data, "store"), Signer: signer, Verifier: verifier, ServerName: cfg.ServerName, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	keys, err := auth.NewKeys(ctx, auth.NewFileStore(filepath.Join(cfg.Data, "keys.json")), time.Now, rand.Reader)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	op, err := keys.Bootstrap(ctx, cfg.BootstrapKey)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := api.New(api.Config{
+		Store: store, Keys: keys, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
+		IngestRate: limit.Config{Rate: cfg.IngestRate, Burst: max(int(cfg.IngestRate), 10000)},
+		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
+		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
+		Logger:     log, Registerer: reg, Gatherer: reg,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		a.Close()
+		store.Close()
+		return nil, fmt.Errorf("--addr: %w", err)
+	}
+	baseCtx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: log, store: store, api: a, ln: ln, cancel: cancel, baseCtx: baseCtx, Operator: op}
+	s.http = &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s, nil
+}
+
+// verifierText derives the public verifier key from the signing key file.
+func verifierText(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return checkpoint.VerifierKey(string(trimNewline(data)))
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Addr is the bound address (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the base URL of the server.
+func (s *Server) URL() string {
+	if s.cfg.TLSCert != "" {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
+
+// Run serves until ctx is done, then shuts down gracefully: it stops
+// accepting, ends live streams, waits for in-flight requests (ingest
+// included) and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- s.http.ServeTLS(s.ln, "", "")
+		} else {
+			errc <- s.http.Serve(s.ln)
+		}
+	}()
+	s.log.Info("trail serving", "addr", s.URL(), "data", s.cfg.Data)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.Close()
+			return err
+		}
+	case <-ctx.Done():
+	}
+	return s.Close()
+}
+
+// Close shuts the server down (see Run). It is safe to call twice.
+func (s *Server) Close() error {
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.http.RegisterOnShutdown(s.cancel) // ends streams
+	err := s.http.Shutdown(shutdownCtx)
+	s.cancel()
+	s.api.Close()
+	if e := s.store.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+func runServe(ctx context.Context, args []string, e env) int {
+	fs := newFlags("serve", e)
+	var cfg ServeConfig
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&cfg.Data, "data", "./trail-data", "data directory")
+	fs.StringVar(&cfg.ServerName, "server-name", "trail.local", "checkpoint origin prefix and signing key name")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
+	fs.BoolVar(&cfg.AutoTenants, "auto-tenants", true, "create a tenant on its first event from an all-tenant key")
+	fs.Float64Var(&cfg.IngestRate, "ingest-rate", 0, "ingest limit per key, events/s (0 = unlimited)")
+	fs.Float64Var(&cfg.ReadRate, "read-rate", 0, "read limit per key, requests/s (0 = unlimited)")
+	fs.Float64Var(&cfg.IPRate, "ip-rate", 0, "request limit per client IP, requests/s (0 = unlimited)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "info or debug")
+	if err := parseFlags(fs, args, e); err != nil {
+		fmt.Fprintln(e.stderr, "trail serve:", err)
+		return exitUsage
+	}
+	cfg.BootstrapKey = e.getenv("TRAIL_BOOTSTRAP_KEY")
+	s, err := OpenServer(cfg, e.stderr)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "trail serve:", err)
+		if errors.Is(err, trail.ErrProofFailed) {
+			return exitTampered
+		}
+		return exitFailure
+	}
+	if s.Operator != "" && cfg.BootstrapKey == "" {
+		fmt.Fprintf(e.stdout, "First start: your operator key (shown once, keep it safe):\n\n    %s\n\n", s.Operator)
+	}
+	fmt.Fprintf(e.stdout, "trail is serving %s (data in %s)\n", s.URL(), cfg.Data)
+	if err := s.Run(ctx); err != nil {
+		fmt.Fprintln(e.stderr, "trail serve:", err)
+		return exitFailure
+	}
+	return exitOK
+}

@@ -1,0 +1,471 @@
+package logstore_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore"
+	"github.com/trail-audit/trail/storetest"
+)
+
+// The benchmarks below measure logstore against the targets of
+// docs/design/logstore-bench.md, which also records the commands, the
+// machine and the figures. Events come from storetest.Gen: ~580-byte
+// canonical leaves over 1000 tenants with a Zipf spread.
+
+const benchTenants = 1000
+
+// openBench opens a store in dir with production defaults (64 MiB head,
+// so flushes run in the background as they do in production).
+func openBench(tb testing.TB, dir string) *logstore.Store {
+	tb.Helper()
+	signer, verifier := testKey(tb)
+	s, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test"})
+	if err != nil {
+		tb.Fatalf("open %s: %v", dir, err)
+	}
+	return s
+}
+
+// benchBatches returns n events as batches of at most size events, each
+// batch for one Zipf-chosen tenant, as one client of one tenant sends it.
+func benchBatches(g *storetest.Gen, n, size int, from, to time.Time) [][]*trail.Event {
+	var out [][]*trail.Event
+	for n > 0 {
+		k := min(n, size)
+		tenant := g.Tenant()
+		batch := make([]*trail.Event, k)
+		for i := range batch {
+			batch[i] = g.Event(tenant, g.TimeIn(from, to))
+		}
+		out = append(out, batch)
+		n -= k
+	}
+	return out
+}
+
+// appendAll appends the batches from workers goroutines, each taking the
+// next batch not yet taken, and fails b on the first error.
+func appendAll(b *testing.B, s *logstore.Store, batches [][]*trail.Event, workers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batches) || failed.Load() != nil {
+					return
+				}
+				if _, err := s.Append(ctx, batches[i]); err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := failed.Load(); p != nil {
+		b.Fatalf("append: %v", *p)
+	}
+}
+
+// BenchmarkAppendBatch appends b.N events as durable batches of 1000 from
+// 4 goroutines (target ≥ 250k events/s on 2 cores).
+func BenchmarkAppendBatch(b *testing.B) {
+	benchAppend(b, 1000, 4)
+}
+
+// BenchmarkAppendSingle appends b.N events one per Append call from 64
+// goroutines (target ≥ 20k events/s on 2 cores).
+func BenchmarkAppendSingle(b *testing.B) {
+	benchAppend(b, 1, 64)
+}
+
+func benchAppend(b *testing.B, size, workers int) {
+	now := time.Now()
+	batches := benchBatches(storetest.NewGen(uint64(b.N), benchTenants), b.N, size, now.Add(-time.Hour), now)
+	s := openBench(b, b.TempDir())
+	defer s.Close()
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	appendAll(b, s, batches, workers)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// scaleEvents is the size of BenchmarkScale's store: TRAIL_BENCH_EVENTS,
+// default one million.
+func scaleEvents(b *testing.B) int {
+	v := os.Getenv("TRAIL_BENCH_EVENTS")
+	if v == "" {
+		return 1_000_000
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+	if err != nil || n <= 0 {
+		b.Fatalf("TRAIL_BENCH_EVENTS=%q: want a positive number of events", v)
+	}
+	return n
+}
+
+// BenchmarkScale loads TRAIL_BENCH_EVENTS events (default 1M) over 1000
+// tenants with the write path of BenchmarkAppendBatch, flushes, then
+// measures warm query latencies, Read and Verify throughput, bytes on disk
+// per event and resident memory, prints a table and reports the key
+// figures. It runs once whatever b.N is: use -benchtime=1x.
+//
+// The store lives in a fresh directory under os.TempDir(), removed at the
+// end, unless TRAIL_BENCH_DIR names a directory: that one is kept, and a
+// store already holding at least the wanted number of events is reused
+// without loading (handy to profile the read side alone).
+// TRAIL_BENCH_HEAPPROFILE names a file for a heap profile of the loaded,
+// flushed store.
+func BenchmarkScale(b *testing.B) {
+	n := scaleEvents(b)
+	dir := os.Getenv("TRAIL_BENCH_DIR")
+	if dir == "" {
+		d, err := os.MkdirTemp("", "trail-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		dir = d
+		defer os.RemoveAll(dir)
+	}
+	ctx := context.Background()
+	var rep scaleReport
+	rep.events = n
+
+	t0 := time.Now()
+	s := openBench(b, dir)
+	rep.open = time.Since(t0)
+	defer func() { s.Close() }()
+	if have := storedEvents(b, s); have < int64(n) {
+		if have > 0 {
+			b.Fatalf("%s holds %d events, fewer than %d: remove it first", dir, have, n)
+		}
+		rep.ingest = loadScale(b, s, n)
+		t0 = time.Now()
+		if err := s.Flush(); err != nil {
+			b.Fatalf("flush: %v", err)
+		}
+		rep.flush = time.Since(t0)
+	} else {
+		rep.events = int(have)
+	}
+
+	rep.diskBytes, rep.walBytes = dirBytes(b, dir)
+	rep.rss, rep.heap = residentMemory()
+	if path := os.Getenv("TRAIL_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path)
+	}
+
+	tenants, err := s.Tenants(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	slices.SortFunc(tenants, func(x, y trail.Tenant) int { return int(y.Size - x.Size) })
+	rep.tenants = len(tenants)
+	large := tenants[0]
+	mid := tenants[min(len(tenants)-1, 31)] // rank 32: ~1% of the events
+	small := tenants[len(tenants)/2]        // the median tenant
+	rep.large, rep.mid, rep.small = large, mid, small
+
+	rng := rand.New(rand.NewPCG(42, 42))
+	const samples = 250
+	for _, qk := range []struct {
+		name string
+		t    trail.Tenant
+		expr func(*trail.Event) *trail.Expr // nil: no filter
+	}{
+		{"newest 100, large tenant", large, nil},
+		{"newest 100, mid tenant", mid, nil},
+		{"newest 100, median tenant", small, nil},
+		{"actor, large tenant", large, actorExpr},
+		{"action+outcome, large tenant", large, actionOutcomeExpr},
+		{"ip, large tenant", large, ipExpr},
+		{"actor, mid tenant", mid, actorExpr},
+		{"action+outcome, mid tenant", mid, actionOutcomeExpr},
+		{"ip, mid tenant", mid, ipExpr},
+	} {
+		qs := make([]*trail.Query, 0, samples)
+		for len(qs) < samples {
+			q := &trail.Query{Tenant: qk.t.Name, Limit: 100}
+			if qk.expr != nil {
+				// Values from random events of the tenant's whole history,
+				// so frequent and rare values both appear.
+				ev := eventAt(b, s, qk.t.Name, rng.Int64N(qk.t.Size))
+				if q.Filter = qk.expr(ev); q.Filter == nil {
+					continue
+				}
+			}
+			qs = append(qs, q)
+		}
+		rep.queries = append(rep.queries, runQueries(b, s, qk.name, qs))
+	}
+
+	rep.readEvents, rep.read = readTenant(b, s, large)
+	runtime.GC()
+	t0 = time.Now()
+	vr, err := s.Verify(ctx)
+	rep.verify = time.Since(t0)
+	if err != nil {
+		b.Fatalf("verify: %v", err)
+	}
+	rep.verified = vr.Events
+	rep.rssAfter, rep.heapAfter = residentMemory()
+
+	rep.print(b)
+	b.ReportMetric(float64(rep.events)/rep.ingest.Seconds(), "ingest-events/s")
+	b.ReportMetric(float64(rep.diskBytes)/float64(rep.events), "disk-B/event")
+	b.ReportMetric(float64(rep.readEvents)/rep.read.Seconds(), "read-events/s")
+	b.ReportMetric(float64(rep.verified)/rep.verify.Seconds(), "verify-events/s")
+	b.ReportMetric(float64(rep.rss)/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(rep.heap)/(1<<20), "heap-MiB")
+	for _, q := range rep.queries {
+		unit := strings.NewReplacer(" ", "", ",", "-", "+", "-").Replace(q.name)
+		b.ReportMetric(float64(q.p99.Microseconds())/1000, "p99-ms-"+unit)
+	}
+}
+
+func actorExpr(ev *trail.Event) *trail.Expr { return trail.Term(trail.FieldActor, ev.Actor.ID) }
+
+func actionOutcomeExpr(ev *trail.Event) *trail.Expr {
+	return trail.And(trail.Term(trail.FieldAction, ev.Action), trail.Term(trail.FieldOutcome, ev.Outcome))
+}
+
+func ipExpr(ev *trail.Event) *trail.Expr {
+	if ev.Source == nil || ev.Source.IP == "" {
+		return nil
+	}
+	return trail.Term(trail.FieldIP, ev.Source.IP)
+}
+
+// storedEvents is the number of events in s.
+func storedEvents(b *testing.B, s *logstore.Store) int64 {
+	ts, err := s.Tenants(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	for _, t := range ts {
+		n += t.Size
+	}
+	return n
+}
+
+// loadScale appends n events as batches of 1000 from 4 goroutines, each
+// generating its own events on the fly so that memory stays flat. Unlike
+// BenchmarkAppendBatch, every event of a batch picks its own tenant, so
+// the store holds a per-event Zipf spread over all 1000 tenants (with one
+// tenant per batch, 10M events would be only 10 000 draws and the tail
+// tenants would be missing or hold exactly 1000 events).
+func loadScale(b *testing.B, s *logstore.Store, n int) time.Duration {
+	const workers, size = 4, 1000
+	now := time.Now()
+	from := now.Add(-30 * 24 * time.Hour)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	t0 := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := storetest.NewGen(uint64(w+1), benchTenants)
+			for {
+				k := min(size, n-int(next.Add(size))+size)
+				if k <= 0 {
+					return
+				}
+				batch := make([]*trail.Event, k)
+				for i := range batch {
+					batch[i] = g.Event(g.Tenant(), g.TimeIn(from, now))
+				}
+				if _, err := s.Append(context.Background(), batch); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatalf("load: %v", err)
+		}
+	}
+	return time.Since(t0)
+}
+
+// eventAt returns the event at seq in tenant.
+func eventAt(b *testing.B, s *logstore.Store, tenant string, seq int64) *trail.Event {
+	recs, err := s.Read(context.Background(), tenant, seq, 1)
+	if err != nil || len(recs) != 1 {
+		b.Fatalf("read %s/%d: %d records, %v", tenant, seq, len(recs), err)
+	}
+	ev, err := trail.DecodeEvent(recs[0].Data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ev
+}
+
+type queryStats struct {
+	name          string
+	n             int
+	p50, p99, max time.Duration
+	hits          float64 // mean events per page
+}
+
+// runQueries runs every query once to warm up, then again timing each.
+func runQueries(b *testing.B, s *logstore.Store, name string, qs []*trail.Query) queryStats {
+	ctx := context.Background()
+	run := func(q *trail.Query) int {
+		c := *q
+		p, err := s.Query(ctx, &c)
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		return len(p.Events)
+	}
+	for _, q := range qs {
+		run(q)
+	}
+	lat := make([]time.Duration, len(qs))
+	hits := 0
+	for i, q := range qs {
+		t0 := time.Now()
+		hits += run(q)
+		lat[i] = time.Since(t0)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return queryStats{name: name, n: len(qs), p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], hits: float64(hits) / float64(len(qs))}
+}
+
+// readTenant reads the whole tenant in order with pages of 1000 records.
+func readTenant(b *testing.B, s *logstore.Store, t trail.Tenant) (int64, time.Duration) {
+	ctx := context.Background()
+	t0 := time.Now()
+	var n int64
+	for n < t.Size {
+		recs, err := s.Read(ctx, t.Name, n, 1000)
+		if err != nil {
+			b.Fatalf("read %s/%d: %v", t.Name, n, err)
+		}
+		if len(recs) == 0 {
+			b.Fatalf("read %s/%d: no records", t.Name, n)
+		}
+		n += int64(len(recs))
+	}
+	return n, time.Since(t0)
+}
+
+// dirBytes returns the bytes of the files under dir outside wal/, and of
+// those inside.
+func dirBytes(b *testing.B, dir string) (data, wal int64) {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(dir, path); strings.HasPrefix(rel, "wal"+string(filepath.Separator)) {
+			wal += fi.Size()
+		} else {
+			data += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data, wal
+}
+
+// residentMemory returns VmRSS from /proc/self/status and the in-use heap
+// after a garbage collection.
+func residentMemory() (rss, heap uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if f, err := os.Open("/proc/self/status"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				rss = kb << 10
+			}
+		}
+		f.Close()
+	}
+	return rss, ms.HeapInuse
+}
+
+// writeHeapProfile writes the live heap (the store as loaded) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type scaleReport struct {
+	events, tenants     int
+	large, mid, small   trail.Tenant
+	open, ingest, flush time.Duration
+	diskBytes, walBytes int64
+	rss, heap           uint64
+	rssAfter, heapAfter uint64
+	queries             []queryStats
+	readEvents          int64
+	read                time.Duration
+	verified            int64
+	verify              time.Duration
+}
+
+func (r *scaleReport) print(b *testing.B) {
+	var sb strings.Builder
+	mib := func(v uint64) string { return fmt.Sprintf("%.0f MiB", float64(v)/(1<<20)) }
+	fmt.Fprintf(&sb, "\nlogstore at %d events over %d tenants (large %s: %d, mid %s: %d, median %s: %d)\n",
+		r.events, r.tenants, r.large.Name, r.large.Size, r.mid.Name, r.mid.Size, r.small.Name, r.small.Size)
+	fmt.Fprintf(&sb, "  open %v", r.open.Round(time.Millisecond))
+	if r.ingest > 0 {
+		fmt.Fprintf(&sb, ", ingest %v (%.0f events/s), final flush %v", r.ingest.Round(time.Millisecond), float64(r.events)/r.ingest.Seconds(), r.flush.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&sb, "\n  disk %.1f MiB without WAL = %.1f B/event; WAL %.1f MiB\n", float64(r.diskBytes)/(1<<20), float64(r.diskBytes)/float64(r.events), float64(r.walBytes)/(1<<20))
+	fmt.Fprintf(&sb, "  memory after flush: RSS %s, HeapInuse %s; after queries+verify: RSS %s, HeapInuse %s\n", mib(r.rss), mib(r.heap), mib(r.rssAfter), mib(r.heapAfter))
+	fmt.Fprintf(&sb, "  read %s: %d events in %v = %.0f events/s\n", r.large.Name, r.readEvents, r.read.Round(time.Millisecond), float64(r.readEvents)/r.read.Seconds())
+	fmt.Fprintf(&sb, "  verify: %d events in %v = %.0f events/s\n", r.verified, r.verify.Round(time.Millisecond), float64(r.verified)/r.verify.Seconds())
+	fmt.Fprintf(&sb, "  %-32s %5s %10s %10s %10s %8s\n", "query (newest first, limit 100)", "n", "p50", "p99", "max", "hits")
+	for _, q := range r.queries {
+		fmt.Fprintf(&sb, "  %-32s %5d %10v %10v %10v %8.1f\n", q.name, q.n, q.p50.Round(time.Microsecond), q.p99.Round(time.Microsecond), q.max.Round(time.Microsecond), q.hits)
+	}
+	fmt.Print(sb.String()) // b.Log truncates benchmark output to ten lines
+}
