@@ -37,7 +37,7 @@ func newAuditor(store trail.Store, log *slog.Logger) *auditor {
 // event builds a self-audit event.
 func auditEvent(tenant string, r *http.Request, p *auth.Principal, action, outcome string, meta map[string]any) *trail.Event {
 	e := &trail.Event{Tenant: tenant, Action: action, Outcome: outcome, Metadata: meta,
-		Source: &trail.Source{IP: clientIP(r), UserAgent: r.UserAgent(), Origin: "api"},
+		Source:  &trail.Source{IP: clientIP(r), UserAgent: r.UserAgent(), Origin: "api"},
 		Request: &trail.Request{Method: r.Method, Path: r.URL.Path}}
 	if p != nil {
 		e.Actor = trail.Actor{ID: p.KeyID, Name: p.Name, Type: trail.ActorAPIKey}
