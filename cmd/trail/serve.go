@@ -250,3 +250,6 @@ func runServe(ctx context.Context, args []string, e env) int {
 	}
 	return exitOK
 }
+
+// httpClient returns a client for this server (tests).
+func (s *Server) httpClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }

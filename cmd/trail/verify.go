@@ -29,12 +29,12 @@ func runVerify(ctx context.Context, args []string, e env) int {
 	data := fs.String("data", "", "data directory of a stopped server to deep-verify")
 	bundle := fs.String("bundle", "", "bundle (zip) to verify offline")
 	keyArg := fs.String("verifier-key", "", "verifier key, or a file holding it (bundle and live modes)")
-	co := addClientFlags(fs)
-	fs.Lookup("server").DefValue = ""
-	fs.Set("server", "")
+	co := &clientOpts{}
+	fs.StringVar(&co.server, "server", "", "live mode: trail server URL to watch")
+	fs.StringVar(&co.key, "key", "", "live mode: API key")
+	fs.StringVar(&co.tenant, "tenant", "default", "live mode: tenant whose log to watch")
 	interval := fs.Duration("interval", 10*time.Second, "live mode: time between checks")
 	count := fs.Int("count", 0, "live mode: number of checks (0 = until interrupted)")
-	tenant := fs.String("verify-tenant", "default", "live mode: tenant to watch")
 	if err := parseFlags(fs, args, e); err != nil {
 		return exitUsage
 	}
@@ -49,7 +49,7 @@ func runVerify(ctx context.Context, args []string, e env) int {
 	case *bundle != "":
 		return verifyBundle(*bundle, key, e)
 	case co.server != "":
-		return verifyLive(ctx, co, *tenant, key, *interval, *count, e)
+		return verifyLive(ctx, co, co.tenant, key, *interval, *count, e)
 	}
 	fmt.Fprintln(e.stderr, "trail verify: give --data DIR, --bundle FILE or --server URL")
 	return exitUsage
