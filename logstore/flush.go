@@ -40,7 +40,16 @@ func (s *Store) startFlush() {
 func (s *Store) Flush() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	if s.isClosed() {
+		return errClosed
+	}
 	return s.flushLocked()
+}
+
+func (s *Store) isClosed() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	return s.closed
 }
 
 func (s *Store) flushLocked() error {
@@ -199,6 +208,9 @@ func (s *Store) Retain(ctx context.Context, tenantName string, before time.Time)
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	if s.isClosed() {
+		return nil, errClosed
+	}
 	if err := s.flushLocked(); err != nil {
 		return nil, err
 	}

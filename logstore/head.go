@@ -1,7 +1,6 @@
 package logstore
 
 import (
-	"sort"
 	"strings"
 
 	trail "github.com/trail-audit/trail"
@@ -66,17 +65,6 @@ func (h *headSeg) add(e headEntry, terms []indexTerm) {
 // lookup returns the sorted offsets of entries indexed under (field, key).
 func (h *headSeg) lookup(field, key string) []uint32 { return h.index[field][key] }
 
-// keys calls fn for every key of field, in no particular order.
-func (h *headSeg) keys(field string, fn func(key string) []uint32) []uint32 {
-	var out []uint32
-	for k := range h.index[field] {
-		if p := fn(k); p != nil {
-			out = unionRows(out, p)
-		}
-	}
-	return out
-}
-
 // lookupPrefix returns the union of postings of keys with the prefix.
 func (h *headSeg) lookupPrefix(field, prefix string) []uint32 {
 	var out []uint32
@@ -132,16 +120,4 @@ func unionRows(a, b []uint32) []uint32 {
 	}
 	out = append(out, a[i:]...)
 	return append(out, b[j:]...)
-}
-
-// sortRows sorts and dedupes.
-func sortRows(r []uint32) []uint32 {
-	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
-	out := r[:0]
-	for i, v := range r {
-		if i == 0 || v != r[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }

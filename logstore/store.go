@@ -104,17 +104,16 @@ type Store struct {
 	closed   bool
 	commitMu sync.Mutex // held by the writer while it writes and publishes a commit; flush takes it to cut the head
 
-	flushMu    sync.Mutex // one flush or retention at a time
-	flushing   chan struct{}
-	flushErr   error // last background flush error
-	idMu       sync.Mutex
-	idRand     io.Reader
-	walBroken  error // set when the WAL is unusable; appends fail until reopen
-	blockOpts  block.Options
-	verifier   note.Verifier
-	headBytes  int64 // total leaf bytes in heads, guarded by commitMu
-	bgWG       sync.WaitGroup
-	closingErr error
+	flushMu   sync.Mutex // one flush or retention at a time
+	flushing  chan struct{}
+	flushErr  error // last background flush error
+	idMu      sync.Mutex
+	idRand    io.Reader
+	walBroken error // set when the WAL is unusable; appends fail until reopen
+	blockOpts block.Options
+	verifier  note.Verifier
+	headBytes int64 // total leaf bytes in heads, guarded by commitMu
+	bgWG      sync.WaitGroup
 }
 
 var _ trail.Store = (*Store)(nil)
@@ -426,9 +425,10 @@ func (s *Store) Close() error {
 	close(s.quit)
 	s.closeMu.Unlock()
 	<-s.done
-	s.flushMu.Lock() // wait for a running flush
-	s.flushMu.Unlock()
-	s.bgWG.Wait()
+	s.bgWG.Wait() // a background flush finishes before the files close
+	// Wait for a Flush or Retain a caller started; later ones see closed.
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	return s.closeFiles()
 }
 

@@ -38,11 +38,13 @@ func (s *Store) Verify(ctx context.Context) (*trail.VerifyReport, error) {
 }
 
 func (s *Store) verifyTenant(ctx context.Context, t *tenant, rep *trail.VerifyReport) error {
-	v := s.snapshot(t, nil)
-	defer v.release()
+	// The latest checkpoint first: the snapshot taken after it holds at
+	// least the events it covers, even while appends continue.
 	t.mu.RLock()
 	latest := t.cp
 	t.mu.RUnlock()
+	v := s.snapshot(t, nil)
+	defer v.release()
 	notes, err := s.readCheckpoints(t)
 	if err != nil {
 		return err
