@@ -112,10 +112,15 @@ func (h Hash) MarshalText() ([]byte, error) {
 
 // UnmarshalText decodes standard base64 of exactly 32 bytes.
 func (h *Hash) UnmarshalText(b []byte) error {
-	n, err := base64.StdEncoding.Decode(h[:], b)
-	if err != nil || n != len(h) || base64.StdEncoding.EncodedLen(len(h)) != len(b) {
+	var buf [33]byte // room for the decoder to write past 32 bytes before it fails
+	if len(b) != base64.StdEncoding.EncodedLen(len(h)) {
 		return errors.New("hash: want standard base64 of 32 bytes")
 	}
+	n, err := base64.StdEncoding.Strict().Decode(buf[:], b)
+	if err != nil || n != len(h) {
+		return errors.New("hash: want standard base64 of 32 bytes")
+	}
+	copy(h[:], buf[:n])
 	return nil
 }
 
