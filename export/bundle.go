@@ -127,8 +127,9 @@ func NewBundle(w io.Writer, tenant string, cp *trail.Checkpoint, verifierKey str
 		first:    -1,
 		last:     -1,
 	}
-	// Level 1 compresses NDJSON nearly as well as the default level, several
-	// times faster (BenchmarkBundleWriter).
+	// Level 1 (BestSpeed) against the default level, measured with
+	// BenchmarkBundleWriter/precomputed-proofs on a noisy 2-CPU machine:
+	// 115 against 98 zip bytes per event, 88-115k against 67k events/s.
 	b.zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
 		return flate.NewWriter(w, flate.BestSpeed)
 	})

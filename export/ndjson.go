@@ -90,7 +90,7 @@ func appendStub(dst []byte, e *trail.Event) []byte {
 
 // appendJSONString appends s as a JSON string escaped as RFC 8785 §3.2.2.2
 // requires. Invalid UTF-8 is copied as it is: ids and tenant names are
-// validated printable ASCII-safe text before they are stored.
+// validated as printable text before they are stored.
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
