@@ -316,17 +316,27 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 
 // writeBlock durably writes entries (consecutive seqs) as a new block of
 // generation gen and returns it opened.
-func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) (data []byte, ev *trail.Event, erased bool)) (*blockRef, error) {
+//
+// row returns each row's data, its event and, when already computed, its
+// index terms (nil: computed here).
+func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) (data []byte, ev *trail.Event, terms []indexTerm, erased bool)) (*blockRef, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
 	var buf bytes.Buffer
 	w := block.NewWriter(&buf, t.name, first, s.blockOpts)
 	ref := &blockRef{}
 	for i := 0; i < n; i++ {
-		data, ev, erased := row(i)
+		data, ev, terms, erased := row(i)
 		var err error
-		if erased {
+		switch {
+		case erased:
 			err = w.Add(data, ev.ReceivedAt.UnixNano(), nil)
-		} else {
+		case terms != nil:
+			err = w.Add(data, ev.Time.UnixNano(), func(add func(field, key string)) {
+				for _, t := range terms {
+					add(t.field, t.key)
+				}
+			})
+		default:
 			err = w.Add(data, ev.Time.UnixNano(), func(add func(field, key string)) { trail.IndexTerms(ev, add) })
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	trail "github.com/trail-audit/trail"
@@ -72,24 +73,62 @@ func (s *Store) flushLocked() error {
 	}
 	s.mu.RUnlock()
 	s.headBytes = 0
+	s.mu.RLock()
 	for _, t := range s.tenants {
 		t.mu.RLock()
 		s.headBytes += t.head.bytes
 		t.mu.RUnlock()
 	}
+	s.mu.RUnlock()
 	s.commitMu.Unlock()
 	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
-	for _, t := range ts {
+	// Tenants are independent: flush them from a pool so that their
+	// fsyncs overlap instead of queueing one after another.
+	if err := forEach(ts, flushWorkers, func(t *tenant) error {
 		if err := s.flushTenant(t); err != nil {
 			return fmt.Errorf("logstore: flush %s: %w", t.name, err)
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	if err := s.wal.RemoveBefore(cut); err != nil {
 		return fmt.Errorf("logstore: trim wal: %w", err)
 	}
-	for _, t := range ts {
+	return forEach(ts, flushWorkers, func(t *tenant) error {
 		if err := s.compact(t); err != nil {
 			return fmt.Errorf("logstore: compact %s: %w", t.name, err)
+		}
+		return nil
+	})
+}
+
+// flushWorkers is how many tenants a flush writes at once.
+const flushWorkers = 16
+
+// forEach calls fn for every tenant from n goroutines and returns the
+// first error (in tenant order).
+func forEach(ts []*tenant, n int, fn func(*tenant) error) error {
+	errs := make([]error, len(ts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, len(ts)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = fn(ts[i])
+			}
+		}()
+	}
+	for i := range ts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -112,8 +151,8 @@ func (s *Store) flushTenant(t *tenant) error {
 			return err
 		}
 		entries := seg.entries
-		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, bool) {
-			return entries[i].leaf, entries[i].ev, false
+		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, []indexTerm, bool) {
+			return entries[i].leaf, entries[i].ev, entries[i].terms, false
 		})
 		if err != nil {
 			return err
@@ -127,6 +166,7 @@ func (s *Store) flushTenant(t *tenant) error {
 		tree.Persisted(size)
 		t.mu.Lock()
 		t.blocks = append(t.blocks, b)
+		t.frozen[0] = nil // let the flushed segment be collected
 		t.frozen = t.frozen[1:]
 		t.persisted = seg.end()
 		t.mu.Unlock()
@@ -286,8 +326,8 @@ func (s *Store) purgeBlock(t *tenant, b *blockRef, cut int64) (nb *blockRef, pur
 	if err != nil || purged == 0 {
 		return nil, 0, -1, -1, err
 	}
-	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, bool) {
-		return rows[i].data, rows[i].ev, rows[i].erased
+	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, []indexTerm, bool) {
+		return rows[i].data, rows[i].ev, nil, rows[i].erased
 	})
 	return nb, purged, first, last, err
 }

@@ -8,9 +8,10 @@ import (
 
 // headEntry is one committed event that is not yet in a block.
 type headEntry struct {
-	ev   *trail.Event // decoded, with Seq and LeafHash set; read-only once published
-	leaf []byte       // canonical leaf bytes
-	hash trail.Hash
+	ev    *trail.Event // decoded, with Seq and LeafHash set; read-only once published
+	leaf  []byte       // canonical leaf bytes
+	hash  trail.Hash
+	terms []indexTerm // index entries, reused when the entry is written to a block
 }
 
 // headSeg is a run of a tenant's committed events, seq first..first+len-1,
@@ -43,7 +44,8 @@ func termsOf(ev *trail.Event) []indexTerm {
 
 // add appends an entry and indexes it under terms (computed by termsOf,
 // outside any lock, by the caller).
-func (h *headSeg) add(e headEntry, terms []indexTerm) {
+func (h *headSeg) add(e headEntry) {
+	terms := e.terms
 	off := uint32(len(h.entries))
 	h.entries = append(h.entries, e)
 	h.ids[e.ev.ID] = e.ev.Seq

@@ -152,6 +152,7 @@ type view struct {
 	size   int64
 	blocks []*blockRef
 	segs   []segSnap
+	lr     *leafReader // persisted leaf hashes, a level-0 tile at a time
 }
 
 type segSnap struct {
@@ -217,11 +218,13 @@ func (v *view) event(src source, i int) (*trail.Event, error) {
 	if isStub(data) {
 		ev.Tenant = v.t.name
 	}
-	h, err := v.tree.LeafHashAt(ev.Seq)
+	if v.lr == nil {
+		v.lr = &leafReader{v: v}
+	}
+	lh, err := v.lr.at(ev.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("leaf hash %s/%d: %w", v.t.name, ev.Seq, err)
 	}
-	lh := trail.Hash(h)
 	ev.LeafHash = &lh
 	return ev, nil
 }

@@ -31,6 +31,14 @@ func appendBytes(b, p []byte) []byte {
 }
 
 func encodeCommit(dst []byte, secs []commitSection) []byte {
+	n := 1 + binary.MaxVarintLen64
+	for _, s := range secs {
+		n += len(s.tenant) + len(s.note) + 4*binary.MaxVarintLen64
+		for _, l := range s.leaves {
+			n += len(l) + binary.MaxVarintLen64
+		}
+	}
+	dst = append(make([]byte, 0, len(dst)+n), dst...)
 	dst = append(dst, recCommit)
 	dst = appendUvarint(dst, uint64(len(secs)))
 	for _, s := range secs {

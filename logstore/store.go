@@ -343,7 +343,7 @@ func (s *Store) replayRecord(payload []byte) error {
 			if err := t.tree.Append(merkle.Hash(h)); err != nil {
 				return err
 			}
-			t.head.add(headEntry{ev: ev, leaf: l, hash: h}, termsOf(ev))
+			t.head.add(headEntry{ev: ev, leaf: l, hash: h, terms: termsOf(ev)})
 			s.headBytes += int64(len(l))
 			t.size++
 		}

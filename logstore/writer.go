@@ -125,6 +125,7 @@ func (s *Store) writeLoop() {
 				}
 			}
 			s.commit(batch)
+			clear(batch) // do not keep the requests alive until the next commit
 		case <-s.quit:
 			for {
 				select {
@@ -271,7 +272,8 @@ func (s *Store) commit(reqs []*appendReq) {
 		t := pt.t
 		t.mu.Lock()
 		for j, e := range pt.entries {
-			t.head.add(e, pt.terms[j])
+			e.terms = pt.terms[j]
+			t.head.add(e)
 			s.headBytes += int64(len(e.leaf))
 		}
 		t.size = pt.first + int64(len(pt.entries))
