@@ -21,6 +21,9 @@ type auditor struct {
 	ch    chan *trail.Event
 	done  chan struct{}
 	once  sync.Once
+
+	mu     sync.RWMutex // held for reading while queueing; close takes it
+	closed bool
 }
 
 const (
@@ -56,6 +59,12 @@ func auditEvent(tenant string, r *http.Request, p *auth.Principal, action, outco
 // record queues a read event.
 func (a *auditor) record(tenant string, r *http.Request, p *auth.Principal, action, outcome string, meta map[string]any) {
 	e := auditEvent(tenant, r, p, action, outcome, meta)
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		a.log.Error("self-audit after close; event not recorded", "tenant", tenant, "action", action)
+		return
+	}
 	select {
 	case a.ch <- e:
 		return
@@ -104,6 +113,11 @@ func (a *auditor) loop() {
 
 // close flushes queued events and stops the loop.
 func (a *auditor) close() {
-	a.once.Do(func() { close(a.ch) })
+	a.once.Do(func() {
+		a.mu.Lock()
+		a.closed = true
+		close(a.ch)
+		a.mu.Unlock()
+	})
 	<-a.done
 }

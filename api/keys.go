@@ -87,8 +87,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *auth.Princ
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	tenant := p.Tenant
-	if p.Role == auth.Operator {
-		tenant = r.URL.Query().Get("tenant")
+	if t := r.URL.Query().Get("tenant"); p.Role == auth.Operator {
+		tenant = t
+	} else if t != "" && t != p.Tenant {
+		// Naming another tenant is refused, as on every other route,
+		// rather than silently answered with the key's own tenant.
+		return trail.Errorf(trail.EFORBIDDEN, "key is scoped to tenant %s", p.Tenant)
 	}
 	keys := s.cfg.Keys.List(r.Context(), tenant)
 	out := make([]keyResponse, 0, len(keys))

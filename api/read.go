@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,7 +14,8 @@ import (
 )
 
 // readTenant resolves the tenant a read acts on: the key's own tenant, or
-// ?tenant= (default "default") for a key scoped to all tenants.
+// ?tenant= (default "default") for a key scoped to all tenants. The
+// reserved tenant _system is read by operators only.
 func readTenant(r *http.Request, p *auth.Principal, perm auth.Permission) (string, error) {
 	t := r.URL.Query().Get("tenant")
 	if t == "" {
@@ -28,6 +30,12 @@ func readTenant(r *http.Request, p *auth.Principal, perm auth.Permission) (strin
 	}
 	if err := p.Authorize(perm, t); err != nil {
 		return "", err
+	}
+	if t == trail.SystemTenant && p.Role != auth.Operator {
+		// _system holds every tenant's failed authentications and the
+		// changes to all-tenant keys: operators only, even for keys
+		// scoped to all tenants.
+		return "", trail.Errorf(trail.EFORBIDDEN, "tenant %s is readable by operator keys only", trail.SystemTenant)
 	}
 	return t, nil
 }
@@ -54,11 +62,21 @@ func parseQuery(v url.Values, tenant string) (*trail.Query, error) {
 			if val == "" {
 				continue
 			}
+			term := trail.Term(fp.field, val)
 			if fp.field != trail.FieldIP && strings.HasSuffix(val, "*") {
-				terms = append(terms, trail.PrefixTerm(fp.field, strings.TrimSuffix(val, "*")))
-			} else {
-				terms = append(terms, trail.Term(fp.field, val))
+				term = trail.PrefixTerm(fp.field, strings.TrimSuffix(val, "*"))
 			}
+			// A bad value is reported against its own parameter, not q.
+			if err := term.Validate(); err != nil {
+				var te *trail.Error
+				if errors.As(err, &te) {
+					c := *te
+					c.Field = fp.param
+					return nil, &c
+				}
+				return nil, err
+			}
+			terms = append(terms, term)
 		}
 	}
 	if s := v.Get("q"); strings.TrimSpace(s) != "" {

@@ -51,6 +51,9 @@ func (h *headSeg) add(e headEntry) {
 	h.ids[e.ev.ID] = e.ev.Seq
 	h.bytes += int64(len(e.leaf))
 	for _, t := range terms {
+		if !headIndexed(t.field) {
+			continue
+		}
 		m := h.index[t.field]
 		if m == nil {
 			m = map[string][]uint32{}
@@ -62,6 +65,14 @@ func (h *headSeg) add(e headEntry) {
 		}
 		m[t.key] = append(p, off)
 	}
+}
+
+// headIndexed reports whether the head indexes a field. Free-text words
+// and metadata, the bulk of an event's index terms, are not indexed in the
+// head: queries on them scan the head's decoded events, which is cheaper
+// than maintaining their postings at ingest for the head's short life.
+func headIndexed(field string) bool {
+	return field != trail.FieldText && !strings.HasPrefix(field, trail.MetadataPrefix)
 }
 
 // lookup returns the sorted offsets of entries indexed under (field, key).

@@ -15,6 +15,7 @@ import (
 // postings is the index interface the planner needs from a block or a
 // head segment. Row numbers are relative to the source.
 type postings interface {
+	indexed(field string) bool // false: lookups of field cannot narrow
 	lookup(field, key string) []uint32
 	lookupPrefix(field, prefix string) []uint32
 	keys(field string, fn func(key string) bool)
@@ -22,6 +23,7 @@ type postings interface {
 
 type blockPostings struct{ r *block.Reader }
 
+func (b blockPostings) indexed(string) bool               { return true }
 func (b blockPostings) lookup(f, k string) []uint32       { return b.r.Lookup(f, k) }
 func (b blockPostings) lookupPrefix(f, p string) []uint32 { return b.r.LookupPrefix(f, p) }
 func (b blockPostings) keys(f string, fn func(string) bool) {
@@ -42,6 +44,7 @@ func (p segPostings) clip(rows []uint32) []uint32 {
 	return rows
 }
 
+func (p segPostings) indexed(f string) bool       { return headIndexed(f) }
 func (p segPostings) lookup(f, k string) []uint32 { return p.clip(p.seg.lookup(f, k)) }
 func (p segPostings) lookupPrefix(f, pre string) []uint32 {
 	return p.clip(p.seg.lookupPrefix(f, pre))
@@ -94,6 +97,9 @@ func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
 }
 
 func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
+	if !p.indexed(x.Field) {
+		return nil, true
+	}
 	switch {
 	case x.Field == trail.FieldIP:
 		pre, err := trail.ParseIPMatch(x.Value)
