@@ -47,6 +47,7 @@ var commands = map[string]struct {
 	"verify":  {runVerify, "verify a data directory, a bundle, or a live server"},
 	"keys":    {runKeys, "create, list, revoke and rotate API keys"},
 	"tenants": {runTenants, "list and create tenants"},
+	"bench":   {runBench, "measure ingest, queries, export and verification (and a PostgreSQL baseline)"},
 }
 
 func run(ctx context.Context, args []string, e env) int {
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, e env) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: trail <command> [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "ingest", "query", "tail", "export", "verify", "keys", "tenants"} {
+	for _, name := range []string{"serve", "ingest", "query", "tail", "export", "verify", "keys", "tenants", "bench"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].help)
 	}
 	fmt.Fprintln(w, "\nEvery flag has an environment twin: --addr is TRAIL_ADDR, --server TRAIL_SERVER, and so on.\nRun \"trail <command> -h\" for its flags.")

@@ -1,4 +1,4 @@
-package storetest
+package gen
 
 import (
 	"bytes"
@@ -8,6 +8,26 @@ import (
 
 	"github.com/trail-audit/trail"
 )
+
+var epoch = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func canonical(t *testing.T, e *trail.Event) []byte {
+	t.Helper()
+	b, err := e.AppendCanonical(nil)
+	if err != nil {
+		t.Fatalf("AppendCanonical(%s/%d): %v", e.Tenant, e.Seq, err)
+	}
+	return b
+}
+
+func mustDecode(t *testing.T, data []byte) *trail.Event {
+	t.Helper()
+	e, err := trail.DecodeEvent(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
 
 // finish sets the server fields as a store would, for size and validity
 // checks.
@@ -19,8 +39,8 @@ func finish(e *trail.Event, seq int64, now time.Time) {
 
 func TestGenDeterministic(t *testing.T) {
 	from, to := epoch, epoch.Add(24*time.Hour)
-	a, b := NewGen(42, 10).Batch(200, from, to), NewGen(42, 10).Batch(200, from, to)
-	c := NewGen(43, 10).Batch(200, from, to)
+	a, b := New(42, 10).Batch(200, from, to), New(42, 10).Batch(200, from, to)
+	c := New(43, 10).Batch(200, from, to)
 	same, differ := true, false
 	for i := range a {
 		ca, cb, cc := canonical(t, a[i]), canonical(t, b[i]), canonical(t, c[i])
@@ -37,7 +57,7 @@ func TestGenDeterministic(t *testing.T) {
 
 func TestGenRealistic(t *testing.T) {
 	const n = 5000
-	g := NewGen(1, 1000)
+	g := New(1, 1000)
 	from, to := epoch, epoch.Add(10*24*time.Hour)
 	tenants := map[string]int{}
 	actions := map[string]bool{}
@@ -109,7 +129,7 @@ func TestGenRealistic(t *testing.T) {
 // TestGenMetadataRoundTrip checks that a generated event equals its decoded
 // leaf, so that tests may compare events read back with events sent.
 func TestGenMetadataRoundTrip(t *testing.T) {
-	g := NewGen(3, 1)
+	g := New(3, 1)
 	for i := range 200 {
 		e := g.Event("t0000", epoch)
 		finish(e, int64(i), epoch)
@@ -122,7 +142,7 @@ func TestGenMetadataRoundTrip(t *testing.T) {
 }
 
 func BenchmarkGenEvent(b *testing.B) {
-	g := NewGen(1, 100)
+	g := New(1, 100)
 	b.ReportAllocs()
 	for b.Loop() {
 		g.Event(g.Tenant(), epoch)

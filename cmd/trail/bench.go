@@ -1,0 +1,1039 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/logstore"
+)
+
+// benchConfig is the configuration of "trail bench". Validate names the
+// offending flag.
+type benchConfig struct {
+	Events            int    `json:"events"`
+	Tenants           int    `json:"tenants"`
+	Batch             int    `json:"batch"`
+	Concurrency       int    `json:"concurrency"`
+	SingleEvents      int    `json:"single_events"`
+	SingleConcurrency int    `json:"single_concurrency"`
+	Queries           int    `json:"queries"`
+	Seed              uint64 `json:"seed"`
+	Postgres          string `json:"-"`
+	Data              string `json:"-"`
+	JSON              bool   `json:"-"`
+}
+
+// Validate checks the configuration.
+func (c *benchConfig) Validate() error {
+	switch {
+	case c.Events < 1:
+		return errors.New("--events: must be at least 1")
+	case c.Tenants < 1 || c.Tenants > 10000:
+		return errors.New("--tenants: must be between 1 and 10000")
+	case c.Batch < 1 || c.Batch > trail.DefaultLimits.MaxBatchEvents:
+		return fmt.Errorf("--batch: must be between 1 and %d (the server's batch limit)", trail.DefaultLimits.MaxBatchEvents)
+	case c.Concurrency < 1 || c.Concurrency > 1024:
+		return errors.New("--concurrency: must be between 1 and 1024")
+	case c.SingleEvents < 1:
+		return errors.New("--single-events: must be at least 1")
+	case c.SingleConcurrency < 1 || c.SingleConcurrency > 1024:
+		return errors.New("--single-concurrency: must be between 1 and 1024")
+	case c.Queries < 1:
+		return errors.New("--queries: must be at least 1")
+	}
+	return nil
+}
+
+// runBench measures, in one run, trail's batched and single-event HTTP
+// ingest, a query mix, NDJSON export and offline verification on a fresh
+// data directory, and with --postgres the same events and queries on a
+// raw PostgreSQL table, printing trail's figures as ratios of that
+// baseline.
+func runBench(ctx context.Context, args []string, e env) int {
+	fs := newFlags("bench", e)
+	var cfg benchConfig
+	fs.IntVar(&cfg.Events, "events", 200000, "events to ingest in batches")
+	fs.IntVar(&cfg.Tenants, "tenants", 1000, "tenants the events spread over (Zipf)")
+	fs.IntVar(&cfg.Batch, "batch", 1000, "events per batched request (and per PostgreSQL COPY)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 4, "concurrent batched clients (and PostgreSQL connections)")
+	fs.IntVar(&cfg.SingleEvents, "single-events", 20000, "events to ingest one per request")
+	fs.IntVar(&cfg.SingleConcurrency, "single-concurrency", 64, "concurrent single-event clients")
+	fs.IntVar(&cfg.Queries, "queries", 500, "samples per query kind")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the event generator")
+	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL DSN for the baseline (or TRAIL_TEST_POSTGRES)")
+	fs.StringVar(&cfg.Data, "data", "", "fresh data directory to use and keep (default: a temporary one, removed after)")
+	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
+	if err := parseFlags(fs, args, e); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "trail bench: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if cfg.Postgres == "" {
+		cfg.Postgres = e.getenv("TRAIL_TEST_POSTGRES")
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(e.stderr, "trail bench:", err)
+		return exitUsage
+	}
+	if cfg.Postgres != "" {
+		pcfg, err := pgx.ParseConfig(cfg.Postgres)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "trail bench: --postgres:", err)
+			return exitUsage
+		}
+		// Fail now, not after the trail phases, when PostgreSQL is unreachable.
+		conn, err := pgx.ConnectConfig(ctx, pcfg)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "trail bench: --postgres:", err)
+			return exitFailure
+		}
+		conn.Close(ctx)
+	}
+	dataDir, cleanup, err := benchDataDir(cfg.Data)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "trail bench:", err)
+		return exitUsage
+	}
+	defer cleanup()
+
+	b := &bench{cfg: cfg, e: e, data: dataDir}
+	rep, err := b.run(ctx)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "trail bench:", err)
+		return exitFailure
+	}
+	if cfg.JSON {
+		return printJSON(e, rep)
+	}
+	rep.print(e.stdout)
+	return exitOK
+}
+
+// benchDataDir returns the data directory to use: dir when given (it
+// must be empty or absent, and is kept), else a temporary one that
+// cleanup removes.
+func benchDataDir(dir string) (string, func(), error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "trail-bench-")
+		if err != nil {
+			return "", nil, fmt.Errorf("--data: %w", err)
+		}
+		return tmp, func() { os.RemoveAll(tmp) }, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", nil, fmt.Errorf("--data: %w", err)
+	}
+	if len(ents) > 0 {
+		return "", nil, fmt.Errorf("--data: %s is not empty; bench needs a fresh directory", dir)
+	}
+	return dir, func() {}, nil
+}
+
+// benchRow is one generated event: its wire JSON and the columns the
+// PostgreSQL baseline stores. id and seq come from trail's receipt.
+type benchRow struct {
+	tenant, action, outcome, actor, ip, reason string
+	time                                       time.Time
+	body                                       []byte // the event as sent (JSON)
+	id                                         string
+	seq                                        int64
+}
+
+// benchBatch is one batched request: events of one tenant.
+type benchBatch struct {
+	tenant string
+	rows   []*benchRow
+	body   []byte // {"events":[…]}
+}
+
+// wireEvent is the client's shape of a generated event: trail.Event
+// without the server fields.
+type wireEvent struct {
+	Time     time.Time       `json:"time,omitzero"`
+	Tenant   string          `json:"tenant"`
+	Action   string          `json:"action"`
+	Outcome  string          `json:"outcome,omitempty"`
+	Severity string          `json:"severity,omitempty"`
+	Actor    trail.Actor     `json:"actor"`
+	Resource *trail.Resource `json:"resource,omitempty"`
+	Source   *trail.Source   `json:"source,omitempty"`
+	Request  *trail.Request  `json:"request,omitempty"`
+	Changes  []trail.Change  `json:"changes,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	Metadata map[string]any  `json:"metadata,omitempty"`
+}
+
+func newBenchRow(ev *trail.Event) (*benchRow, error) {
+	body, err := json.Marshal(wireEvent{Time: ev.Time, Tenant: ev.Tenant, Action: ev.Action, Outcome: ev.Outcome,
+		Severity: ev.Severity, Actor: ev.Actor, Resource: ev.Resource, Source: ev.Source, Request: ev.Request,
+		Changes: ev.Changes, Reason: ev.Reason, Metadata: ev.Metadata})
+	if err != nil {
+		return nil, err
+	}
+	r := &benchRow{tenant: ev.Tenant, action: ev.Action, outcome: ev.Outcome, actor: ev.Actor.ID,
+		reason: ev.Reason, time: ev.Time, body: body}
+	if r.outcome == "" {
+		r.outcome = trail.OutcomeUnknown
+	}
+	if ev.Source != nil {
+		r.ip = ev.Source.IP
+	}
+	return r, nil
+}
+
+func newBenchBatch(tenant string, rows []*benchRow) *benchBatch {
+	n := 12
+	for _, r := range rows {
+		n += len(r.body) + 1
+	}
+	body := make([]byte, 0, n)
+	body = append(body, `{"events":[`...)
+	for i, r := range rows {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		start := len(body)
+		body = append(body, r.body...)
+		r.body = body[start:len(body):len(body)] // share the request's bytes
+	}
+	body = append(body, "]}"...)
+	return &benchBatch{tenant: tenant, rows: rows, body: body}
+}
+
+// bench is one run of "trail bench".
+type bench struct {
+	cfg  benchConfig
+	e    env
+	data string
+
+	batches []*benchBatch
+	singles []*benchRow
+	counts  map[string]int // events per tenant
+	samples []querySample
+	kinds   []queryKind
+	largest string
+	mid     string
+	c       *client
+}
+
+// Report types: every figure "trail bench" prints.
+type (
+	benchReport struct {
+		Config      benchConfig        `json:"config"`
+		Go          string             `json:"go"`
+		OS          string             `json:"os"`
+		CPUs        int                `json:"cpus"`
+		LoadAvg     string             `json:"load_average,omitempty"` // at the start (Linux), to judge noise
+		Tenants     int                `json:"tenants_with_events"`
+		Largest     tenantSize         `json:"largest_tenant"`
+		Mid         tenantSize         `json:"mid_tenant"`
+		Ingest      throughputResult   `json:"ingest_batched"`
+		Single      throughputResult   `json:"ingest_single"`
+		Queries     []queryResult      `json:"queries"`
+		Export      throughputResult   `json:"export"`
+		Verify      verifyResult       `json:"verify"`
+		Postgres    *postgresResult    `json:"postgres,omitempty"`
+		Ratios      map[string]float64 `json:"ratios,omitempty"`
+		ratioDetail map[string]string
+	}
+	tenantSize struct {
+		Name   string `json:"name"`
+		Events int    `json:"events"`
+	}
+	throughputResult struct {
+		Events       int64   `json:"events"`
+		Bytes        int64   `json:"bytes"`
+		Seconds      float64 `json:"seconds"`
+		EventsPerSec float64 `json:"events_per_sec"`
+		MBPerSec     float64 `json:"mb_per_sec"`
+		P50ms        float64 `json:"p50_ms,omitempty"`
+		P99ms        float64 `json:"p99_ms,omitempty"`
+	}
+	queryResult struct {
+		Kind    string  `json:"kind"`
+		Label   string  `json:"label"`
+		Samples int     `json:"samples"`
+		P50ms   float64 `json:"p50_ms"`
+		P99ms   float64 `json:"p99_ms"`
+		Rows    float64 `json:"avg_rows"`
+	}
+	verifyResult struct {
+		Events       int64   `json:"events"`
+		Tenants      int     `json:"tenants"`
+		Checkpoints  int     `json:"checkpoints"`
+		OpenSeconds  float64 `json:"open_seconds"`
+		Seconds      float64 `json:"seconds"`
+		EventsPerSec float64 `json:"events_per_sec"`
+	}
+	postgresResult struct {
+		Version string           `json:"version"`
+		Ingest  throughputResult `json:"ingest_copy"`
+		Queries []queryResult    `json:"queries"`
+		Export  throughputResult `json:"export"`
+	}
+)
+
+func (b *bench) run(ctx context.Context) (*benchReport, error) {
+	rep := &benchReport{Config: b.cfg, Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(), LoadAvg: loadAverage()}
+	if err := b.generate(); err != nil {
+		return nil, err
+	}
+	rep.Tenants = len(b.counts)
+
+	// 1. A real server on a fresh data directory.
+	bootstrap := "bench-bootstrap-" + randomHex(16)
+	srv, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: b.data, ServerName: "bench.trail", BootstrapKey: bootstrap, AutoTenants: true}, io.Discard)
+	if err != nil {
+		return nil, fmt.Errorf("open server: %w", err)
+	}
+	srvCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(srvCtx) }()
+	stopServer := func() error {
+		if stop == nil {
+			return nil
+		}
+		stop()
+		stop = nil
+		return <-done
+	}
+	defer stopServer()
+
+	conns := max(b.cfg.Concurrency, b.cfg.SingleConcurrency) + 4
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute}}
+	b.c = &client{base: srv.URL(), key: bootstrap, hc: hc}
+	var created struct {
+		Key string `json:"key"`
+	}
+	if err := b.c.sendJSON(ctx, http.MethodPost, "/v1/keys", map[string]string{"name": "bench", "role": "operator", "tenant": "*"}, &created); err != nil {
+		return nil, fmt.Errorf("create operator key: %w", err)
+	}
+	b.c.key = created.Key
+
+	// 2–3. Ingest.
+	if rep.Ingest, err = b.ingestBatched(ctx); err != nil {
+		return nil, fmt.Errorf("batched ingest: %w", err)
+	}
+	if rep.Single, err = b.ingestSingle(ctx); err != nil {
+		return nil, fmt.Errorf("single-event ingest: %w", err)
+	}
+	b.pickQueries()
+	rep.Largest = tenantSize{b.largest, b.counts[b.largest]}
+	rep.Mid = tenantSize{b.mid, b.counts[b.mid]}
+
+	// 4. Query mix.
+	if rep.Queries, err = b.measureQueries(ctx, "trail queries", b.trailQuery); err != nil {
+		return nil, fmt.Errorf("queries: %w", err)
+	}
+
+	// 5. Export.
+	if rep.Export, err = b.exportTrail(ctx); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+
+	// 6. Offline verification of the stopped server's data directory.
+	if err := stopServer(); err != nil {
+		return nil, fmt.Errorf("stop server: %w", err)
+	}
+	hc.CloseIdleConnections()
+	if rep.Verify, err = b.verify(ctx); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+
+	// 7. The PostgreSQL baseline.
+	if b.cfg.Postgres != "" {
+		if rep.Postgres, err = b.postgres(ctx); err != nil {
+			return nil, fmt.Errorf("postgres baseline: %w", err)
+		}
+		rep.ratios()
+	}
+	return rep, nil
+}
+
+// generate makes the events: a Zipf spread over tenants, grouped into
+// per-tenant batches as each tenant's client would send them, with times
+// close to now and increasing.
+func (b *bench) generate() error {
+	g := gen.New(b.cfg.Seed, b.cfg.Tenants)
+	total := b.cfg.Events + b.cfg.SingleEvents
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	from := now.Add(-24 * time.Hour)
+	step := 24 * time.Hour / time.Duration(total)
+	at := func(i int) time.Time {
+		t := from.Add(time.Duration(i) * step)
+		return g.TimeIn(t, t.Add(2*time.Second))
+	}
+	b.counts = map[string]int{}
+	pending := map[string][]*benchRow{}
+	for i := range b.cfg.Events {
+		t := g.Tenant()
+		r, err := newBenchRow(g.Event(t, at(i)))
+		if err != nil {
+			return err
+		}
+		b.counts[t]++
+		pending[t] = append(pending[t], r)
+		if len(pending[t]) == b.cfg.Batch {
+			b.batches = append(b.batches, newBenchBatch(t, pending[t]))
+			delete(pending, t)
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(pending)) {
+		b.batches = append(b.batches, newBenchBatch(t, pending[t]))
+	}
+	// Interleave the tenants' partial batches with the full ones.
+	rng := mrand.New(mrand.NewPCG(b.cfg.Seed, 7))
+	rng.Shuffle(len(b.batches), func(i, j int) { b.batches[i], b.batches[j] = b.batches[j], b.batches[i] })
+
+	b.singles = make([]*benchRow, b.cfg.SingleEvents)
+	for i := range b.singles {
+		t := g.Tenant()
+		r, err := newBenchRow(g.Event(t, at(b.cfg.Events+i)))
+		if err != nil {
+			return err
+		}
+		b.counts[t]++
+		b.singles[i] = r
+	}
+	return nil
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages where the
+// system publishes them (Linux), else "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// parallel runs work(i) for i in [0, n) from workers goroutines; it stops
+// at the first error, which it returns. It reports each completed item's
+// events to prog.
+func parallel(ctx context.Context, n, workers int, work func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := work(ctx, i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+// syncProgress is a progress line shared by goroutines.
+type syncProgress struct {
+	mu sync.Mutex
+	p  progress
+}
+
+func newProgress(w io.Writer, label string, total int64) *syncProgress {
+	return &syncProgress{p: progress{w: w, label: label, total: total}}
+}
+
+func (s *syncProgress) add(n int64) {
+	s.mu.Lock()
+	s.p.add(n)
+	s.mu.Unlock()
+}
+
+func (s *syncProgress) done() {
+	s.mu.Lock()
+	s.p.done()
+	s.mu.Unlock()
+}
+
+// latencies collects request durations from several goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// percentile returns the nearest-rank p-th percentile in milliseconds.
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.999999) - 1
+	i = max(0, min(i, len(s)-1))
+	return float64(s[i]) / float64(time.Millisecond)
+}
+
+func throughput(events, bytes int64, elapsed time.Duration, lat []time.Duration) throughputResult {
+	sec := elapsed.Seconds()
+	return throughputResult{Events: events, Bytes: bytes, Seconds: sec,
+		EventsPerSec: float64(events) / sec, MBPerSec: float64(bytes) / 1e6 / sec,
+		P50ms: percentile(lat, 50), P99ms: percentile(lat, 99)}
+}
+
+// postEvents sends one ingest request and returns its receipts.
+func (b *bench) postEvents(ctx context.Context, body []byte, want int) ([]trail.Receipt, error) {
+	resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", nil, bytes.NewReader(body), "application/json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Receipts []trail.Receipt `json:"receipts"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode receipts: %w", err)
+	}
+	if len(out.Receipts) != want {
+		return nil, fmt.Errorf("%d receipts for %d events", len(out.Receipts), want)
+	}
+	return out.Receipts, nil
+}
+
+func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
+	prog := newProgress(b.e.stderr, "ingest, batched   ", int64(b.cfg.Events))
+	var lat latencies
+	var sent atomic.Int64
+	start := time.Now()
+	err := parallel(ctx, len(b.batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
+		bt := b.batches[i]
+		t0 := time.Now()
+		rs, err := b.postEvents(ctx, bt.body, len(bt.rows))
+		if err != nil {
+			return err
+		}
+		lat.add(time.Since(t0))
+		for j, r := range rs {
+			bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
+		}
+		sent.Add(int64(len(bt.body)))
+		prog.add(int64(len(bt.rows)))
+		return nil
+	})
+	elapsed := time.Since(start)
+	prog.done()
+	if err != nil {
+		return throughputResult{}, err
+	}
+	return throughput(int64(b.cfg.Events), sent.Load(), elapsed, lat.d), nil
+}
+
+func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
+	prog := newProgress(b.e.stderr, "ingest, one by one", int64(len(b.singles)))
+	var lat latencies
+	var sent atomic.Int64
+	start := time.Now()
+	err := parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
+		r := b.singles[i]
+		t0 := time.Now()
+		rs, err := b.postEvents(ctx, r.body, 1)
+		if err != nil {
+			return err
+		}
+		lat.add(time.Since(t0))
+		r.id, r.seq = rs[0].ID, rs[0].Seq
+		sent.Add(int64(len(r.body)))
+		prog.add(1)
+		return nil
+	})
+	elapsed := time.Since(start)
+	prog.done()
+	if err != nil {
+		return throughputResult{}, err
+	}
+	return throughput(int64(len(b.singles)), sent.Load(), elapsed, lat.d), nil
+}
+
+// querySample holds the parameters of one sample of every query kind,
+// drawn from the largest tenant's events, so that trail and PostgreSQL run
+// exactly the same queries.
+type querySample struct {
+	actor, action, outcome string
+	cidr                   netip.Prefix
+	word                   string
+}
+
+// queryKind is one query of the mix, as URL parameters for trail and as
+// SQL for the baseline.
+type queryKind struct {
+	kind, label string
+	params      func(s querySample) url.Values
+	sql         string
+	args        func(s querySample) []any
+}
+
+// pickQueries chooses the tenants and the samples of the query mix.
+func (b *bench) pickQueries() {
+	names := slices.Collect(maps.Keys(b.counts))
+	slices.SortFunc(names, func(x, y string) int {
+		if c := b.counts[y] - b.counts[x]; c != 0 {
+			return c
+		}
+		return strings.Compare(x, y)
+	})
+	b.largest = names[0]
+	b.mid = names[min(len(names)-1, max(1, len(names)/20))] // the 95th percentile of tenants by size
+
+	var rows []*benchRow
+	for _, bt := range b.batches {
+		if bt.tenant == b.largest {
+			rows = append(rows, bt.rows...)
+		}
+	}
+	for _, r := range b.singles {
+		if r.tenant == b.largest {
+			rows = append(rows, r)
+		}
+	}
+	rng := mrand.New(mrand.NewPCG(b.cfg.Seed, 11))
+	pick := func(ok func(r *benchRow) bool) *benchRow {
+		for range 1000 {
+			if r := rows[rng.IntN(len(rows))]; ok(r) {
+				return r
+			}
+		}
+		return rows[0]
+	}
+	b.samples = make([]querySample, b.cfg.Queries)
+	for i := range b.samples {
+		s := &b.samples[i]
+		s.actor = pick(func(*benchRow) bool { return true }).actor
+		r := pick(func(*benchRow) bool { return true })
+		s.action, s.outcome = r.action, r.outcome
+		s.cidr = netip.MustParsePrefix("10.1.0.0/24")
+		if r := pick(func(r *benchRow) bool { return strings.Count(r.ip, ".") == 3 }); r.ip != "" {
+			if a, err := netip.ParseAddr(r.ip); err == nil && a.Is4() {
+				s.cidr, _ = a.Prefix(24)
+			}
+		}
+		s.word = "rotation"
+		if ws := textWords(pick(func(r *benchRow) bool { return len(textWords(r.reason)) > 0 }).reason); len(ws) > 0 {
+			s.word = ws[rng.IntN(len(ws))]
+		}
+	}
+	tenantOnly := func(t string) func(querySample) url.Values {
+		return func(querySample) url.Values { return url.Values{"tenant": {t}} }
+	}
+	L := b.largest
+	b.kinds = []queryKind{
+		{"newest_largest", "newest 100, largest tenant", tenantOnly(L),
+			`WHERE tenant = $1 ORDER BY seq DESC LIMIT 100`,
+			func(querySample) []any { return []any{L} }},
+		{"newest_mid", "newest 100, mid tenant", tenantOnly(b.mid),
+			`WHERE tenant = $1 ORDER BY seq DESC LIMIT 100`,
+			func(querySample) []any { return []any{b.mid} }},
+		{"actor", "tenant + actor", func(s querySample) url.Values { return url.Values{"tenant": {L}, "actor": {s.actor}} },
+			`WHERE tenant = $1 AND actor_id = $2 ORDER BY seq DESC LIMIT 100`,
+			func(s querySample) []any { return []any{L, s.actor} }},
+		{"action_outcome", "tenant + action + outcome", func(s querySample) url.Values {
+			return url.Values{"tenant": {L}, "action": {s.action}, "outcome": {s.outcome}}
+		},
+			`WHERE tenant = $1 AND action = $2 AND outcome = $3 ORDER BY seq DESC LIMIT 100`,
+			func(s querySample) []any { return []any{L, s.action, s.outcome} }},
+		{"ip_cidr", "tenant + ip /24", func(s querySample) url.Values { return url.Values{"tenant": {L}, "ip": {s.cidr.String()}} },
+			`WHERE tenant = $1 AND ip << $2 ORDER BY seq DESC LIMIT 100`,
+			func(s querySample) []any { return []any{L, s.cidr} }},
+		{"text", "tenant + free-text word", func(s querySample) url.Values { return url.Values{"tenant": {L}, "q": {s.word}} },
+			`WHERE tenant = $1 AND body::text ~* $2 ORDER BY seq DESC LIMIT 100`,
+			func(s querySample) []any { return []any{L, `\m` + regexp.QuoteMeta(s.word) + `\M`} }},
+	}
+}
+
+// textWords returns the lower-case words of s that are worth searching
+// for: letters only, four or more of them.
+func textWords(s string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) }) {
+		if len(w) >= 4 {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// measureQueries runs a warm-up pass, then cfg.Queries samples of each
+// kind one after another, and returns p50/p99 per kind.
+func (b *bench) measureQueries(ctx context.Context, label string, do func(ctx context.Context, k queryKind, s querySample) (int, error)) ([]queryResult, error) {
+	warm := min(b.cfg.Queries, 20)
+	prog := newProgress(b.e.stderr, fmt.Sprintf("%-18s", label), int64(len(b.kinds)*(b.cfg.Queries+warm)))
+	defer prog.done()
+	out := make([]queryResult, 0, len(b.kinds))
+	for _, k := range b.kinds {
+		for i := range warm {
+			if _, err := do(ctx, k, b.samples[i]); err != nil {
+				return nil, fmt.Errorf("%s: %w", k.label, err)
+			}
+			prog.add(1)
+		}
+		lat := make([]time.Duration, len(b.samples))
+		rows := 0
+		for i, s := range b.samples {
+			t0 := time.Now()
+			n, err := do(ctx, k, s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k.label, err)
+			}
+			lat[i] = time.Since(t0)
+			rows += n
+			prog.add(1)
+		}
+		out = append(out, queryResult{Kind: k.kind, Label: k.label, Samples: len(lat),
+			P50ms: percentile(lat, 50), P99ms: percentile(lat, 99), Rows: float64(rows) / float64(len(lat))})
+	}
+	return out, nil
+}
+
+// trailQuery runs one query over HTTP and returns the number of events.
+func (b *bench) trailQuery(ctx context.Context, k queryKind, s querySample) (int, error) {
+	q := k.params(s)
+	q.Set("limit", "100")
+	var page struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := b.c.getJSON(ctx, "/v1/events", q, &page); err != nil {
+		return 0, err
+	}
+	return len(page.Events), nil
+}
+
+// countingWriter counts bytes and lines.
+type countingWriter struct{ bytes, lines int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.bytes += int64(len(p))
+	w.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
+func (b *bench) exportTrail(ctx context.Context) (throughputResult, error) {
+	fmt.Fprintf(b.e.stderr, "export %s (%d events)\n", b.largest, b.counts[b.largest])
+	start := time.Now()
+	resp, err := b.c.do(ctx, http.MethodGet, "/v1/export", url.Values{"tenant": {b.largest}, "format": {"ndjson"}}, nil, "")
+	if err != nil {
+		return throughputResult{}, err
+	}
+	defer resp.Body.Close()
+	var cw countingWriter
+	if _, err := io.Copy(&cw, resp.Body); err != nil {
+		return throughputResult{}, err
+	}
+	elapsed := time.Since(start)
+	if cw.lines < int64(b.counts[b.largest]) {
+		return throughputResult{}, fmt.Errorf("exported %d events of %s, want at least %d", cw.lines, b.largest, b.counts[b.largest])
+	}
+	return throughput(cw.lines, cw.bytes, elapsed, nil), nil
+}
+
+// verify opens the stopped server's store offline, as "trail verify
+// --data" does, and checks every tenant's log.
+func (b *bench) verify(ctx context.Context) (verifyResult, error) {
+	fmt.Fprintln(b.e.stderr, "verify (offline)")
+	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(b.data, "signing.key"))
+	if err != nil {
+		return verifyResult{}, err
+	}
+	start := time.Now()
+	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(b.data, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
+	if err != nil {
+		return verifyResult{}, err
+	}
+	defer s.Close()
+	opened := time.Since(start)
+	start = time.Now()
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		return verifyResult{}, err
+	}
+	elapsed := time.Since(start)
+	want := int64(b.cfg.Events + b.cfg.SingleEvents)
+	if rep.Events < want {
+		return verifyResult{}, fmt.Errorf("verified %d events, want at least %d", rep.Events, want)
+	}
+	return verifyResult{Events: rep.Events, Tenants: rep.Tenants, Checkpoints: rep.Checkpoints,
+		OpenSeconds: opened.Seconds(), Seconds: elapsed.Seconds(), EventsPerSec: float64(rep.Events) / elapsed.Seconds()}, nil
+}
+
+// postgres loads the same events into a table of a schema of its own
+// with pgx CopyFrom, runs the same query mix and export in SQL, and drops
+// the schema.
+func (b *bench) postgres(ctx context.Context) (*postgresResult, error) {
+	pcfg, err := pgx.ParseConfig(b.cfg.Postgres)
+	if err != nil {
+		return nil, fmt.Errorf("--postgres: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("--postgres: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	res := &postgresResult{}
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&res.Version); err != nil {
+		return nil, err
+	}
+	schema := "trail_bench_" + randomHex(6)
+	table := pgx.Identifier{schema, "events"}.Sanitize()
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := conn.Exec(dctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			fmt.Fprintf(b.e.stderr, "trail bench: drop schema %s: %v\n", schema, err)
+		}
+	}()
+	ddl := []string{
+		"CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize(),
+		"CREATE TABLE " + table + ` (tenant text, seq bigint, id text, time timestamptz, action text,
+			outcome text, actor_id text, ip inet, body jsonb, PRIMARY KEY (tenant, seq))`,
+		"CREATE INDEX ON " + table + " (tenant, actor_id, seq DESC)",
+		"CREATE INDEX ON " + table + " (tenant, action, outcome, seq DESC)",
+		"CREATE INDEX ON " + table + " (tenant, ip, seq DESC)",
+		"CREATE INDEX ON " + table + " (tenant, time)",
+	}
+	for _, q := range ddl {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Fields(q)[0]+" "+strings.Fields(q)[1], err)
+		}
+	}
+	columns := []string{"tenant", "seq", "id", "time", "action", "outcome", "actor_id", "ip", "body"}
+	copyRows := func(ctx context.Context, c *pgx.Conn, rows []*benchRow) error {
+		n, err := c.CopyFrom(ctx, pgx.Identifier{schema, "events"}, columns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			var ip any
+			if r.ip != "" {
+				a, err := netip.ParseAddr(r.ip)
+				if err != nil {
+					return nil, err
+				}
+				ip = a
+			}
+			return []any{r.tenant, r.seq, r.id, r.time, r.action, r.outcome, r.actor, ip, json.RawMessage(r.body)}, nil
+		}))
+		if err == nil && n != int64(len(rows)) {
+			err = fmt.Errorf("copied %d rows of %d", n, len(rows))
+		}
+		return err
+	}
+
+	// Load: one connection per client, opened before timing.
+	workers := make(chan *pgx.Conn, b.cfg.Concurrency)
+	for range b.cfg.Concurrency {
+		c, err := pgx.ConnectConfig(ctx, pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("--postgres: connect: %w", err)
+		}
+		defer c.Close(context.Background())
+		workers <- c
+	}
+	prog := newProgress(b.e.stderr, "postgres COPY     ", int64(b.cfg.Events))
+	var lat latencies
+	var sent atomic.Int64
+	start := time.Now()
+	err = parallel(ctx, len(b.batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
+		c := <-workers
+		defer func() { workers <- c }()
+		bt := b.batches[i]
+		t0 := time.Now()
+		if err := copyRows(ctx, c, bt.rows); err != nil {
+			return err
+		}
+		lat.add(time.Since(t0))
+		sent.Add(int64(len(bt.body)))
+		prog.add(int64(len(bt.rows)))
+		return nil
+	})
+	elapsed := time.Since(start)
+	prog.done()
+	if err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	res.Ingest = throughput(int64(b.cfg.Events), sent.Load(), elapsed, lat.d)
+	// The single events too (untimed), so that both hold the same data;
+	// then fresh planner statistics, as autovacuum would gather.
+	if err := copyRows(ctx, conn, b.singles); err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE "+table); err != nil {
+		return nil, fmt.Errorf("analyze: %w", err)
+	}
+
+	pgQuery := func(ctx context.Context, k queryKind, s querySample) (int, error) {
+		rows, err := conn.Query(ctx, "SELECT body FROM "+table+" "+k.sql, k.args(s)...)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for rows.Next() {
+			var body []byte
+			if err := rows.Scan(&body); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			n++
+		}
+		rows.Close()
+		return n, rows.Err()
+	}
+	if res.Queries, err = b.measureQueries(ctx, "postgres queries", pgQuery); err != nil {
+		return nil, fmt.Errorf("queries: %w", err)
+	}
+
+	fmt.Fprintf(b.e.stderr, "postgres export %s\n", b.largest)
+	var cw countingWriter
+	start = time.Now()
+	sql := "COPY (SELECT body FROM " + table + " WHERE tenant = '" + b.largest + "' ORDER BY seq) TO STDOUT"
+	if _, err := conn.PgConn().CopyTo(ctx, &cw, sql); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	res.Export = throughput(cw.lines, cw.bytes, time.Since(start), nil)
+	return res, nil
+}
+
+// ratios expresses trail's figures as multiples of the PostgreSQL
+// baseline; above 1 trail is faster.
+func (r *benchReport) ratios() {
+	pg := r.Postgres
+	r.Ratios = map[string]float64{}
+	r.ratioDetail = map[string]string{}
+	r.Ratios["ingest"] = r.Ingest.EventsPerSec / pg.Ingest.EventsPerSec
+	r.ratioDetail["ingest"] = fmt.Sprintf("trail/pg events/s: %s / %s", commas(r.Ingest.EventsPerSec), commas(pg.Ingest.EventsPerSec))
+	for i, q := range r.Queries {
+		p := pg.Queries[i]
+		key := "query_" + q.Kind
+		r.Ratios[key] = p.P99ms / q.P99ms
+		r.ratioDetail[key] = fmt.Sprintf("pg p99 / trail p99: %.2f / %.2f ms", p.P99ms, q.P99ms)
+	}
+	r.Ratios["export"] = r.Export.EventsPerSec / pg.Export.EventsPerSec
+	r.ratioDetail["export"] = fmt.Sprintf("trail/pg events/s: %s / %s", commas(r.Export.EventsPerSec), commas(pg.Export.EventsPerSec))
+}
+
+// print writes the report as a table.
+func (r *benchReport) print(w io.Writer) {
+	c := r.Config
+	fmt.Fprintf(w, "trail bench: %s events over %s tenants (%s with events), batches of %s, seed %d\n",
+		commas(float64(c.Events)), commas(float64(c.Tenants)), commas(float64(r.Tenants)), commas(float64(c.Batch)), c.Seed)
+	load := ""
+	if r.LoadAvg != "" {
+		load = ", load average " + r.LoadAvg
+	}
+	fmt.Fprintf(w, "%s %s, %d CPUs%s; real HTTP on 127.0.0.1, real fsync\n\n", r.Go, r.OS, r.CPUs, load)
+
+	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms")
+	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency),
+		commas(r.Ingest.EventsPerSec), r.Ingest.MBPerSec, r.Ingest.P50ms, r.Ingest.P99ms)
+	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency),
+		commas(r.Single.EventsPerSec), r.Single.MBPerSec, r.Single.P50ms, r.Single.P99ms)
+	fmt.Fprintln(w)
+
+	fmt.Fprintf(w, "%-44s %12s %9s %9s\n", fmt.Sprintf("QUERIES (HTTP, warm, %d samples each)", c.Queries), "p50 ms", "p99 ms", "rows")
+	fmt.Fprintf(w, "  largest tenant %s (%s events), mid tenant %s (%s events)\n",
+		r.Largest.Name, commas(float64(r.Largest.Events)), r.Mid.Name, commas(float64(r.Mid.Events)))
+	for _, q := range r.Queries {
+		fmt.Fprintf(w, "  %-42s %12.2f %9.2f %9.1f\n", q.Label, q.P50ms, q.P99ms, q.Rows)
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "EXPORT", "events/s", "MB/s", "events", "seconds")
+	fmt.Fprintf(w, "  %-42s %12s %9.2f %9d %9.3f\n", "NDJSON, largest tenant "+r.Largest.Name,
+		commas(r.Export.EventsPerSec), r.Export.MBPerSec, r.Export.Events, r.Export.Seconds)
+	fmt.Fprintln(w)
+
+	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "VERIFY", "events/s", "events", "seconds", "open s")
+	fmt.Fprintf(w, "  %-42s %12s %9d %9.3f %9.3f\n", fmt.Sprintf("offline, %d tenants, %d checkpoints", r.Verify.Tenants, r.Verify.Checkpoints),
+		commas(r.Verify.EventsPerSec), r.Verify.Events, r.Verify.Seconds, r.Verify.OpenSeconds)
+
+	pg := r.Postgres
+	if pg == nil {
+		fmt.Fprintln(w, "\n(no PostgreSQL baseline: pass --postgres DSN)")
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "POSTGRESQL %s BASELINE (same events; COPY in batches of %s from %d connections)\n", pg.Version, commas(float64(c.Batch)), c.Concurrency)
+	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", "COPY FROM (events/s, MB/s, p50, p99)",
+		commas(pg.Ingest.EventsPerSec), pg.Ingest.MBPerSec, pg.Ingest.P50ms, pg.Ingest.P99ms)
+	for _, q := range pg.Queries {
+		fmt.Fprintf(w, "  %-42s %12.2f %9.2f %9.1f\n", q.Label+" (p50, p99, rows)", q.P50ms, q.P99ms, q.Rows)
+	}
+	fmt.Fprintf(w, "  %-42s %12s %9.2f %9d %9.3f\n", "COPY TO, largest tenant (events/s, MB/s)",
+		commas(pg.Export.EventsPerSec), pg.Export.MBPerSec, pg.Export.Events, pg.Export.Seconds)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "RATIOS (trail as a multiple of PostgreSQL; >1 means trail is faster)")
+	line := func(key, label string) {
+		fmt.Fprintf(w, "  ratio %-36s %8.2fx   (%s)\n", label, r.Ratios[key], r.ratioDetail[key])
+	}
+	line("ingest", "ingest")
+	for _, q := range r.Queries {
+		line("query_"+q.Kind, "query "+q.Label)
+	}
+	line("export", "export")
+}
+
+// commas formats n rounded to an integer with thousands separators.
+func commas(n float64) string {
+	s := strconv.FormatInt(int64(n+0.5), 10)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
