@@ -350,12 +350,3 @@ func AppendNumber(dst []byte, f float64) []byte {
 
 // FormatNumber returns AppendNumber's text for f.
 func FormatNumber(f float64) string { return string(AppendNumber(nil, f)) }
-
-// DecodeEvent decodes a stored leaf (or any event JSON) into an Event.
-func DecodeEvent(data []byte) (*Event, error) {
-	e := new(Event)
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
-	}
-	return e, nil
-}

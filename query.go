@@ -359,7 +359,12 @@ func CanonicalIP(s string) string {
 	if err != nil {
 		return ""
 	}
-	return a.Unmap().WithZone("").String()
+	var buf [64]byte
+	b := a.Unmap().WithZone("").AppendTo(buf[:0])
+	if string(b) == s {
+		return s // already canonical: no copy
+	}
+	return string(b)
 }
 
 // Matcher reports whether an event matches a filter.
@@ -438,7 +443,7 @@ func compileTerm(x *Expr) Matcher {
 		return func(e *Event) bool {
 			found := false
 			TextFields(e, func(s string) bool {
-				found = containsPhrase(Words(s), phrase, prefix)
+				found = textContainsPhrase(s, phrase, prefix)
 				return !found
 			})
 			return found
@@ -462,6 +467,52 @@ func compileTerm(x *Expr) Matcher {
 	return func(e *Event) bool {
 		v := FieldValue(e, field)
 		return v != "" && cmp(v)
+	}
+}
+
+// textContainsPhrase reports whether Words(s) holds phrase, as
+// containsPhrase(Words(s), phrase, prefix) does, without allocating.
+func textContainsPhrase(s string, phrase []string, prefix bool) bool {
+	if len(phrase) == 0 {
+		return true
+	}
+	var buf wordBuf
+	for i := 0; ; {
+		start, end := nextWord(s, i)
+		if start == end {
+			return false
+		}
+		i = end
+		// Match the phrase against the words from start on.
+		j, at := 0, start
+		for {
+			from, to := nextWord(s, at)
+			if from == to {
+				break
+			}
+			at = to
+			p := phrase[j]
+			last := j == len(phrase)-1
+			key, lowered := buf.key(s[from:to])
+			var ok bool
+			switch {
+			case prefix && last && lowered != nil:
+				ok = len(lowered) >= len(p) && string(lowered[:len(p)]) == p
+			case prefix && last:
+				ok = strings.HasPrefix(key, p)
+			case lowered != nil:
+				ok = string(lowered) == p
+			default:
+				ok = key == p
+			}
+			if !ok {
+				break
+			}
+			if last {
+				return true
+			}
+			j++
+		}
 	}
 }
 
@@ -557,6 +608,9 @@ func ScalarString(v any) (string, bool) {
 	case string:
 		return t, true
 	case float64:
+		if t >= 0 && t < 100 && t == float64(int(t)) {
+			return strconv.Itoa(int(t)), true // the same digits, without allocating
+		}
 		return FormatNumber(t), true
 	case bool:
 		return strconv.FormatBool(t), true
@@ -580,20 +634,18 @@ func ScalarString(v any) (string, bool) {
 // agent, request path, changes (field and string values) and every string
 // in metadata.
 func TextFields(e *Event, fn func(string) bool) {
-	list := []string{e.Action, e.Reason, e.Actor.ID, e.Actor.Name, e.Actor.Email}
-	if r := e.Resource; r != nil {
-		list = append(list, r.Type, r.ID, r.Name)
+	if !textField(e.Action, fn) || !textField(e.Reason, fn) ||
+		!textField(e.Actor.ID, fn) || !textField(e.Actor.Name, fn) || !textField(e.Actor.Email, fn) {
+		return
 	}
-	if s := e.Source; s != nil {
-		list = append(list, s.UserAgent)
+	if r := e.Resource; r != nil && (!textField(r.Type, fn) || !textField(r.ID, fn) || !textField(r.Name, fn)) {
+		return
 	}
-	if r := e.Request; r != nil {
-		list = append(list, r.Path)
+	if s := e.Source; s != nil && !textField(s.UserAgent, fn) {
+		return
 	}
-	for _, s := range list {
-		if s != "" && !fn(s) {
-			return
-		}
+	if r := e.Request; r != nil && !textField(r.Path, fn) {
+		return
 	}
 	for _, c := range e.Changes {
 		if !fn(c.Field) || !walkStrings(c.Old, fn) || !walkStrings(c.New, fn) {
@@ -601,6 +653,11 @@ func TextFields(e *Event, fn func(string) bool) {
 		}
 	}
 	walkStrings(e.Metadata, fn)
+}
+
+// textField calls fn with s unless s is empty and returns whether to go on.
+func textField(s string, fn func(string) bool) bool {
+	return s == "" || fn(s)
 }
 
 func walkStrings(v any, fn func(string) bool) bool {
@@ -626,26 +683,229 @@ func walkStrings(v any, fn func(string) bool) bool {
 // Words splits s into lowercase words: maximal runs of letters and digits.
 // Words longer than MaxIndexValue bytes are truncated.
 func Words(s string) []string {
-	var out []string
-	start := -1
-	flush := func(end int) {
-		if start >= 0 {
-			w := strings.ToLower(s[start:end])
-			out = append(out, IndexKey(w))
-			start = -1
+	n := 0
+	for i := 0; ; n++ {
+		start, end := nextWord(s, i)
+		if start == end {
+			break
 		}
+		i = end
 	}
-	for i, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if start < 0 {
-				start = i
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	var buf wordBuf
+	for i := 0; ; {
+		start, end := nextWord(s, i)
+		if start == end {
+			return out
+		}
+		i = end
+		out = append(out, buf.keyString(s[start:end]))
+	}
+}
+
+// isWordByte reports which ASCII bytes are letters or digits.
+var isWordByte = [utf8.RuneSelf]bool{
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+}
+
+// nextWord returns the bounds of the first word of s at or after byte i: a
+// maximal run of letters and digits (unicode.IsLetter, unicode.IsDigit).
+// start == end == len(s) when there is none. Invalid UTF-8 separates words.
+func nextWord(s string, i int) (start, end int) {
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if isWordByte[c] {
+				break
 			}
-		} else {
-			flush(i)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			break
+		}
+		i += n
+	}
+	start = i
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if !isWordByte[c] {
+				break
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			break
+		}
+		i += n
+	}
+	return start, i
+}
+
+// wordBuf is room for the index key of one lowered word.
+type wordBuf [MaxIndexValue + utf8.UTFMax]byte
+
+// key returns the index key of the word w, IndexKey(strings.ToLower(w)),
+// without allocating. When lowering changes none of the key's bytes, the
+// key is a substring of w and lowered is nil; otherwise key is "" and
+// lowered holds the key in b, valid until the next call.
+func (b *wordBuf) key(w string) (key string, lowered []byte) {
+	// ASCII without upper case is its own lower case.
+	i := 0
+	for i < len(w) && i < MaxIndexValue {
+		if c := w[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			break
+		}
+		i++
+	}
+	if i == len(w) || i == MaxIndexValue {
+		return IndexKey(w), nil
+	}
+	// strings.ToLower maps each rune with unicode.ToLower; a key needs
+	// only the first MaxIndexValue bytes of the result.
+	out := append(b[:0], w[:i]...)
+	changed := false
+	for i < len(w) && len(out) < MaxIndexValue {
+		c := w[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+				changed = true
+			}
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(w[i:])
+		if l := unicode.ToLower(r); l != r {
+			r, changed = l, true
+		}
+		out = utf8.AppendRune(out, r)
+		i += n
+	}
+	if !changed {
+		return IndexKey(w), nil
+	}
+	return "", out[:min(len(out), MaxIndexValue)]
+}
+
+// keyString returns the index key of w as a string.
+func (b *wordBuf) keyString(w string) string {
+	key, lowered := b.key(w)
+	if lowered != nil {
+		return string(lowered)
+	}
+	return key
+}
+
+// wordSet is a set of the distinct words of one event: an open-addressed
+// table over words while they are few, a map beyond.
+type wordSet struct {
+	buf   wordBuf
+	n     int                   // words in the table
+	words [wordSlots / 2]string // the table's words, in order of insertion
+	slots [wordSlots]uint8      // 1 + an index into words; 0 is empty
+	big   map[string]struct{}   // every word, once the table is full
+}
+
+const wordSlots = 128 // a power of two; the table holds at most half as many words
+
+// add calls fn(FieldText, key) for each word of s whose key is not in the
+// set yet, and adds it.
+func (ws *wordSet) add(s string, fn func(field, key string)) {
+	for i := 0; ; {
+		start, end := nextWord(s, i)
+		if start == end {
+			return
+		}
+		i = end
+		key, lowered := ws.buf.key(s[start:end])
+		if lowered != nil {
+			if ws.hasBytes(lowered) {
+				continue
+			}
+			key = string(lowered)
+		}
+		if ws.insert(key) {
+			fn(FieldText, key)
 		}
 	}
-	flush(len(s))
-	return out
+}
+
+// hashWord is FNV-1a.
+func hashWord(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+func hashWordBytes(s []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range s {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
+}
+
+// hasBytes reports whether the set holds the word w.
+func (ws *wordSet) hasBytes(w []byte) bool {
+	if ws.big != nil {
+		_, ok := ws.big[string(w)]
+		return ok
+	}
+	for i := hashWordBytes(w); ; i++ {
+		j := ws.slots[i%wordSlots]
+		if j == 0 {
+			return false
+		}
+		if ws.words[j-1] == string(w) {
+			return true
+		}
+	}
+}
+
+// insert adds w and reports whether it was new.
+func (ws *wordSet) insert(w string) bool {
+	if ws.big != nil {
+		if _, ok := ws.big[w]; ok {
+			return false
+		}
+		ws.big[w] = struct{}{}
+		return true
+	}
+	i := hashWord(w)
+	for ; ; i++ {
+		j := ws.slots[i%wordSlots]
+		if j == 0 {
+			break
+		}
+		if ws.words[j-1] == w {
+			return false
+		}
+	}
+	ws.words[ws.n] = w
+	ws.n++
+	ws.slots[i%wordSlots] = uint8(ws.n)
+	if ws.n == len(ws.words) {
+		ws.big = make(map[string]struct{}, 2*ws.n)
+		for _, w := range ws.words {
+			ws.big[w] = struct{}{}
+		}
+	}
+	return true
 }
 
 // IndexKey is the form under which a value is indexed: truncated to
@@ -668,20 +928,21 @@ func IndexTerms(e *Event, fn func(field, key string)) {
 			fn(f, IndexKey(v))
 		}
 	}
-	indexMetadata(MetadataPrefix, e.Metadata, 0, fn)
-	seen := make(map[string]struct{}, 32)
+	if len(e.Metadata) > 0 {
+		var prefix [64]byte
+		indexMetadata(append(prefix[:0], MetadataPrefix...), e.Metadata, 0, fn)
+	}
+	var words wordSet
 	TextFields(e, func(s string) bool {
-		for _, w := range Words(s) {
-			if _, ok := seen[w]; !ok {
-				seen[w] = struct{}{}
-				fn(FieldText, w)
-			}
-		}
+		words.add(s, fn)
 		return true
 	})
 }
 
-func indexMetadata(prefix string, m map[string]any, depth int, fn func(field, key string)) {
+// indexMetadata calls fn for the scalars of m under the dotted paths that
+// start with prefix. A field name is allocated once per key that has
+// scalars.
+func indexMetadata(prefix []byte, m map[string]any, depth int, fn func(field, key string)) {
 	if depth >= 4 {
 		return
 	}
@@ -690,10 +951,16 @@ func indexMetadata(prefix string, m map[string]any, depth int, fn func(field, ke
 			continue // not addressable by a dotted path
 		}
 		if obj, ok := v.(map[string]any); ok {
-			indexMetadata(prefix+k+".", obj, depth+1, fn)
+			indexMetadata(append(append(prefix, k...), '.'), obj, depth+1, fn)
 			continue
 		}
-		metadataScalars(v, func(s string) { fn(prefix+k, IndexKey(s)) })
+		field := ""
+		metadataScalars(v, func(s string) {
+			if field == "" {
+				field = string(append(prefix, k...))
+			}
+			fn(field, IndexKey(s))
+		})
 	}
 }
 
