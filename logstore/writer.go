@@ -67,7 +67,7 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 			}
 			return nil, err
 		}
-		buf, split, err := e.AppendCanonicalParts(nil)
+		buf, split, err := e.AppendCanonicalParts(make([]byte, 0, 1024))
 		if err != nil {
 			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "%v", err)
 		}

@@ -2,6 +2,7 @@ package block
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -24,26 +25,30 @@ func bigBlock(b *testing.B) *Reader {
 	return benchBlock
 }
 
-// BenchmarkWriter writes blocks of 10 000 realistic rows.
+// BenchmarkWriter writes blocks of 10 000 realistic rows at each
+// compression level (0 is DefaultLevel).
 func BenchmarkWriter(b *testing.B) {
 	rows := realisticRows()[:10_000]
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		buf.Reset()
-		w := NewWriter(&buf, "acme", 0, Options{})
-		for _, r := range rows {
-			if err := r.add(w); err != nil {
-				b.Fatal(err)
+	for _, level := range []int{0, LevelFastest, LevelFast, LevelBetter} {
+		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				w := NewWriter(&buf, "acme", 0, Options{Level: level})
+				for _, r := range rows {
+					if err := r.add(w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		if _, err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
+			b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(buf.Len())/float64(len(rows)), "B/row")
+		})
 	}
-	b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(buf.Len())/float64(len(rows)), "B/row")
 }
 
 // BenchmarkScan scans the whole 100 000-row block.

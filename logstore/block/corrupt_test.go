@@ -115,10 +115,7 @@ func FuzzIndex(f *testing.F) {
 	}
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		r := &Reader{name: "fuzz", ra: bytes.NewReader(file), size: int64(len(file)), foot: r0.foot}
-		for i := range r.cache {
-			r.cache[i].idx = -1
-		}
+		r := &Reader{name: "fuzz", ra: bytes.NewReader(file), size: int64(len(file)), foot: r0.foot, cache: newPrivateCache()}
 		if r.parseIndex(raw) != nil {
 			return
 		}
@@ -142,5 +139,6 @@ func exercise(r *Reader) {
 		r.Row(i)
 	}
 	r.Scan(0, min(r.Meta().Rows, 64), func(int, []byte) error { return nil })
+	r.Rows([]uint32{0, 5, 1, 63, 5}, func(int, []byte) error { return nil })
 	r.Verify()
 }

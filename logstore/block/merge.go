@@ -44,7 +44,7 @@ func Merge(w io.Writer, srcs []*Reader, erase func(seq int64) bool, opts Options
 		}
 	}
 
-	out := output{w: w}
+	out := output{w: w, level: opts.Level}
 	h := indexHeader{tenant: first.Tenant, firstSeq: first.FirstSeq, rows: total}
 	var (
 		killed    []uint32 // newly erased rows, merged numbering
@@ -171,8 +171,8 @@ func mergeFields(srcs []*Reader, killed func(row uint32) bool, keep func(field, 
 	names = slices.Compact(names)
 
 	type cursor struct {
-		f         *fieldIndex
-		i         int
+		it        dictIter
+		ok        bool // it holds an entry not merged yet
 		rowBase   uint32
 		chunkBase uint32
 	}
@@ -187,9 +187,13 @@ func mergeFields(srcs []*Reader, killed func(row uint32) bool, keep func(field, 
 		}
 		rowBase, chunkBase := 0, 0
 		for i, s := range srcs {
-			curs[i] = cursor{f: s.field(name), rowBase: uint32(rowBase), chunkBase: uint32(chunkBase)}
-			if f := curs[i].f; f != nil && f.kind != kind {
-				return nil, fmt.Errorf("block: merge: field %q of %s has kind %d, want %d", name, s.name, f.kind, kind)
+			curs[i] = cursor{rowBase: uint32(rowBase), chunkBase: uint32(chunkBase)}
+			if f := s.field(name); f != nil {
+				if f.kind != kind {
+					return nil, fmt.Errorf("block: merge: field %q of %s has kind %d, want %d", name, s.name, f.kind, kind)
+				}
+				curs[i].it = f.iter()
+				curs[i].ok = curs[i].it.next()
 			}
 			rowBase += s.meta.Rows
 			chunkBase += len(s.chunks)
@@ -199,8 +203,8 @@ func mergeFields(srcs []*Reader, killed func(row uint32) bool, keep func(field, 
 			key, found := "", false
 			for i := range curs {
 				c := &curs[i]
-				if c.f != nil && c.i < c.f.n() && (!found || c.f.key(c.i) < key) {
-					key, found = c.f.key(c.i), true
+				if c.ok && (!found || c.it.key < key) {
+					key, found = c.it.key, true
 				}
 			}
 			if !found {
@@ -209,7 +213,7 @@ func mergeFields(srcs []*Reader, killed func(row uint32) bool, keep func(field, 
 			vals = vals[:0]
 			for i := range curs {
 				c := &curs[i]
-				if c.f == nil || c.i >= c.f.n() || c.f.key(c.i) != key {
+				if !c.ok || c.it.key != key {
 					continue
 				}
 				shift := c.rowBase
@@ -217,7 +221,7 @@ func mergeFields(srcs []*Reader, killed func(row uint32) bool, keep func(field, 
 					shift = c.chunkBase
 				}
 				n := len(vals)
-				vals = appendDecodedPostings(vals, c.f.post(c.i), shift)
+				vals = appendDecodedPostings(vals, c.it.post, shift)
 				kept := vals[:n]
 				for _, v := range vals[n:] {
 					if (kind == kindRows && !killed(v)) || (kind == kindChunks && keep(name, key, v)) {
@@ -225,7 +229,7 @@ func mergeFields(srcs []*Reader, killed func(row uint32) bool, keep func(field, 
 					}
 				}
 				vals = kept
-				c.i++
+				c.ok = c.it.next()
 			}
 			if len(vals) > 0 {
 				fe.add(key, vals)

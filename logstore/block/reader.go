@@ -36,21 +36,13 @@ type Reader struct {
 	fields  []fieldIndex
 	noIndex []uint32 // chunks flagged unindexed
 
-	mu    sync.Mutex
-	tick  uint64
-	cache [cacheChunks]cachedChunk
-}
-
-const cacheChunks = 4
-
-type cachedChunk struct {
-	idx  int
-	used uint64
-	c    *decodedChunk
+	id    uint64 // the Reader's part of its cache keys
+	cache *Cache
 }
 
 // decodedChunk is a decompressed chunk: row j is data[start[j]:start[j+1]],
-// erased when gone[j]. refs and evicted are guarded by the Reader's mu.
+// erased when gone[j]. refs and evicted are guarded by the mutex of the
+// Cache that holds it.
 type decodedChunk struct {
 	data    []byte
 	start   []uint32
@@ -59,33 +51,26 @@ type decodedChunk struct {
 	evicted bool
 }
 
-// fieldIndex is one field's dictionary: key i is keys[keyOff[i]:keyOff[i+1]],
-// its postings start at posts[postOff[i]].
-type fieldIndex struct {
-	name    string
-	kind    uint64
-	keys    string
-	keyOff  []uint32
-	posts   []byte
-	postOff []uint32
-}
-
-func (f *fieldIndex) n() int           { return len(f.keyOff) - 1 }
-func (f *fieldIndex) key(i int) string { return f.keys[f.keyOff[i]:f.keyOff[i+1]] }
-func (f *fieldIndex) post(i int) []byte {
-	return f.posts[f.postOff[i]:]
-}
-
 // Open reads the footer and the index of the block file name, of size
 // bytes, read through r, and checks their CRCs and structure. Chunks are
-// checked when read. The Reader keeps r; it does not close it.
+// checked when read. The Reader keeps r; it does not close it. It caches
+// its last few decompressed chunks; OpenWith can share a Cache instead.
 func Open(name string, r io.ReaderAt, size int64) (*Reader, error) {
-	br := &Reader{name: name, ra: r, size: size}
-	for i := range br.cache {
-		br.cache[i].idx = -1
-	}
+	return OpenWith(name, r, size, Options{})
+}
+
+// OpenWith is Open with options: opts.Cache, when not nil, holds the
+// Reader's decompressed chunks, shared with other Readers; the other
+// options are for writing and are ignored.
+func OpenWith(name string, r io.ReaderAt, size int64, opts Options) (*Reader, error) {
+	br := &Reader{name: name, ra: r, size: size, id: readerIDs.Add(1), cache: opts.Cache}
 	if err := br.open(); err != nil {
 		return nil, err
+	}
+	if br.cache == nil {
+		br.cache = newPrivateCache()
+	} else {
+		br.cache.watch(br)
 	}
 	return br, nil
 }
@@ -206,6 +191,7 @@ func (r *Reader) parseIndex(raw []byte) error {
 	}
 	nf := d.count(uint64(len(raw)))
 	r.fields = make([]fieldIndex, 0, min(nf, 1024))
+	var scratch []uint32
 	for i := 0; i < nf && d.err == nil; i++ {
 		f := fieldIndex{name: d.string(), kind: d.uvarint()}
 		if d.err != nil {
@@ -222,7 +208,7 @@ func (r *Reader) parseIndex(raw []byte) error {
 		default:
 			return fmt.Errorf("field %q: unknown kind %d", f.name, f.kind)
 		}
-		if err := f.parse(d, limit); err != nil {
+		if err := f.parse(d, limit, &scratch); err != nil {
 			return fmt.Errorf("field %q: %v", f.name, err)
 		}
 		r.fields = append(r.fields, f)
@@ -234,48 +220,6 @@ func (r *Reader) parseIndex(raw []byte) error {
 		return d.err
 	}
 	r.meta = m
-	return nil
-}
-
-// parse reads the keys and postings of a field and checks that the keys
-// increase strictly and the postings are valid below limit.
-func (f *fieldIndex) parse(d *dec, limit uint64) error {
-	n := d.count(uint64(len(d.b) - d.off))
-	f.keyOff = make([]uint32, 1, n+1)
-	var keys []byte
-	prev := 0 // offset of the previous key in keys
-	for i := 0; i < n && d.err == nil; i++ {
-		shared := d.count(uint64(len(keys) - prev))
-		suffix := d.bytes(d.count(uint64(len(d.b))))
-		if d.err != nil {
-			break
-		}
-		start := len(keys)
-		keys = append(keys, keys[prev:prev+shared]...)
-		keys = append(keys, suffix...)
-		if i > 0 && string(keys[prev:start]) >= string(keys[start:]) {
-			return fmt.Errorf("key %d out of order", i)
-		}
-		if len(keys) > 1<<32-1 {
-			return errors.New("keys too large")
-		}
-		prev = start
-		f.keyOff = append(f.keyOff, uint32(len(keys)))
-	}
-	start := d.off
-	f.postOff = make([]uint32, 0, n+1)
-	for i := 0; i < n && d.err == nil; i++ {
-		f.postOff = append(f.postOff, uint32(d.off-start))
-		if p := d.postings(limit); d.err == nil && len(p) > 0 && p[0] == 0 {
-			d.fail("empty postings")
-		}
-	}
-	if d.err != nil {
-		return d.err
-	}
-	f.postOff = append(f.postOff, uint32(d.off-start))
-	f.posts = d.b[start:d.off]
-	f.keys = string(keys)
 	return nil
 }
 
@@ -327,11 +271,10 @@ func (r *Reader) field(name string) *fieldIndex {
 // chunk-level field (ChunkLevel) it returns every live row of the chunks
 // that contain key in some row, and of the chunks flagged unindexed.
 func (r *Reader) Lookup(field, key string) []uint32 {
-	f := r.field(field)
 	var vals []uint32
-	if f != nil {
-		if i, ok := sort.Find(f.n(), func(i int) int { return strings.Compare(key, f.key(i)) }); ok {
-			vals = appendDecodedPostings(nil, f.post(i), 0)
+	if f := r.field(field); f != nil {
+		if post, ok := f.find(key); ok {
+			vals = appendDecodedPostings(nil, post, 0)
 		}
 	}
 	return r.finish(field, vals)
@@ -340,14 +283,11 @@ func (r *Reader) Lookup(field, key string) []uint32 {
 // LookupPrefix returns the union of Lookup(field, key) over the keys that
 // start with prefix.
 func (r *Reader) LookupPrefix(field, prefix string) []uint32 {
-	f := r.field(field)
 	var vals []uint32
-	if f != nil {
-		i := sort.Search(f.n(), func(i int) bool { return f.key(i) >= prefix })
+	if f := r.field(field); f != nil {
 		n := 0
-		for ; i < f.n() && strings.HasPrefix(f.key(i), prefix); i++ {
-			vals = appendDecodedPostings(vals, f.post(i), 0)
-			n++
+		for it := f.seek(prefix); it.next() && strings.HasPrefix(it.key, prefix); n++ {
+			vals = appendDecodedPostings(vals, it.post, 0)
 		}
 		if n > 1 {
 			slices.Sort(vals)
@@ -390,8 +330,8 @@ func (r *Reader) Keys(field string, fn func(key string) bool) {
 	if f == nil {
 		return
 	}
-	for i := 0; i < f.n(); i++ {
-		if !fn(f.key(i)) {
+	for it := f.iter(); it.next(); {
+		if !fn(it.key) {
 			return
 		}
 	}
@@ -420,54 +360,95 @@ func (r *Reader) Row(i int) ([]byte, error) {
 	return slices.Clone(c.data[c.start[j]:c.start[j+1]]), nil
 }
 
+// Rows calls fn for each row in rows, in the order given, with its data
+// (nil when erased), decompressing each chunk once however the rows are
+// spread: rows of one chunk need not be adjacent, but a chunk is released
+// after its last row in rows, so sorted rows hold one chunk at a time.
+// data is valid only during the call and must not be modified. Rows checks
+// every row number first and returns an error, without calling fn, when
+// one is out of range; it stops at and returns the first error of fn or of
+// reading.
+func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error {
+	for _, row := range rows {
+		if int64(row) >= int64(r.meta.Rows) {
+			return fmt.Errorf("block %s: row %d out of range [0,%d)", r.name, row, r.meta.Rows)
+		}
+	}
+	type held struct {
+		c    *decodedChunk
+		last int // index in rows of the chunk's last row
+	}
+	var (
+		chunkOf = make([]int32, len(rows))
+		open    = make(map[int]*held) // only the chunks read and not yet released
+		last    = make(map[int]int)
+	)
+	for i, row := range rows {
+		if r.IsErased(int(row)) {
+			chunkOf[i] = -1
+			continue
+		}
+		ci := r.chunkOf(int(row))
+		chunkOf[i] = int32(ci)
+		last[ci] = i
+	}
+	defer func() {
+		for _, h := range open {
+			r.cache.release(h.c)
+		}
+	}()
+	for i, row := range rows {
+		ci := int(chunkOf[i])
+		if ci < 0 {
+			if err := fn(int(row), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		h := open[ci]
+		if h == nil {
+			c, err := r.acquire(ci)
+			if err != nil {
+				return err
+			}
+			h = &held{c: c, last: last[ci]}
+			open[ci] = h
+		}
+		j := int(row) - r.chunks[ci].firstRow
+		var data []byte
+		if !h.c.gone[j] {
+			data = h.c.data[h.c.start[j]:h.c.start[j+1]:h.c.start[j+1]]
+		}
+		err := fn(int(row), data)
+		if h.last == i {
+			delete(open, ci)
+			r.cache.release(h.c)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // acquire returns chunk ci, decoded, from the cache or the file. The
 // caller must release it.
 func (r *Reader) acquire(ci int) (*decodedChunk, error) {
-	r.mu.Lock()
-	r.tick++
-	victim := 0
-	for i := range r.cache {
-		e := &r.cache[i]
-		if e.idx == ci {
-			e.used = r.tick
-			e.c.refs++
-			r.mu.Unlock()
-			return e.c, nil
-		}
-		if e.used < r.cache[victim].used {
-			victim = i
-		}
+	k := cacheKey{r.id, ci}
+	if c := r.cache.get(k); c != nil {
+		return c, nil
 	}
-	r.mu.Unlock()
 	c := chunkPool.Get().(*decodedChunk)
 	if err := r.decodeChunk(ci, c); err != nil {
 		chunkPool.Put(c)
 		return nil, err
 	}
-	c.refs, c.evicted = 1, false // the cache holds no reference: eviction marks it
-	r.mu.Lock()
-	r.tick++
-	if old := r.cache[victim].c; old != nil {
-		old.evicted = true
-		if old.refs == 0 {
-			chunkPool.Put(old)
-		}
-	}
-	r.cache[victim] = cachedChunk{idx: ci, used: r.tick, c: c}
-	r.mu.Unlock()
-	return c, nil
+	c.refs, c.evicted = 1, false
+	return r.cache.put(k, c), nil
 }
 
-// release gives back a chunk returned by acquire; once evicted and
-// released by everyone its buffers are reused.
-func (r *Reader) release(c *decodedChunk) {
-	r.mu.Lock()
-	c.refs--
-	if c.evicted && c.refs == 0 {
-		chunkPool.Put(c)
-	}
-	r.mu.Unlock()
-}
+// release gives back a chunk returned by acquire.
+func (r *Reader) release(c *decodedChunk) { r.cache.release(c) }
 
 var chunkPool = sync.Pool{New: func() any { return new(decodedChunk) }}
 

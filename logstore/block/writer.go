@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Options tune a Writer or Merge.
@@ -22,6 +23,18 @@ type Options struct {
 	// as the Writer's terms did. Without it such chunks lose their
 	// chunk-level postings and are flagged unindexed (see Merge).
 	Terms func(data []byte, add func(field, key string))
+
+	// Level is the zstd compression level of the chunks, numbered as by
+	// the zstd command (1 fastest … 22 smallest), which this encoder maps
+	// to four speeds: 1–2 LevelFastest, 3–5 LevelDefault, 6–10
+	// LevelBetter, 11 and up LevelBest. 0 means DefaultLevel. Merge
+	// re-encodes only the chunks in which it erases rows. The index is
+	// always compressed at LevelBetter: it is written once per block.
+	Level int
+
+	// Cache, when not nil, holds the decompressed chunks of the Readers
+	// opened with OpenWith, shared between them. Writers ignore it.
+	Cache *Cache
 }
 
 func (o Options) chunkRows() int {
@@ -49,10 +62,11 @@ type Meta struct {
 // output writes a block file sequentially, tracking the offset and the
 // CRC-32C of everything written. The first error sticks.
 type output struct {
-	w   io.Writer
-	off int64
-	crc uint32
-	err error
+	w     io.Writer
+	level int // of the chunks
+	off   int64
+	crc   uint32
+	err   error
 }
 
 func (o *output) write(b []byte) {
@@ -80,12 +94,13 @@ func (o *output) header() {
 // finish writes the index and the footer.
 func (o *output) finish(h *indexHeader, fields []byte) {
 	o.header()
-	raw := append(h.append(nil), fields...)
+	raw := h.append(make([]byte, 0, 64+len(h.chunks)*16+len(h.erased)*2+len(fields)))
+	raw = append(raw, fields...)
 	if len(raw) > maxIndexRaw-1 {
 		o.err = errors.New("block: index too large")
 		return
 	}
-	comp := encoder().EncodeAll(raw, nil)
+	comp := encoder(indexLevel).EncodeAll(raw, make([]byte, 0, len(raw)/2))
 	f := footer{
 		indexOff:    uint64(o.off),
 		indexLen:    uint32(len(comp)),
@@ -104,7 +119,7 @@ func (o *output) writeChunk(c chunkMeta, raw []byte, scratch *[]byte) chunkMeta 
 	c.off = o.off
 	c.rawLen, c.compLen, c.crc = 0, 0, 0
 	if c.erased < c.rows {
-		*scratch = encoder().EncodeAll(raw, (*scratch)[:0])
+		*scratch = encoder(o.level).EncodeAll(raw, (*scratch)[:0])
 		c.rawLen, c.compLen, c.crc = len(raw), len(*scratch), crc(*scratch)
 		o.write(*scratch)
 	}
@@ -131,10 +146,32 @@ type Writer struct {
 	scratch []byte
 
 	fields   map[string]*fieldBuilder
+	keys     keyArena
 	last     *fieldBuilder
 	addTerm  func(field, key string)
 	termErr  error
 	lastName string
+}
+
+// keyArena holds copies of the keys of a Writer's dictionaries in a few
+// large blocks instead of one allocation per key. Bytes are only ever
+// appended to a block, so the strings it returns never change.
+type keyArena struct {
+	block []byte
+}
+
+const keyArenaBlock = 64 << 10
+
+func (a *keyArena) clone(s string) string {
+	if len(s) == 0 || len(s) > keyArenaBlock/8 {
+		return strings.Clone(s)
+	}
+	if cap(a.block)-len(a.block) < len(s) {
+		a.block = make([]byte, 0, keyArenaBlock)
+	}
+	start := len(a.block)
+	a.block = append(a.block, s...)
+	return unsafe.String(&a.block[start], len(s))
 }
 
 // fieldBuilder collects the postings of one field as (key id, value) pairs.
@@ -151,7 +188,7 @@ type fieldBuilder struct {
 // firstSeq, writing to w. Nothing is written before the first row.
 func NewWriter(w io.Writer, tenant string, firstSeq int64, opts Options) *Writer {
 	bw := &Writer{
-		out:       output{w: w},
+		out:       output{w: w, level: opts.Level},
 		tenant:    tenant,
 		firstSeq:  firstSeq,
 		chunkRows: opts.chunkRows(),
@@ -247,7 +284,7 @@ func (w *Writer) term(field, key string) {
 	id, ok := f.ids[key]
 	if !ok {
 		id = uint32(len(f.keys))
-		key = strings.Clone(key)
+		key = w.keys.clone(key)
 		f.ids[key] = id
 		f.keys = append(f.keys, key)
 		f.last = append(f.last, 0)
