@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -154,4 +155,50 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkRows fetches 100 scattered rows of the 100 000-row block, as a
+// query does: one by one with Row and at once with Rows, without a shared
+// cache (cold: each query decompresses its chunks) and with one large
+// enough for the block (warm: repeated queries hit it).
+func BenchmarkRows(b *testing.B) {
+	bigBlock(b)
+	rng := rand.New(rand.NewPCG(5, 6))
+	set := make([]uint32, 100)
+	for i := range set {
+		set[i] = uint32(rng.IntN(len(realisticRows())))
+	}
+	slices.Sort(set)
+	for _, shared := range []bool{false, true} {
+		opts := Options{}
+		if shared {
+			opts.Cache = NewCache(256 << 20)
+		}
+		r, err := OpenWith("bench", bytes.NewReader(benchFile), int64(len(benchFile)), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := "private"
+		if shared {
+			name = "shared"
+		}
+		b.Run(name+"/Row", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, row := range set {
+					if _, err := r.Row(int(row)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+		b.Run(name+"/Rows", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.Rows(set, func(int, []byte) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

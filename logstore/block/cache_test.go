@@ -1,0 +1,226 @@
+package block
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+)
+
+func TestCache(t *testing.T) {
+	rows := smallRows(1000)
+	file, _ := writeRows(t, rows, 0, Options{ChunkRows: 64})
+	cache := NewCache(1 << 30)
+	open := func() *Reader {
+		r, err := OpenWith("cached", bytes.NewReader(file), int64(len(file)), Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r1, r2 := open(), open()
+	read := func(r *Reader, row int) {
+		t.Helper()
+		got, err := r.Row(row)
+		if err != nil || !bytes.Equal(got, rows[row].data) {
+			t.Fatalf("row %d: got %.30q, %v, want %.30q", row, got, err, rows[row].data)
+		}
+	}
+	read(r1, 0)
+	read(r1, 1)
+	read(r2, 2) // same chunk, other reader: its own entry
+	if got := cache.Stats(); got.Hits != 1 || got.Misses != 2 || got.Entries != 2 {
+		t.Errorf("stats: got %+v, want 1 hit, 2 misses, 2 entries", got)
+	}
+
+	t.Run("eviction bound", func(t *testing.T) {
+		cache.mu.Lock()
+		one := cache.head.next.size
+		cache.mu.Unlock()
+		small := NewCache(3 * one)
+		r, err := OpenWith("small", bytes.NewReader(file), int64(len(file)), Options{Cache: small})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for row := 0; row < len(rows); row += 64 {
+			if _, err := r.Row(row); err != nil {
+				t.Fatal(err)
+			}
+			if s := small.Stats(); s.Bytes > 3*one {
+				t.Fatalf("after row %d: %d bytes cached, want at most %d", row, s.Bytes, 3*one)
+			}
+		}
+		s := small.Stats()
+		if s.Entries > 3 || s.Evictions == 0 {
+			t.Errorf("stats: got %+v, want at most 3 entries and some evictions", s)
+		}
+		// The least recently used chunk is gone, the most recent one is not.
+		before := small.Stats()
+		read(r, len(rows)-1)
+		read(r, 0)
+		after := small.Stats()
+		if after.Hits-before.Hits != 1 || after.Misses-before.Misses != 1 {
+			t.Errorf("last chunk then first: got %d hits, %d misses, want 1, 1", after.Hits-before.Hits, after.Misses-before.Misses)
+		}
+	})
+
+	t.Run("too large", func(t *testing.T) {
+		tiny := NewCache(10)
+		r, err := OpenWith("tiny", bytes.NewReader(file), int64(len(file)), Options{Cache: tiny})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(r, 5)
+		read(r, 5)
+		if s := tiny.Stats(); s.Entries != 0 || s.Bytes != 0 || s.Hits != 0 {
+			t.Errorf("stats: got %+v, want nothing cached", s)
+		}
+	})
+
+	t.Run("dropped reader", func(t *testing.T) {
+		c := NewCache(1 << 30)
+		func() {
+			r, err := OpenWith("dropped", bytes.NewReader(file), int64(len(file)), Options{Cache: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Row(7); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		for i := 0; i < 20 && c.Stats().Entries > 0; i++ {
+			runtime.GC()
+			runtime.Gosched()
+		}
+		if s := c.Stats(); s.Entries != 0 || s.Bytes != 0 {
+			t.Errorf("after the reader is collected: got %+v, want empty", s)
+		}
+	})
+}
+
+// TestCacheConcurrent reads random rows of several readers sharing a small
+// cache from many goroutines (run it with -race).
+func TestCacheConcurrent(t *testing.T) {
+	rows := smallRows(2000)
+	file, _ := writeRows(t, rows, 0, Options{ChunkRows: 32})
+	cache := NewCache(64 << 10)
+	var readers []*Reader
+	for i := 0; i < 3; i++ {
+		r, err := OpenWith(fmt.Sprint(i), bytes.NewReader(file), int64(len(file)), Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := 0; i < 300; i++ {
+				r := readers[rng.IntN(len(readers))]
+				if i%3 == 0 {
+					set := randomRows(rng, len(rows), 20)
+					err := r.Rows(set, func(row int, data []byte) error {
+						if !bytes.Equal(data, rows[row].data) {
+							return fmt.Errorf("Rows: row %d differs", row)
+						}
+						return nil
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					continue
+				}
+				row := rng.IntN(len(rows))
+				got, err := r.Row(row)
+				if err != nil || !bytes.Equal(got, rows[row].data) {
+					errs <- fmt.Errorf("row %d: got %.30q, %v", row, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if s := cache.Stats(); s.Bytes > 64<<10 || s.Hits == 0 || s.Misses == 0 {
+		t.Errorf("stats: got %+v, want hits, misses and at most %d bytes", s, 64<<10)
+	}
+}
+
+func randomRows(rng *rand.Rand, n, k int) []uint32 {
+	set := make([]uint32, k)
+	for i := range set {
+		set[i] = uint32(rng.IntN(n))
+	}
+	return set
+}
+
+// TestRows checks that Rows calls fn with what Row returns, in the order
+// given, for random row sets: sorted, unsorted and with repeats.
+func TestRows(t *testing.T) {
+	rows := smallRows(1500)
+	file, _ := writeRows(t, rows, 0, Options{ChunkRows: 50})
+	for _, cache := range []*Cache{nil, NewCache(1 << 20)} {
+		r, err := OpenWith("rows", bytes.NewReader(file), int64(len(file)), Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for trial := 0; trial < 50; trial++ {
+			set := randomRows(rng, len(rows), rng.IntN(200))
+			if trial%2 == 0 {
+				slices.Sort(set)
+			}
+			i := 0
+			err := r.Rows(set, func(row int, data []byte) error {
+				if row != int(set[i]) {
+					return fmt.Errorf("call %d: got row %d, want %d", i, row, set[i])
+				}
+				want, err := r.Row(row)
+				if err != nil {
+					return err
+				}
+				if (data == nil) != (want == nil) || !bytes.Equal(data, want) {
+					return fmt.Errorf("row %d: got %.30q, want %.30q", row, data, want)
+				}
+				i++
+				return nil
+			})
+			if err == nil && i != len(set) {
+				err = fmt.Errorf("got %d calls, want %d", i, len(set))
+			}
+			if err != nil {
+				t.Fatalf("trial %d (cache %v): %v", trial, cache != nil, err)
+			}
+		}
+		if err := r.Rows([]uint32{1, uint32(len(rows))}, func(int, []byte) error { t.Fatal("fn called"); return nil }); err == nil {
+			t.Error("Rows with a row out of range: got no error")
+		}
+		stop := fmt.Errorf("stop")
+		if err := r.Rows([]uint32{0, 1, 2}, func(int, []byte) error { return stop }); err != stop {
+			t.Errorf("Rows when fn fails: got %v, want %v", err, stop)
+		}
+	}
+}
+
+func TestLevels(t *testing.T) {
+	rows := smallRows(600)
+	for _, level := range []int{0, LevelFastest, LevelFast, LevelBetter, LevelBest, 2, 22, -1} {
+		t.Run(fmt.Sprint(level), func(t *testing.T) {
+			b, m := writeRows(t, rows, 42, Options{Level: level})
+			r := openBytes(t, "level", b)
+			if got := r.Meta(); got != m {
+				t.Errorf("meta: got %+v, want %+v", got, m)
+			}
+			checkBlock(t, r, rows, 42)
+		})
+	}
+}
