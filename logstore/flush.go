@@ -142,8 +142,7 @@ func (s *Store) flushTenant(t *tenant) error {
 	t.mu.RUnlock()
 	for _, seg := range frozen {
 		// Tiles first: a block is only trusted with its tiles durable.
-		tiles := tree.Tiles()
-		size := tree.Size()
+		tiles, size := tree.TilesAndSize() // atomically: see TilesAndSize
 		if err := t.tiles.write(tiles); err != nil {
 			return err
 		}

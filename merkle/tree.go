@@ -342,6 +342,15 @@ func (t *Tree) ConsistencyProof(from, to int64) ([]Hash, error) {
 // them (a partial tile replaces the narrower one at the same path, or is
 // stored under its own width) and then calls Persisted. Tiles does no I/O.
 func (t *Tree) Tiles() []TileData {
+	tiles, _ := t.TilesAndSize()
+	return tiles
+}
+
+// TilesAndSize is Tiles that also returns the tree size the tiles describe,
+// read under the same lock. Pass that size to [Tree.Persisted]: a size read
+// separately may include leaves appended after the tiles were taken, and
+// the tree would then wrongly treat their tiles as written.
+func (t *Tree) TilesAndSize() ([]TileData, int64) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	tiles := tlog.NewTiles(TileHeight, t.persisted, t.size)
@@ -361,7 +370,7 @@ func (t *Tree) Tiles() []TileData {
 		}
 		out[i] = TileData{Tile: tile, Data: data}
 	}
-	return out
+	return out, t.size
 }
 
 // Persisted tells the tree that every tile returned by [Tree.Tiles] for a tree

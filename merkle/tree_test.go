@@ -60,8 +60,9 @@ func (s *tileStore) write(tds []merkle.TileData) {
 // persist writes what the tree reports as changed and acknowledges it, as the
 // engine's writer loop does.
 func (s *tileStore) persist(tr *merkle.Tree) {
-	s.write(tr.Tiles())
-	tr.Persisted(tr.Size())
+	tiles, size := tr.TilesAndSize()
+	s.write(tiles)
+	tr.Persisted(size)
 }
 
 // dropPartial deletes every partial tile, leaving only full ones.
@@ -593,4 +594,44 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// TestTilesAndSizeWhileAppending persists tiles taken at one size while
+// the tree grows past the end of a tile before Persisted is called, as
+// the engine's background flush does while its writer appends. Every
+// leaf hash must stay readable and right, and the grown tile must be
+// reported again by the next Tiles.
+func TestTilesAndSizeWhileAppending(t *testing.T) {
+	store := newTileStore()
+	tr, err := merkle.Open(0, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < 2040; i++ {
+		tr.Append(leaf(i))
+	}
+	tiles, size := tr.TilesAndSize()
+	if size != 2040 {
+		t.Fatalf("TilesAndSize size = %d, want 2040", size)
+	}
+	for i := int64(2040); i < 2100; i++ { // completes tile 7 in memory
+		tr.Append(leaf(i))
+	}
+	store.write(tiles)
+	tr.Persisted(size)
+	for i := int64(0); i < 2100; i++ {
+		got, err := tr.LeafHashAt(i)
+		if err != nil || got != leaf(i) {
+			t.Fatalf("LeafHashAt(%d) = %x, %v; want %x", i, got, err, leaf(i))
+		}
+	}
+	found := false
+	for _, td := range tr.Tiles() {
+		if td.Tile.L == 0 && td.Tile.N == 7 && td.Tile.W == 256 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("Tiles after Persisted(2040) does not report the completed level-0 tile 7")
+	}
 }
