@@ -163,7 +163,7 @@ func (s *Store) openBlock(path string, first int64, rows, gen int) (*blockRef, e
 		f.Close()
 		return nil, err
 	}
-	r, err := block.Open(path, f, st.Size())
+	r, err := block.OpenWith(path, f, st.Size(), s.blockOpts)
 	if err != nil {
 		f.Close()
 		return nil, err

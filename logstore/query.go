@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -216,6 +217,11 @@ func (v *view) event(src source, i int) (*trail.Event, error) {
 	if err != nil {
 		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: v.t.rel("blocks"), Reason: err.Error()}
 	}
+	return v.decodeRow(src, i, data)
+}
+
+// decodeRow decodes block row i of src with Seq and LeafHash set.
+func (v *view) decodeRow(src source, i int, data []byte) (*trail.Event, error) {
 	ev, err := trail.DecodeEvent(data)
 	if err != nil {
 		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: src.b.path, Reason: "undecodable row"}
@@ -334,6 +340,16 @@ func (v *view) scan(ctx context.Context, x *trail.Expr, from, to int64, desc, ha
 		if all {
 			count = src.n
 		}
+		// The candidate rows of this source in scan order, past the cursor.
+		order := make([]uint32, 0, min(count, 1024))
+		flushRows := func() (bool, error) {
+			if len(order) == 0 {
+				return true, nil
+			}
+			more, err := v.emit(src, order, fn)
+			order = order[:0]
+			return more, err
+		}
 		for j := 0; j < count; j++ {
 			idx := j
 			if desc {
@@ -347,16 +363,56 @@ func (v *view) scan(ctx context.Context, x *trail.Expr, from, to int64, desc, ha
 			if hasCursor && (desc && seq >= cursor || !desc && seq <= cursor) {
 				continue
 			}
-			ev, err := v.event(src, row)
-			if err != nil {
-				return err
+			order = append(order, uint32(row))
+			if len(order) == cap(order) {
+				if more, err := flushRows(); err != nil || !more {
+					return err
+				}
 			}
-			if !fn(ev) {
-				return nil
-			}
+		}
+		if more, err := flushRows(); err != nil || !more {
+			return err
 		}
 	}
 	return nil
+}
+
+// errStop ends a block read early once the caller has enough.
+var errStop = errors.New("stop")
+
+// emit passes the events of rows (in the given order) to fn and reports
+// whether fn wants more. Block rows are read with one decompression per
+// chunk.
+func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool, error) {
+	if src.seg != nil {
+		for _, row := range rows {
+			if !fn(src.seg.entries[row].ev) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	more := true
+	err := src.b.r.Rows(rows, func(row int, data []byte) error {
+		ev, err := v.decodeRow(src, row, data)
+		if err != nil {
+			return err
+		}
+		if !fn(ev) {
+			more = false
+			return errStop
+		}
+		return nil
+	})
+	if err == errStop {
+		err = nil
+	}
+	if err != nil {
+		if _, ok := err.(*trail.TamperError); !ok {
+			err = &trail.TamperError{Tenant: v.t.name, Seq: src.first, File: src.b.path, Reason: err.Error()}
+		}
+	}
+	return more, err
 }
 
 // Stats implements trail.Store.

@@ -40,6 +40,7 @@ type Options struct {
 	WALSegmentSize int64 // default 64 MiB
 	ChunkRows      int   // rows per compressed chunk; default 128
 	MaxBlockRows   int   // compaction stops merging past this; default 4M
+	CacheBytes     int64 // decompressed block chunks kept for queries; default 256 MiB
 }
 
 func (o *Options) setDefaults() error {
@@ -79,6 +80,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MaxBlockRows <= 0 {
 		o.MaxBlockRows = 4 << 20
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 256 << 20
 	}
 	return nil
 }
@@ -153,7 +157,7 @@ func Open(opts Options) (*Store, error) {
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		idRand:    opts.Rand,
-		blockOpts: block.Options{ChunkRows: opts.ChunkRows},
+		blockOpts: block.Options{ChunkRows: opts.ChunkRows, Cache: block.NewCache(opts.CacheBytes)},
 		verifier:  opts.Verifier,
 	}
 	if err := s.fs.MkdirAll(filepath.Join(opts.Dir, "tenants"), 0o755); err != nil {
