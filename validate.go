@@ -257,43 +257,66 @@ func checkID(field, id string) error {
 	return nil
 }
 
-func checkValue(path string, v any, depth int) error {
+// pathNode is one step of a JSON path, linked to its parent, so that
+// checkValue builds a path string only when it reports an error.
+type pathNode struct {
+	parent *pathNode
+	root   string // set on the root node only
+	key    string
+	index  int // -1 for object keys
+}
+
+func (p *pathNode) String() string {
+	if p.parent == nil {
+		return p.root
+	}
+	if p.index >= 0 {
+		return p.parent.String() + "[" + strconv.Itoa(p.index) + "]"
+	}
+	return p.parent.String() + "." + p.key
+}
+
+func checkValue(root string, v any, depth int) error {
+	return checkValueAt(&pathNode{root: root, index: -1}, v, depth)
+}
+
+func checkValueAt(path *pathNode, v any, depth int) error {
 	if depth > maxValueDepth {
-		return FieldError(path, "nested deeper than %d", maxValueDepth)
+		return FieldError(path.String(), "nested deeper than %d", maxValueDepth)
 	}
 	switch t := v.(type) {
 	case nil, bool:
 	case string:
 		if !utf8.ValidString(t) {
-			return FieldError(path, "not valid UTF-8")
+			return FieldError(path.String(), "not valid UTF-8")
 		}
 	case float64:
 		if math.IsNaN(t) || math.IsInf(t, 0) {
-			return FieldError(path, "number must be finite")
+			return FieldError(path.String(), "number must be finite")
 		}
 	case int, int64:
 	case json.Number:
 		f, err := strconv.ParseFloat(string(t), 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return FieldError(path, "number %s out of range", t)
+			return FieldError(path.String(), "number %s out of range", t)
 		}
 	case []any:
 		for i, x := range t {
-			if err := checkValue(path+"["+strconv.Itoa(i)+"]", x, depth+1); err != nil {
+			if err := checkValueAt(&pathNode{parent: path, index: i}, x, depth+1); err != nil {
 				return err
 			}
 		}
 	case map[string]any:
 		for k, x := range t {
 			if !utf8.ValidString(k) {
-				return FieldError(path, "key is not valid UTF-8")
+				return FieldError(path.String(), "key is not valid UTF-8")
 			}
-			if err := checkValue(path+"."+k, x, depth+1); err != nil {
+			if err := checkValueAt(&pathNode{parent: path, key: k, index: -1}, x, depth+1); err != nil {
 				return err
 			}
 		}
 	default:
-		return FieldError(path, "unsupported value of type %T", v)
+		return FieldError(path.String(), "unsupported value of type %T", v)
 	}
 	return nil
 }
