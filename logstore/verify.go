@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 
 	trail "github.com/trail-audit/trail"
@@ -24,16 +25,29 @@ func (s *Store) Verify(ctx context.Context) (*trail.VerifyReport, error) {
 	}
 	s.mu.RUnlock()
 	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
-	rep := &trail.VerifyReport{}
-	for _, t := range ts {
-		if t.broken != nil {
-			return rep, t.broken
-		}
-		if err := s.verifyTenant(ctx, t, rep); err != nil {
-			return rep, err
-		}
-		rep.Tenants++
+	// Tenants are independent: verify them on every core. The report
+	// sums them; the error is the first damage in tenant order.
+	reps := make([]trail.VerifyReport, len(ts))
+	idx := make(map[*tenant]int, len(ts))
+	for i, t := range ts {
+		idx[t] = i
 	}
+	err := forEach(ts, runtime.GOMAXPROCS(0), func(t *tenant) error {
+		if t.broken != nil {
+			return t.broken
+		}
+		return s.verifyTenant(ctx, t, &reps[idx[t]])
+	})
+	rep := &trail.VerifyReport{}
+	for _, r := range reps {
+		rep.Events += r.Events
+		rep.Erased += r.Erased
+		rep.Checkpoints += r.Checkpoints
+	}
+	if err != nil {
+		return rep, err
+	}
+	rep.Tenants = len(ts)
 	return rep, nil
 }
 
