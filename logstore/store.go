@@ -114,10 +114,14 @@ type Store struct {
 	idMu      sync.Mutex
 	idRand    io.Reader
 	walBroken error // set when the WAL is unusable; appends fail until reopen
-	blockOpts block.Options
-	verifier  note.Verifier
-	headBytes int64 // total leaf bytes in heads, guarded by commitMu
-	bgWG      sync.WaitGroup
+	// pendingNotes are the checkpoints of the last commit, signed while
+	// its record synced; the next commit's record (or Close) logs them.
+	// Only the writer goroutine (and Close after it) touches them.
+	pendingNotes []commitSection
+	blockOpts    block.Options
+	verifier     note.Verifier
+	headBytes    int64 // total leaf bytes in heads, guarded by commitMu
+	bgWG         sync.WaitGroup
 }
 
 var _ trail.Store = (*Store)(nil)
@@ -429,6 +433,9 @@ func (s *Store) Close() error {
 	close(s.quit)
 	s.closeMu.Unlock()
 	<-s.done
+	if err := s.writePendingNotes(); err != nil {
+		s.log.Error("close: log the last checkpoints", "err", err)
+	}
 	s.bgWG.Wait() // a background flush finishes before the files close
 	// Wait for a Flush or Retain a caller started; later ones see closed.
 	s.flushMu.Lock()

@@ -147,6 +147,8 @@ type pendingTenant struct {
 	terms   [][]indexTerm
 	hashes  []merkle.Hash
 	newIDs  map[string]int // id → index in entries
+	size    int64          // tree size and root after integration
+	root    merkle.Hash
 	cp      *trail.Checkpoint
 }
 
@@ -233,20 +235,34 @@ func (s *Store) commit(reqs []*appendReq) {
 	}
 	var payload []byte
 	if err == nil && len(active) > 0 {
-		secs := make([]commitSection, len(active))
-		for i, pt := range active {
+		// The previous commit's checkpoints ride in this record: they
+		// were signed while its fdatasync ran, after its record was
+		// written. Its events are durable already; a crash before this
+		// record only loses those signatures, and recovery signs the
+		// replayed tree again.
+		secs := make([]commitSection, 0, len(s.pendingNotes)+len(active))
+		for _, n := range s.pendingNotes {
+			secs = append(secs, n)
+		}
+		for _, pt := range active {
 			leaves := make([][]byte, len(pt.entries))
 			for j, e := range pt.entries {
 				leaves[j] = e.leaf
 			}
-			secs[i] = commitSection{tenant: pt.t.name, firstSeq: pt.first, leaves: leaves, note: pt.cp.Note}
+			secs = append(secs, commitSection{tenant: pt.t.name, firstSeq: pt.first, leaves: leaves})
 		}
 		payload = encodeCommit(nil, secs)
 	}
 	s.commitMu.Lock()
 	if err == nil && payload != nil {
 		if _, err = s.wal.Append(payload); err == nil {
+			// Sign the new checkpoints while the record syncs.
+			signed := make(chan error, 1)
+			go func() { signed <- s.signAll(active) }()
 			err = s.wal.Sync()
+			if serr := <-signed; err == nil {
+				err = serr
+			}
 		}
 	}
 	if err != nil {
@@ -280,6 +296,12 @@ func (s *Store) commit(reqs []*appendReq) {
 		t.cp = pt.cp
 		t.head.cp = pt.cp
 		t.mu.Unlock()
+	}
+	if len(active) > 0 {
+		s.pendingNotes = s.pendingNotes[:0]
+		for _, pt := range active {
+			s.pendingNotes = append(s.pendingNotes, commitSection{tenant: pt.t.name, firstSeq: pt.cp.Size, note: pt.cp.Note})
+		}
 	}
 	flush := s.headBytes > s.opts.HeadBytes
 	s.commitMu.Unlock()
@@ -323,8 +345,8 @@ func leafHash(leaf []byte) trail.Hash {
 	return out
 }
 
-// integrate appends each tenant's leaf hashes to its tree and signs a
-// checkpoint of the new root.
+// integrate hashes each tenant's leaves and appends them to its tree,
+// recording the new size and root for signing.
 func (s *Store) integrate(pts []*pendingTenant) error {
 	work := func(pt *pendingTenant) error {
 		pt.hashes = make([]merkle.Hash, len(pt.entries))
@@ -337,7 +359,38 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 		if err := pt.t.tree.Append(pt.hashes...); err != nil {
 			return fmt.Errorf("integrate %s: %w", pt.t.name, err)
 		}
-		cp, err := s.sign(pt.t.name, pt.t.tree.Size(), pt.t.tree.Root())
+		pt.size, pt.root = pt.t.tree.SizeRoot()
+		return nil
+	}
+	if len(pts) < 2 {
+		for _, pt := range pts {
+			if err := work(pt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(pts))
+	const workers = 4
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(pts); i += workers {
+				errs[i] = work(pts[i])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// signAll signs a checkpoint of each tenant's integrated tree, in
+// parallel.
+func (s *Store) signAll(pts []*pendingTenant) error {
+	work := func(pt *pendingTenant) error {
+		cp, err := s.sign(pt.t.name, pt.size, pt.root)
 		pt.cp = cp
 		return err
 	}
@@ -363,6 +416,22 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// writePendingNotes makes the last commit's checkpoints durable; Close
+// calls it after the writer stopped.
+func (s *Store) writePendingNotes() error {
+	if len(s.pendingNotes) == 0 || s.walBroken != nil {
+		return nil
+	}
+	if _, err := s.wal.Append(encodeCommit(nil, s.pendingNotes)); err != nil {
+		return err
+	}
+	if err := s.wal.Sync(); err != nil {
+		return err
+	}
+	s.pendingNotes = nil
+	return nil
 }
 
 // rollbackTree rebuilds a tenant's tree from its persisted tiles and the
