@@ -14,11 +14,13 @@
 // # Write path
 //
 // Append prepares events in the caller's goroutine (normalise, validate,
-// canonical JSON). One writer goroutine takes every waiting batch, assigns
-// seqs, hashes leaves, integrates them into each tenant's tree, signs a
-// checkpoint per touched tenant, writes the whole commit as ONE WAL record,
-// calls fdatasync once (group commit) and only then publishes the events to
-// readers and acknowledges every batch.
+// canonical JSON, index terms). One writer goroutine takes every waiting
+// batch, assigns seqs, hashes leaves, integrates them into each tenant's
+// tree, writes the whole commit as ONE WAL record and calls fdatasync once
+// (group commit), signing a checkpoint per touched tenant while the sync
+// runs; only then does it publish the events to readers and acknowledge
+// every batch. A commit's signed checkpoints are logged in the next
+// commit's record.
 //
 // # Read path
 //
