@@ -62,6 +62,10 @@ type Event struct {
 	Erased bool `json:"erased,omitempty"`
 	// LeafHash is set on read: SHA-256(0x00‖leaf). It is never part of the leaf.
 	LeafHash *Hash `json:"leaf_hash,omitempty"`
+	// Leaf is set on read by stores that have the stored leaf at hand:
+	// exactly the bytes that hash to LeafHash. Writers of JSON may send
+	// it instead of encoding the event again. It must not be modified.
+	Leaf []byte `json:"-"`
 }
 
 // Actor is who did it.

@@ -172,8 +172,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	}
 	s.m.query.Observe(s.now().Sub(start).Seconds())
 	s.audit.record(tenant, r, p, "trail.events.query", trail.OutcomeSuccess, map[string]any{"query": r.URL.RawQuery, "results": len(page.Events)})
-	writeJSON(w, http.StatusOK, page)
-	return nil
+	return writePage(w, page)
 }
 
 type eventWithProof struct {

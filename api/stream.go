@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -103,18 +102,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *auth.Principa
 				s.log.Error("stream decode", "tenant", tenant, "seq", rec.Seq, "err", err)
 				continue
 			}
-			e.Seq, e.LeafHash = rec.Seq, &rec.LeafHash
+			e.Seq, e.LeafHash, e.Leaf = rec.Seq, &rec.LeafHash, rec.Data
 			if (!q.From.IsZero() && e.Time.Before(q.From)) || (!q.To.IsZero() && !e.Time.Before(q.To)) || !match(e) {
-				continue
-			}
-			data, err := json.Marshal(e)
-			if err != nil {
 				continue
 			}
 			buf = append(buf, "id: "...)
 			buf = strconv.AppendInt(buf, rec.Seq, 10)
 			buf = append(buf, "\nevent: event\ndata: "...)
-			buf = append(buf, data...)
+			if buf, err = appendEvent(buf, e); err != nil {
+				s.log.Error("stream encode", "tenant", tenant, "seq", rec.Seq, "err", err)
+				return nil
+			}
 			buf = append(buf, "\n\n"...)
 		}
 		if len(buf) > 0 && !write(buf) {

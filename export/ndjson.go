@@ -65,7 +65,13 @@ func appendLine(dst []byte, e *trail.Event) ([]byte, error) {
 		}
 		return appendStub(dst, e), nil
 	}
-	out, err := e.AppendCanonical(dst)
+	var out []byte
+	var err error
+	if e.Leaf != nil {
+		out = append(dst, e.Leaf...) // the stored leaf: no need to encode again
+	} else {
+		out, err = e.AppendCanonical(dst)
+	}
 	if err != nil {
 		return dst, fmt.Errorf("ndjson: event seq %d: %w", e.Seq, err)
 	}

@@ -229,6 +229,8 @@ func (v *view) decodeRow(src source, i int, data []byte) (*trail.Event, error) {
 	ev.Seq = src.first + int64(i)
 	if isStub(data) {
 		ev.Tenant = v.t.name
+	} else {
+		ev.Leaf = append([]byte(nil), data...)
 	}
 	if v.lr == nil {
 		v.lr = &leafReader{v: v}

@@ -348,6 +348,7 @@ func (s *Store) replayRecord(payload []byte) error {
 			l := append([]byte(nil), leaf...)
 			h := trail.Hash(merkle.LeafHash(l))
 			ev.LeafHash = &h
+			ev.Leaf = l
 			if err := t.tree.Append(merkle.Hash(h)); err != nil {
 				return err
 			}

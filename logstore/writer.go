@@ -354,6 +354,7 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 			e := &pt.entries[j]
 			e.hash = leafHash(e.leaf)
 			e.ev.LeafHash = &e.hash
+			e.ev.Leaf = e.leaf
 			pt.hashes[j] = merkle.Hash(e.hash)
 		}
 		if err := pt.t.tree.Append(pt.hashes...); err != nil {
