@@ -42,6 +42,25 @@ func decodeEventFast(data []byte, e *Event) bool {
 	return d.event(e)
 }
 
+// serverFields are the top-level fields only the server sets.
+const serverFields = fSeq | fReceivedAt | fMasked | fErased | fLeafHash
+
+// DecodeClientEvent is the fast path for decoding an event a client sent:
+// it succeeds only when data is one JSON object whose keys at every level
+// are fields of the wire shape and which sets none of the server fields
+// (seq, received_at, masked, erased, leaf_hash). When ok is false the
+// caller decodes data strictly another way, to report what is wrong. The
+// result equals what encoding/json decodes into an Event, with numbers as
+// float64.
+func DecodeClientEvent(data []byte) (e *Event, ok bool) {
+	e = new(Event)
+	d := eventDecoder{data: data, strict: true}
+	if !d.event(e) || d.seen&serverFields != 0 {
+		return nil, false
+	}
+	return e, true
+}
+
 // maxDecodeDepth bounds the nesting of generic values the fast decoder
 // follows; deeper input goes to encoding/json, which has its own limit.
 const maxDecodeDepth = 500
@@ -51,8 +70,10 @@ const maxDecodeDepth = 500
 // for input the fast path does not handle; the caller then falls back to
 // encoding/json, which reports the error if there is one.
 type eventDecoder struct {
-	data []byte
-	off  int
+	data   []byte
+	off    int
+	strict bool   // unknown keys fail instead of being skipped
+	seen   uint32 // top-level fields present, after event
 }
 
 // Top-level fields, as bits for detecting repeated keys.
@@ -138,6 +159,7 @@ func (d *eventDecoder) event(e *Event) bool {
 		}
 		seen |= bit
 	}
+	d.seen = seen
 	if d.off < 0 {
 		return false
 	}
@@ -358,6 +380,9 @@ func (d *eventDecoder) fieldKey() ([]byte, bool) {
 // matches keys to fields case-insensitively, so a key with upper-case
 // letters is left to it.
 func (d *eventDecoder) unknownField(key []byte) bool {
+	if d.strict {
+		return false
+	}
 	for _, c := range key {
 		if 'A' <= c && c <= 'Z' {
 			return false

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // checkDecodeAgrees decodes data with the fast decoder and with
@@ -248,3 +249,55 @@ func BenchmarkDecodeEvent(b *testing.B) {
 }
 
 var _ = bytes.Equal
+
+// TestDecodeClientEvent: for events as clients send them (no server
+// fields) the fast client decoder agrees with encoding/json; any unknown
+// key, at any level, or any server field makes it decline, so the caller
+// reports the error its strict way.
+func TestDecodeClientEvent(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	taken := 0
+	for i := 0; i < 2000; i++ {
+		e := randEvent(r)
+		e.Seq, e.ReceivedAt, e.Masked, e.Erased, e.LeafHash = 0, time.Time{}, nil, false, nil
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.Replace(data, []byte(`"seq":0,`), nil, 1)
+		got, ok := DecodeClientEvent(data)
+		if !ok {
+			continue // inputs the fast path leaves to encoding/json
+		}
+		want := new(Event)
+		if err := json.Unmarshal(data, want); err != nil {
+			t.Fatalf("encoding/json rejects what the fast path took: %v\n%s", err, data)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeClientEvent differs from encoding/json for %s", data)
+		}
+		taken++
+	}
+	if taken < 1000 {
+		t.Errorf("the fast path took %d of 2000 client events, want most", taken)
+	}
+	declined := []string{
+		`{"action":"a","actor":{"id":"u"},"colour":"red"}`,
+		`{"action":"a","actor":{"id":"u","colour":"red"}}`,
+		`{"action":"a","actor":{"id":"u"},"source":{"ip":"1.2.3.4","port":1}}`,
+		`{"action":"a","actor":{"id":"u"},"seq":1}`,
+		`{"action":"a","actor":{"id":"u"},"received_at":"2026-01-01T00:00:00Z"}`,
+		`{"action":"a","actor":{"id":"u"},"leaf_hash":"AAAA"}`,
+		`{"action":"a","actor":{"id":"u"},"erased":true}`,
+		`{"action":"a","actor":{"id":"u"},"masked":["x"]}`,
+		`{"action":"a","actor":{"id":"u"}} {"x":1}`,
+	}
+	for _, in := range declined {
+		if _, ok := DecodeClientEvent([]byte(in)); ok {
+			t.Errorf("DecodeClientEvent accepted %s", in)
+		}
+	}
+	if _, ok := DecodeClientEvent([]byte(`{"action":"a","actor":{"id":"u"},"metadata":{"colour":"red"}}`)); !ok {
+		t.Errorf("DecodeClientEvent declined free-form metadata")
+	}
+}

@@ -43,6 +43,9 @@ type eventInput struct {
 // decodeEvent strictly decodes one event: unknown fields, wrong types and
 // server-set fields are EINVALID errors naming the field.
 func decodeEvent(data []byte) (*trail.Event, error) {
+	if e, ok := trail.DecodeClientEvent(data); ok {
+		return e, nil // the common case: well-formed, known fields only
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
