@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -130,23 +131,9 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 			return nil, trail.FieldError("", "read NDJSON: %v", err)
 		}
 	case "", "application/json":
-		trimmed := bytes.TrimSpace(body)
-		var probe struct {
-			Events *[]json.RawMessage `json:"events"`
-		}
-		if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &probe) == nil && probe.Events != nil {
-			var batch map[string]json.RawMessage
-			if err := json.Unmarshal(trimmed, &batch); err != nil {
-				return nil, jsonError(err)
-			}
-			for k := range batch {
-				if k != "events" {
-					return nil, trail.FieldError(k, "unknown field: a batch is {\"events\":[…]}")
-				}
-			}
-			raws = *probe.Events
-		} else {
-			raws = []json.RawMessage{trimmed}
+		var err error
+		if raws, err = splitBatch(body); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, trail.FieldError("Content-Type", "must be application/json or application/x-ndjson (got %q)", ct)
@@ -170,6 +157,65 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 		events[i] = e
 	}
 	return events, nil
+}
+
+// splitBatch returns the events of a JSON body: the elements of
+// {"events":[…]} (each scanned once), or the body itself when it is a
+// single event (any object whose first key is not "events").
+func splitBatch(body []byte) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return []json.RawMessage{trimmed}, nil // not an object: decodeEvent says why
+	}
+	if !dec.More() {
+		return []json.RawMessage{trimmed}, nil
+	}
+	key, err := dec.Token()
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	if key != "events" {
+		return []json.RawMessage{trimmed}, nil // a single event
+	}
+	if tok, err = dec.Token(); err != nil {
+		return nil, jsonError(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, trail.FieldError("events", "must be an array of events")
+	}
+	var raws []json.RawMessage
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, trail.FieldError("events["+strconv.Itoa(len(raws))+"]", "malformed JSON: %v", err)
+		}
+		raws = append(raws, raw)
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil, jsonError(err)
+		}
+		return nil, trail.FieldError(fmt.Sprint(k), "unknown field: a batch is {\"events\":[…]}")
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, trail.FieldError("", "trailing data after the batch")
+	}
+	if raws == nil {
+		raws = []json.RawMessage{}
+	}
+	return raws, nil
 }
 
 // ingestResponse is the 201 body.
