@@ -241,9 +241,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		// record only loses those signatures, and recovery signs the
 		// replayed tree again.
 		secs := make([]commitSection, 0, len(s.pendingNotes)+len(active))
-		for _, n := range s.pendingNotes {
-			secs = append(secs, n)
-		}
+		secs = append(secs, s.pendingNotes...)
 		for _, pt := range active {
 			leaves := make([][]byte, len(pt.entries))
 			for j, e := range pt.entries {
