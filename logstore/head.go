@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/logstore/block"
 )
 
 // headEntry is one committed event that is not yet in a block.
@@ -83,54 +84,8 @@ func (h *headSeg) lookupPrefix(field, prefix string) []uint32 {
 	var out []uint32
 	for k, p := range h.index[field] {
 		if strings.HasPrefix(k, prefix) {
-			out = unionRows(out, p)
+			out = block.Union(out, p)
 		}
 	}
 	return out
-}
-
-// intersectRows returns the sorted intersection of two sorted sets.
-func intersectRows(a, b []uint32) []uint32 {
-	out := make([]uint32, 0, min(len(a), len(b)))
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case a[i] < b[j]:
-			i++
-		case a[i] > b[j]:
-			j++
-		default:
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	return out
-}
-
-// unionRows returns the sorted union of two sorted sets.
-func unionRows(a, b []uint32) []uint32 {
-	if len(a) == 0 {
-		return b
-	}
-	if len(b) == 0 {
-		return a
-	}
-	out := make([]uint32, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i] < b[j]:
-			out = append(out, a[i])
-			i++
-		case a[i] > b[j]:
-			out = append(out, b[j])
-			j++
-		default:
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	out = append(out, a[i:]...)
-	return append(out, b[j:]...)
 }

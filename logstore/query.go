@@ -77,7 +77,7 @@ func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
 			if first {
 				rows, first = r, false
 			} else {
-				rows = intersectRows(rows, r)
+				rows = block.Intersect(rows, r)
 			}
 			if len(rows) == 0 {
 				return nil, false
@@ -90,7 +90,7 @@ func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
 			if all {
 				return nil, true
 			}
-			rows = unionRows(rows, r)
+			rows = block.Union(rows, r)
 		}
 		return rows, false
 	}
@@ -119,7 +119,7 @@ func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
 		})
 		var rows []uint32
 		for _, k := range keys {
-			rows = unionRows(rows, p.lookup(trail.FieldIP, k))
+			rows = block.Union(rows, p.lookup(trail.FieldIP, k))
 		}
 		return rows, false
 	case x.Field == trail.FieldText:
@@ -135,7 +135,7 @@ func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
 			if i == 0 {
 				rows = r
 			} else {
-				rows = intersectRows(rows, r)
+				rows = block.Intersect(rows, r)
 			}
 			if len(rows) == 0 {
 				return nil, false
@@ -265,7 +265,7 @@ func candidates(src source, x *trail.Expr, from, to int64) ([]uint32, bool) {
 	if all {
 		return keep, false
 	}
-	return intersectRows(rows, keep), false
+	return block.Intersect(rows, keep), false
 }
 
 // Query implements trail.Store.

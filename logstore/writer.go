@@ -361,6 +361,12 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 		pt.size, pt.root = pt.t.tree.SizeRoot()
 		return nil
 	}
+	return eachPending(pts, work)
+}
+
+// eachPending calls work for every tenant of a commit, from up to four
+// goroutines when there are several, and joins the errors.
+func eachPending(pts []*pendingTenant, work func(*pendingTenant) error) error {
 	if len(pts) < 2 {
 		for _, pt := range pts {
 			if err := work(pt); err != nil {
@@ -393,28 +399,7 @@ func (s *Store) signAll(pts []*pendingTenant) error {
 		pt.cp = cp
 		return err
 	}
-	if len(pts) < 2 {
-		for _, pt := range pts {
-			if err := work(pt); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(pts))
-	const workers = 4
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(pts); i += workers {
-				errs[i] = work(pts[i])
-			}
-		}(w)
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return eachPending(pts, work)
 }
 
 // writePendingNotes makes the last commit's checkpoints durable; Close
