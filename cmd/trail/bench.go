@@ -259,6 +259,7 @@ type (
 		Mid         tenantSize         `json:"mid_tenant"`
 		Ingest      throughputResult   `json:"ingest_batched"`
 		Single      throughputResult   `json:"ingest_single"`
+		Proof       throughputResult   `json:"ingest_proof"`
 		Queries     []queryResult      `json:"queries"`
 		Export      throughputResult   `json:"export"`
 		Verify      verifyResult       `json:"verify"`
@@ -359,6 +360,13 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	// 5. Export.
 	if rep.Export, err = b.exportTrail(ctx); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+
+	// 5b. Ingest with inclusion proofs in the receipts: a quarter of the
+	// batches sent again as new events (after the queries and the
+	// export, so their figures are unaffected).
+	if rep.Proof, err = b.ingestProof(ctx); err != nil {
+		return nil, fmt.Errorf("ingest with proofs: %w", err)
 	}
 
 	// 6. Offline verification of the stopped server's data directory.
@@ -575,6 +583,54 @@ func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
 		return throughputResult{}, err
 	}
 	return throughput(int64(b.cfg.Events), sent.Load(), elapsed, lat.d), nil
+}
+
+// ingestProof sends the first quarter of the batches again with
+// ?receipt=proof and checks that every receipt carries its proof.
+func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
+	n := max(len(b.batches)/4, 1)
+	total := 0
+	for _, bt := range b.batches[:n] {
+		total += len(bt.rows)
+	}
+	prog := newProgress(b.e.stderr, "ingest, proofs    ", int64(total))
+	var lat latencies
+	var sent atomic.Int64
+	start := time.Now()
+	err := parallel(ctx, n, b.cfg.Concurrency, func(ctx context.Context, i int) error {
+		bt := b.batches[i]
+		t0 := time.Now()
+		resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", url.Values{"receipt": {"proof"}}, bytes.NewReader(bt.body), "application/json")
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Receipts []trail.Receipt `json:"receipts"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("decode receipts: %w", err)
+		}
+		if len(out.Receipts) != len(bt.rows) {
+			return fmt.Errorf("%d receipts for %d events", len(out.Receipts), len(bt.rows))
+		}
+		for _, r := range out.Receipts {
+			if r.Inclusion == nil || r.Inclusion.LeafIndex != r.Seq {
+				return fmt.Errorf("receipt for seq %d has no inclusion proof", r.Seq)
+			}
+		}
+		lat.add(time.Since(t0))
+		sent.Add(int64(len(bt.body)))
+		prog.add(int64(len(bt.rows)))
+		return nil
+	})
+	elapsed := time.Since(start)
+	prog.done()
+	if err != nil {
+		return throughputResult{}, err
+	}
+	return throughput(int64(total), sent.Load(), elapsed, lat.d), nil
 }
 
 func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
@@ -980,6 +1036,8 @@ func (r *benchReport) print(w io.Writer) {
 		commas(r.Ingest.EventsPerSec), r.Ingest.MBPerSec, r.Ingest.P50ms, r.Ingest.P99ms)
 	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency),
 		commas(r.Single.EventsPerSec), r.Single.MBPerSec, r.Single.P50ms, r.Single.P99ms)
+	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("batched with ?receipt=proof (%d clients)", c.Concurrency),
+		commas(r.Proof.EventsPerSec), r.Proof.MBPerSec, r.Proof.P50ms, r.Proof.P99ms)
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "%-44s %12s %9s %9s\n", fmt.Sprintf("QUERIES (HTTP, warm, %d samples each)", c.Queries), "p50 ms", "p99 ms", "rows")

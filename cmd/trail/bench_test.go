@@ -88,6 +88,7 @@ func TestBench(t *testing.T) {
 	}
 	checkPositive(t, out, "batched HTTP (4 clients)", 4)       // events/s, MB/s, p50, p99
 	checkPositive(t, out, "single-event HTTP (64 clients)", 4) // events/s, MB/s, p50, p99
+	checkPositive(t, out, "batched with ?receipt=proof (4 clients)", 4)
 	for _, l := range queryLabels {
 		checkPositive(t, out, "  "+l, 3) // p50, p99, rows
 	}
@@ -121,6 +122,7 @@ func TestBenchJSON(t *testing.T) {
 		"ingest_batched.events_per_sec": rep.Ingest.EventsPerSec,
 		"ingest_batched.p99_ms":         rep.Ingest.P99ms,
 		"ingest_single.events_per_sec":  rep.Single.EventsPerSec,
+		"ingest_proof.events_per_sec":   rep.Proof.EventsPerSec,
 		"ingest_single.p50_ms":          rep.Single.P50ms,
 		"export.events_per_sec":         rep.Export.EventsPerSec,
 		"export.mb_per_sec":             rep.Export.MBPerSec,
