@@ -3,14 +3,17 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	trail "github.com/trail-audit/trail"
@@ -297,18 +300,37 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		out.Checkpoints[t] = string(cp.Note)
 	}
 	if r.URL.Query().Get("receipt") == "proof" {
-		for i := range out.Receipts {
-			rc := &out.Receipts[i]
-			cp := res.Checkpoints[rc.Tenant]
-			proof, err := s.cfg.Store.InclusionProof(r.Context(), rc.Tenant, rc.Seq, cp.Size)
-			if err != nil {
-				return err
-			}
-			rc.Inclusion = proof
+		if err := s.addProofs(r.Context(), out.Receipts, res.Checkpoints); err != nil {
+			return err
 		}
 	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// addProofs sets each receipt's inclusion proof against its tenant's
+// checkpoint, computing them on every core.
+func (s *Server) addProofs(ctx context.Context, rcs []trail.Receipt, cps map[string]*trail.Checkpoint) error {
+	workers := min(runtime.GOMAXPROCS(0), len(rcs))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(rcs); i += workers {
+				rc := &rcs[i]
+				proof, err := s.cfg.Store.InclusionProof(ctx, rc.Tenant, rc.Seq, cps[rc.Tenant].Size)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				rc.Inclusion = proof
+			}
+		}(w)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // tenantSet returns the names of existing tenants.
