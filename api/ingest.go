@@ -10,8 +10,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	trail "github.com/trail-audit/trail"
@@ -306,45 +308,29 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	return nil
 }
 
-// batchProver is implemented by stores that prove many events of one
-// tenant at once, sharing the hashes their proofs have in common.
-type batchProver interface {
-	InclusionProofs(ctx context.Context, tenant string, seqs []int64, size int64) ([]*trail.InclusionProof, error)
-}
-
 // addProofs sets each receipt's inclusion proof against its tenant's
-// checkpoint: per tenant in one batch when the store can, else one by one.
+// checkpoint, computing them on every core.
 func (s *Server) addProofs(ctx context.Context, rcs []trail.Receipt, cps map[string]*trail.Checkpoint) error {
-	byTenant := map[string][]int{}
-	for i, rc := range rcs {
-		byTenant[rc.Tenant] = append(byTenant[rc.Tenant], i)
+	workers := min(runtime.GOMAXPROCS(0), len(rcs))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(rcs); i += workers {
+				rc := &rcs[i]
+				proof, err := s.cfg.Store.InclusionProof(ctx, rc.Tenant, rc.Seq, cps[rc.Tenant].Size)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				rc.Inclusion = proof
+			}
+		}(w)
 	}
-	bp, batched := s.cfg.Store.(batchProver)
-	for tenant, idx := range byTenant {
-		size := cps[tenant].Size
-		if batched {
-			seqs := make([]int64, len(idx))
-			for k, i := range idx {
-				seqs[k] = rcs[i].Seq
-			}
-			proofs, err := bp.InclusionProofs(ctx, tenant, seqs, size)
-			if err != nil {
-				return err
-			}
-			for k, i := range idx {
-				rcs[i].Inclusion = proofs[k]
-			}
-			continue
-		}
-		for _, i := range idx {
-			proof, err := s.cfg.Store.InclusionProof(ctx, tenant, rcs[i].Seq, size)
-			if err != nil {
-				return err
-			}
-			rcs[i].Inclusion = proof
-		}
-	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // tenantSet returns the names of existing tenants.

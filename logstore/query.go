@@ -648,43 +648,6 @@ func (s *Store) InclusionProof(ctx context.Context, tenantName string, seq, size
 	return &trail.InclusionProof{LeafIndex: seq, TreeSize: size, Hashes: toHashes(hs)}, nil
 }
 
-// InclusionProofs returns the inclusion proofs of several events of one
-// tenant in the tree of one size (≤ 0: the latest checkpoint's), sharing
-// the hashes their proofs have in common. Errors are those of
-// InclusionProof.
-func (s *Store) InclusionProofs(ctx context.Context, tenantName string, seqs []int64, size int64) ([]*trail.InclusionProof, error) {
-	t, err := s.tenantByName(tenantName)
-	if err != nil {
-		return nil, err
-	}
-	t.mu.RLock()
-	tree, cpSize := t.tree, int64(0)
-	if t.cp != nil {
-		cpSize = t.cp.Size
-	}
-	t.mu.RUnlock()
-	if size <= 0 {
-		size = cpSize
-	}
-	if size > cpSize {
-		return nil, trail.FieldError("size", "tree size %d is larger than the latest checkpoint (%d)", size, cpSize)
-	}
-	for _, seq := range seqs {
-		if seq < 0 || seq >= size {
-			return nil, trail.FieldError("seq", "must be in [0, %d)", size)
-		}
-	}
-	hss, err := tree.InclusionProofs(seqs, size)
-	if err != nil {
-		return nil, fmt.Errorf("logstore: inclusion proofs: %w", err)
-	}
-	out := make([]*trail.InclusionProof, len(seqs))
-	for i, hs := range hss {
-		out[i] = &trail.InclusionProof{LeafIndex: seqs[i], TreeSize: size, Hashes: toHashes(hs)}
-	}
-	return out, nil
-}
-
 // ConsistencyProof implements trail.Store.
 func (s *Store) ConsistencyProof(ctx context.Context, tenantName string, from, to int64) (*trail.ConsistencyProof, error) {
 	t, err := s.tenantByName(tenantName)

@@ -315,59 +315,6 @@ func (t *Tree) InclusionProof(index, size int64) ([]Hash, error) {
 	return p, nil
 }
 
-// InclusionProofs returns the inclusion proofs of several leaves in the
-// tree of one size, as InclusionProof would one by one, but reading each
-// stored hash (and each tile) once for all of them: the proofs of nearby
-// leaves share most of their hashes.
-func (t *Tree) InclusionProofs(indexes []int64, size int64) ([][]Hash, error) {
-	cur := t.Size()
-	if size < 1 || size > cur {
-		return nil, fmt.Errorf("inclusion proof: size %d out of range [1, %d]", size, cur)
-	}
-	r := &memoReader{r: hashReader{t}, memo: map[int64]Hash{}}
-	out := make([][]Hash, len(indexes))
-	for i, index := range indexes {
-		if index < 0 || index >= size {
-			return nil, fmt.Errorf("inclusion proof: index %d out of range [0, %d)", index, size)
-		}
-		p, err := tlog.ProveRecord(size, index, r)
-		if err != nil {
-			return nil, fmt.Errorf("inclusion proof of %d in %d: %w", index, size, err)
-		}
-		out[i] = p
-	}
-	return out, nil
-}
-
-// memoReader remembers the hashes it has read.
-type memoReader struct {
-	r    tlog.HashReader
-	memo map[int64]Hash
-}
-
-func (m *memoReader) ReadHashes(indexes []int64) ([]Hash, error) {
-	out := make([]Hash, len(indexes))
-	var miss []int64
-	for _, x := range indexes {
-		if _, ok := m.memo[x]; !ok {
-			miss = append(miss, x)
-		}
-	}
-	if len(miss) > 0 {
-		hs, err := m.r.ReadHashes(miss)
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range miss {
-			m.memo[x] = hs[i]
-		}
-	}
-	for i, x := range indexes {
-		out[i] = m.memo[x]
-	}
-	return out, nil
-}
-
 // ConsistencyProof returns the RFC 6962 consistency proof (§2.1.2) that the
 // tree of size to extends the tree of size from, 0 ≤ from ≤ to ≤ Size().
 // The proof is empty when from is 0 or from equals to. It may read tiles.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -634,49 +633,5 @@ func TestTilesAndSizeWhileAppending(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("Tiles after Persisted(2040) does not report the completed level-0 tile 7")
-	}
-}
-
-// TestInclusionProofsEqualOneByOne: the batched proofs equal the single
-// ones, for leaves in memory and in persisted tiles.
-func TestInclusionProofsEqualOneByOne(t *testing.T) {
-	store := newTileStore()
-	tr, err := merkle.Open(0, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := int64(0); i < 3000; i++ {
-		tr.Append(leaf(i))
-		if i == 2100 {
-			store.persist(tr)
-		}
-	}
-	var idx []int64
-	for i := int64(0); i < 3000; i += 7 {
-		idx = append(idx, i)
-	}
-	for _, size := range []int64{2999, 3000, 2500} {
-		var want []int64
-		for _, i := range idx {
-			if i < size {
-				want = append(want, i)
-			}
-		}
-		got, err := tr.InclusionProofs(want, size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, i := range want {
-			one, err := tr.InclusionProof(i, size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got[k], one) {
-				t.Fatalf("size %d leaf %d: batched proof differs from the single one", size, i)
-			}
-		}
-	}
-	if _, err := tr.InclusionProofs([]int64{5000}, 3000); err == nil {
-		t.Errorf("InclusionProofs accepted an index past the size")
 	}
 }
