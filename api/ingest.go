@@ -304,8 +304,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 			return err
 		}
 	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return writeIngest(w, &out)
 }
 
 // addProofs sets each receipt's inclusion proof against its tenant's
