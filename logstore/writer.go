@@ -302,6 +302,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 	}
 	flush := s.headBytes > s.opts.HeadBytes
+	throttle := s.headBytes > headLimit*s.opts.HeadBytes
 	s.commitMu.Unlock()
 	if len(active) > 0 {
 		s.mu.Lock()
@@ -331,6 +332,31 @@ func (s *Store) commit(reqs []*appendReq) {
 	}
 	if flush {
 		s.startFlush()
+	}
+	if throttle {
+		// The heads outgrew the flush (it writes what was frozen while
+		// new events pile up): hold the writer, and so every caller,
+		// until the running flush ends. Memory stays bounded; a flush
+		// that fails is waited for once per commit, never forever.
+		s.awaitFlush()
+	}
+}
+
+// headLimit is how many times HeadBytes the unflushed heads may hold
+// before commits wait for the running flush.
+const headLimit = 4
+
+// awaitFlush waits for the running background flush, if any.
+func (s *Store) awaitFlush() {
+	s.closeMu.Lock()
+	ch := s.flushing
+	s.closeMu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-s.quit:
 	}
 }
 
