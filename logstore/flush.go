@@ -56,6 +56,13 @@ func (s *Store) isClosed() bool {
 func (s *Store) flushLocked() error {
 	// Cut: freeze every head at a WAL position.
 	s.commitMu.Lock()
+	// The last commit's signed checkpoints may not be in the WAL yet; the
+	// WAL is about to be trimmed, and recovery may need them to cover
+	// the blocks this flush writes: log them first.
+	if err := s.writePendingNotes(); err != nil {
+		s.commitMu.Unlock()
+		return fmt.Errorf("logstore: log checkpoints before flush: %w", err)
+	}
 	cut := s.wal.End()
 	s.mu.RLock()
 	var ts []*tenant

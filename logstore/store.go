@@ -222,7 +222,14 @@ func (s *Store) recover() error {
 			continue
 		}
 		if t.cp == nil {
-			if t.size > 0 {
+			switch {
+			case t.size == 0:
+			case t.persisted == 0:
+				// Only WAL events, whose checkpoint would have been logged
+				// with the next commit: the crash came first. Sign the
+				// replayed tree (see the write path in doc.go).
+				resign = append(resign, t)
+			default:
 				t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: t.rel("checkpoints.log"), Reason: "no signed checkpoint for a non-empty log"}
 			}
 			continue

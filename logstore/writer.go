@@ -233,15 +233,9 @@ func (s *Store) commit(reqs []*appendReq) {
 			}
 		}
 	}
-	var payload []byte
+	var secs []commitSection
 	if err == nil && len(active) > 0 {
-		// The previous commit's checkpoints ride in this record: they
-		// were signed while its fdatasync ran, after its record was
-		// written. Its events are durable already; a crash before this
-		// record only loses those signatures, and recovery signs the
-		// replayed tree again.
-		secs := make([]commitSection, 0, len(s.pendingNotes)+len(active))
-		secs = append(secs, s.pendingNotes...)
+		secs = make([]commitSection, 0, len(active))
 		for _, pt := range active {
 			leaves := make([][]byte, len(pt.entries))
 			for j, e := range pt.entries {
@@ -249,10 +243,16 @@ func (s *Store) commit(reqs []*appendReq) {
 			}
 			secs = append(secs, commitSection{tenant: pt.t.name, firstSeq: pt.first, leaves: leaves})
 		}
-		payload = encodeCommit(nil, secs)
 	}
 	s.commitMu.Lock()
-	if err == nil && payload != nil {
+	if err == nil && secs != nil {
+		// The previous commit's checkpoints ride in this record: they
+		// were signed while its fdatasync ran, after its record was
+		// written. Its events are durable already; a crash before this
+		// record only loses those signatures, and recovery signs the
+		// replayed tree again. (pendingNotes is guarded by commitMu: a
+		// flush logs them itself before it trims the WAL.)
+		payload := encodeCommit(nil, append(append(make([]commitSection, 0, len(s.pendingNotes)+len(secs)), s.pendingNotes...), secs...))
 		if _, err = s.wal.Append(payload); err == nil {
 			// Sign the new checkpoints while the record syncs.
 			signed := make(chan error, 1)
@@ -428,8 +428,8 @@ func (s *Store) signAll(pts []*pendingTenant) error {
 	return eachPending(pts, work)
 }
 
-// writePendingNotes makes the last commit's checkpoints durable; Close
-// calls it after the writer stopped.
+// writePendingNotes makes the last commit's checkpoints durable. Call it
+// with commitMu held, or after the writer stopped (Close).
 func (s *Store) writePendingNotes() error {
 	if len(s.pendingNotes) == 0 || s.walBroken != nil {
 		return nil
