@@ -28,7 +28,6 @@ func (s *Store) startFlush() {
 			s.log.Error("flush failed; the WAL still holds the head", "err", err)
 		}
 		s.closeMu.Lock()
-		s.flushErr = err
 		s.flushing = nil
 		s.closeMu.Unlock()
 		close(ch)

@@ -268,6 +268,41 @@ func candidates(src source, x *trail.Expr, from, to int64) ([]uint32, bool) {
 	return block.Intersect(rows, keep), false
 }
 
+// selection is a normalised query's filter, compiled, and its time range
+// in Unix nanoseconds (0 = open).
+type selection struct {
+	match    trail.Matcher
+	from, to int64
+	filtered bool // a filter or a time range is set
+}
+
+// newSelection compiles q.Filter (nil matches everything).
+func newSelection(q *trail.Query) (*selection, error) {
+	match, err := q.Filter.Compile()
+	if err != nil {
+		return nil, err
+	}
+	sel := &selection{match: match}
+	if !q.From.IsZero() {
+		sel.from = q.From.UnixNano()
+	}
+	if !q.To.IsZero() {
+		sel.to = q.To.UnixNano()
+	}
+	sel.filtered = q.Filter != nil || sel.from != 0 || sel.to != 0
+	return sel, nil
+}
+
+// accepts reports whether ev is in the result. An erased event has no
+// content to match: it is in unfiltered results only.
+func (sel *selection) accepts(ev *trail.Event) bool {
+	if ev.Erased {
+		return !sel.filtered
+	}
+	tn := ev.Time.UnixNano()
+	return (sel.from == 0 || tn >= sel.from) && (sel.to == 0 || tn < sel.to) && sel.match(ev)
+}
+
 // Query implements trail.Store.
 func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) {
 	after, hasCursor, err := q.Normalize()
@@ -278,32 +313,17 @@ func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) 
 	if err != nil {
 		return nil, err
 	}
-	match, err := q.Filter.Compile()
+	sel, err := newSelection(q)
 	if err != nil {
 		return nil, err
 	}
-	var from, to int64
-	if !q.From.IsZero() {
-		from = q.From.UnixNano()
-	}
-	if !q.To.IsZero() {
-		to = q.To.UnixNano()
-	}
-	filtered := q.Filter != nil || from != 0 || to != 0
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
 	page := &trail.Page{Events: []*trail.Event{}}
 	desc := q.Order == trail.OrderDesc
-	err = v.scan(ctx, q.Filter, from, to, desc, hasCursor, after, func(ev *trail.Event) bool {
-		if ev.Erased {
-			if filtered {
-				return true
-			}
-		} else {
-			tn := ev.Time.UnixNano()
-			if (from != 0 && tn < from) || (to != 0 && tn >= to) || !match(ev) {
-				return true
-			}
+	err = v.scan(ctx, q.Filter, sel.from, sel.to, desc, hasCursor, after, func(ev *trail.Event) bool {
+		if !sel.accepts(ev) {
+			return true
 		}
 		page.Events = append(page.Events, ev)
 		if len(page.Events) == q.Limit {
@@ -431,27 +451,16 @@ func (s *Store) Stats(ctx context.Context, sq *trail.StatsQuery) (*trail.Stats, 
 	if err != nil {
 		return nil, err
 	}
-	match, err := q.Filter.Compile()
+	sel, err := newSelection(&q)
 	if err != nil {
 		return nil, err
-	}
-	var from, to int64
-	if !q.From.IsZero() {
-		from = q.From.UnixNano()
-	}
-	if !q.To.IsZero() {
-		to = q.To.UnixNano()
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
 	c := trail.NewStatsCounter(sq)
 	var addErr error
-	err = v.scan(ctx, q.Filter, from, to, false, false, 0, func(ev *trail.Event) bool {
-		if ev.Erased {
-			return true
-		}
-		tn := ev.Time.UnixNano()
-		if (from != 0 && tn < from) || (to != 0 && tn >= to) || !match(ev) {
+	err = v.scan(ctx, q.Filter, sel.from, sel.to, false, false, 0, func(ev *trail.Event) bool {
+		if ev.Erased || !sel.accepts(ev) {
 			return true
 		}
 		addErr = c.Add(ev)

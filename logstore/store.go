@@ -110,7 +110,6 @@ type Store struct {
 
 	flushMu   sync.Mutex // one flush or retention at a time
 	flushing  chan struct{}
-	flushErr  error // last background flush error
 	idMu      sync.Mutex
 	idRand    io.Reader
 	walBroken error // set when the WAL is unusable; appends fail until reopen
@@ -218,8 +217,7 @@ func (s *Store) recover() error {
 	var resign []*tenant
 	for _, t := range s.tenants {
 		if t.broken != nil {
-			s.log.Error("tenant quarantined", "tenant", t.name, "err", t.broken)
-			continue
+			continue // logged below
 		}
 		if t.cp == nil {
 			switch {

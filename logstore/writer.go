@@ -199,7 +199,8 @@ func (s *Store) commit(reqs []*appendReq) {
 			}
 			seq := pt.first + int64(len(pt.entries))
 			p.ev.Seq = seq
-			digits := strconv.AppendInt(nil, seq, 10)
+			var num [20]byte
+			digits := strconv.AppendInt(num[:0], seq, 10)
 			leaf := make([]byte, 0, len(p.buf)+len(digits))
 			leaf = append(leaf, p.buf[:p.split]...)
 			leaf = append(leaf, digits...)
@@ -492,37 +493,56 @@ func (s *Store) tenantForWrite(name string) (*tenant, error) {
 // lookupID finds an accepted event by id in a tenant: head segments first,
 // then blocks newest first.
 func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok bool) {
+	// Runs for every appended event: search the id tables under the read
+	// lock, and acquire a block only for the rare rows whose id hashes
+	// the same.
+	type hit struct {
+		b   *blockRef
+		row uint32
+	}
+	var hits []hit
 	t.mu.RLock()
-	segs := append(append([]*headSeg(nil), t.frozen...), t.head)
-	for _, seg := range segs {
+	for i := 0; i <= len(t.frozen); i++ {
+		seg := t.head
+		if i < len(t.frozen) {
+			seg = t.frozen[i]
+		}
 		if sq, found := seg.ids[id]; found {
 			e := seg.entries[sq-seg.first]
 			t.mu.RUnlock()
 			return sq, e.hash, true
 		}
 	}
-	blocks := t.acquireBlocks()
-	t.mu.RUnlock()
-	defer releaseBlocks(blocks)
 	h := idHash(id)
-	for i := len(blocks) - 1; i >= 0; i-- {
-		b := blocks[i]
+	for i := len(t.blocks) - 1; i >= 0; i-- {
+		b := t.blocks[i]
 		for _, row := range b.rowsFor(h) {
-			data, err := b.r.Row(int(row))
-			if err != nil {
-				continue
-			}
-			ev, err := trail.DecodeEvent(data)
-			if err != nil || ev.ID != id {
-				continue
-			}
-			sq := b.first + int64(row)
-			lh, err := t.tree.LeafHashAt(sq)
-			if err != nil {
-				continue
-			}
-			return sq, trail.Hash(lh), true
+			b.acquire()
+			hits = append(hits, hit{b, row})
 		}
+	}
+	tree := t.tree
+	t.mu.RUnlock()
+	defer func() {
+		for _, x := range hits {
+			x.b.release()
+		}
+	}()
+	for _, x := range hits {
+		data, err := x.b.r.Row(int(x.row))
+		if err != nil {
+			continue
+		}
+		ev, err := trail.DecodeEvent(data)
+		if err != nil || ev.ID != id {
+			continue
+		}
+		sq := x.b.first + int64(x.row)
+		lh, err := tree.LeafHashAt(sq)
+		if err != nil {
+			continue
+		}
+		return sq, trail.Hash(lh), true
 	}
 	return 0, trail.Hash{}, false
 }
