@@ -18,18 +18,11 @@ type eventWriter interface {
 // export streams every matching event, oldest first by default, in
 // constant memory: it pages through the store and writes as it goes.
 func (s *Server) export(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := readTenant(r, p, auth.PermExport)
+	q, err := s.readQuery(r, p, auth.PermExport)
 	if err != nil {
 		return err
 	}
-	if err := s.limitRead(p); err != nil {
-		return err
-	}
-	v := r.URL.Query()
-	q, err := parseQuery(v, tenant)
-	if err != nil {
-		return err
-	}
+	tenant, v := q.Tenant, r.URL.Query()
 	if q.Order == "" {
 		q.Order = trail.OrderAsc
 	}

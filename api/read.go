@@ -153,18 +153,25 @@ func (s *Server) limitRead(p *auth.Principal) error {
 	return nil
 }
 
-func (s *Server) query(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := readTenant(r, p, auth.PermRead)
+// readQuery is the start of every filtered read: the tenant the caller
+// may read with perm, the per-key read limit, and the filters of the URL.
+func (s *Server) readQuery(r *http.Request, p *auth.Principal, perm auth.Permission) (*trail.Query, error) {
+	tenant, err := readTenant(r, p, perm)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.limitRead(p); err != nil {
-		return err
+		return nil, err
 	}
-	q, err := parseQuery(r.URL.Query(), tenant)
+	return parseQuery(r.URL.Query(), tenant)
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	q, err := s.readQuery(r, p, auth.PermRead)
 	if err != nil {
 		return err
 	}
+	tenant := q.Tenant
 	start := s.now()
 	page, err := s.cfg.Store.Query(r.Context(), q)
 	if err != nil {
@@ -212,18 +219,11 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *auth.Princi
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := readTenant(r, p, auth.PermRead)
+	q, err := s.readQuery(r, p, auth.PermRead)
 	if err != nil {
 		return err
 	}
-	if err := s.limitRead(p); err != nil {
-		return err
-	}
-	v := r.URL.Query()
-	q, err := parseQuery(v, tenant)
-	if err != nil {
-		return err
-	}
+	tenant, v := q.Tenant, r.URL.Query()
 	sq := &trail.StatsQuery{Query: *q, GroupBy: v.Get("group_by")}
 	if iv := v.Get("interval"); iv != "" {
 		switch iv {

@@ -24,17 +24,11 @@ const (
 // seq, so a slow client only falls behind and never slows ingest; one
 // that cannot take a write for streamWriteTimeout is dropped.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := readTenant(r, p, auth.PermRead)
+	q, err := s.readQuery(r, p, auth.PermRead)
 	if err != nil {
 		return err
 	}
-	if err := s.limitRead(p); err != nil {
-		return err
-	}
-	q, err := parseQuery(r.URL.Query(), tenant)
-	if err != nil {
-		return err
-	}
+	tenant := q.Tenant
 	match, err := q.Filter.Compile()
 	if err != nil {
 		return err
