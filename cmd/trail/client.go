@@ -77,11 +77,17 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("User-Agent", "trail-cli")
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	return c.send(req)
+}
+
+// send authenticates req and sends it; a non-2xx answer is returned as
+// the server's error.
+func (c *client) send(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("User-Agent", "trail-cli")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err

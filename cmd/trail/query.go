@@ -149,25 +149,11 @@ func (c *client) doStream(ctx context.Context, q url.Values, last string) (*http
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("Accept", "text/event-stream")
 	if last != "" {
 		req.Header.Set("Last-Event-ID", last)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		var eb struct {
-			Error apiError `json:"error"`
-		}
-		json.NewDecoder(resp.Body).Decode(&eb)
-		eb.Error.Status = resp.StatusCode
-		return nil, &eb.Error
-	}
-	return resp, nil
+	return c.send(req)
 }
 
 func runExport(ctx context.Context, args []string, e env) int {
