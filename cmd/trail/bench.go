@@ -539,8 +539,8 @@ func throughput(events, bytes int64, elapsed time.Duration, lat []time.Duration)
 }
 
 // postEvents sends one ingest request and returns its receipts.
-func (b *bench) postEvents(ctx context.Context, body []byte, want int) ([]trail.Receipt, error) {
-	resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", nil, bytes.NewReader(body), "application/json")
+func (b *bench) postEvents(ctx context.Context, q url.Values, body []byte, want int) ([]trail.Receipt, error) {
+	resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", q, bytes.NewReader(body), "application/json")
 	if err != nil {
 		return nil, err
 	}
@@ -558,69 +558,50 @@ func (b *bench) postEvents(ctx context.Context, body []byte, want int) ([]trail.
 }
 
 func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
-	prog := newProgress(b.e.stderr, "ingest, batched   ", int64(b.cfg.Events))
-	var lat latencies
-	var sent atomic.Int64
-	start := time.Now()
-	err := parallel(ctx, len(b.batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
-		bt := b.batches[i]
-		t0 := time.Now()
-		rs, err := b.postEvents(ctx, bt.body, len(bt.rows))
-		if err != nil {
-			return err
-		}
-		lat.add(time.Since(t0))
+	return b.postBatches(ctx, "ingest, batched   ", b.batches, nil, func(bt *benchBatch, rs []trail.Receipt) error {
 		for j, r := range rs {
 			bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
 		}
-		sent.Add(int64(len(bt.body)))
-		prog.add(int64(len(bt.rows)))
 		return nil
 	})
-	elapsed := time.Since(start)
-	prog.done()
-	if err != nil {
-		return throughputResult{}, err
-	}
-	return throughput(int64(b.cfg.Events), sent.Load(), elapsed, lat.d), nil
 }
 
 // ingestProof sends the first quarter of the batches again with
 // ?receipt=proof and checks that every receipt carries its proof.
 func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
-	n := max(len(b.batches)/4, 1)
-	total := 0
-	for _, bt := range b.batches[:n] {
-		total += len(bt.rows)
-	}
-	prog := newProgress(b.e.stderr, "ingest, proofs    ", int64(total))
-	var lat latencies
-	var sent atomic.Int64
-	start := time.Now()
-	err := parallel(ctx, n, b.cfg.Concurrency, func(ctx context.Context, i int) error {
-		bt := b.batches[i]
-		t0 := time.Now()
-		resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", url.Values{"receipt": {"proof"}}, bytes.NewReader(bt.body), "application/json")
-		if err != nil {
-			return err
-		}
-		var out struct {
-			Receipts []trail.Receipt `json:"receipts"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("decode receipts: %w", err)
-		}
-		if len(out.Receipts) != len(bt.rows) {
-			return fmt.Errorf("%d receipts for %d events", len(out.Receipts), len(bt.rows))
-		}
-		for _, r := range out.Receipts {
+	batches := b.batches[:max(len(b.batches)/4, 1)]
+	return b.postBatches(ctx, "ingest, proofs    ", batches, url.Values{"receipt": {"proof"}}, func(_ *benchBatch, rs []trail.Receipt) error {
+		for _, r := range rs {
 			if r.Inclusion == nil || r.Inclusion.LeafIndex != r.Seq {
 				return fmt.Errorf("receipt for seq %d has no inclusion proof", r.Seq)
 			}
 		}
+		return nil
+	})
+}
+
+// postBatches sends batches from cfg.Concurrency clients, passing each
+// one's receipts to check, and measures the throughput.
+func (b *bench) postBatches(ctx context.Context, label string, batches []*benchBatch, q url.Values, check func(*benchBatch, []trail.Receipt) error) (throughputResult, error) {
+	total := 0
+	for _, bt := range batches {
+		total += len(bt.rows)
+	}
+	prog := newProgress(b.e.stderr, label, int64(total))
+	var lat latencies
+	var sent atomic.Int64
+	start := time.Now()
+	err := parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
+		bt := batches[i]
+		t0 := time.Now()
+		rs, err := b.postEvents(ctx, q, bt.body, len(bt.rows))
+		if err != nil {
+			return err
+		}
 		lat.add(time.Since(t0))
+		if err := check(bt, rs); err != nil {
+			return err
+		}
 		sent.Add(int64(len(bt.body)))
 		prog.add(int64(len(bt.rows)))
 		return nil
@@ -641,7 +622,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	err := parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
 		r := b.singles[i]
 		t0 := time.Now()
-		rs, err := b.postEvents(ctx, r.body, 1)
+		rs, err := b.postEvents(ctx, nil, r.body, 1)
 		if err != nil {
 			return err
 		}
