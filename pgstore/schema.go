@@ -1,0 +1,153 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migration is one versioned, append-only step of the schema. Applied
+// migrations are recorded in trail_migrations and never run again; a
+// released migration is never edited, only followed by a new one.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations is the schema of a trail database, oldest first.
+//
+// Every key starts with tenant, so that the tables can be distributed by
+// tenant with Citus. Text columns use the "C" collation: bytewise
+// comparison, as the query language defines it, and prefix LIKE that can
+// use a B-tree.
+var migrations = []migration{
+	{1, "initial schema", `
+CREATE TABLE trail_tenants (
+	tenant     text COLLATE "C" PRIMARY KEY,
+	size       bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
+	root       bytea  NOT NULL,
+	checkpoint bytea,
+	created_at timestamptz NOT NULL
+);
+COMMENT ON TABLE trail_tenants IS 'One row per tenant log: its size, root and latest signed checkpoint. Appends lock the row to sequence the tenant.';
+
+CREATE TABLE trail_events (
+	tenant        text COLLATE "C" NOT NULL,
+	seq           bigint NOT NULL,
+	received_at   timestamptz NOT NULL,
+	time          timestamptz NOT NULL,
+	id            text COLLATE "C" NOT NULL,
+	action        text COLLATE "C" NOT NULL,
+	outcome       text COLLATE "C" NOT NULL,
+	severity      text COLLATE "C" NOT NULL,
+	actor_id      text COLLATE "C" NOT NULL,
+	resource_type text COLLATE "C" NOT NULL,
+	resource_id   text COLLATE "C" NOT NULL,
+	source_ip     inet,
+	request_id    text COLLATE "C" NOT NULL,
+	terms         text[] NOT NULL,
+	data          bytea NOT NULL,
+	PRIMARY KEY (tenant, seq, received_at)
+) PARTITION BY RANGE (received_at);
+COMMENT ON TABLE trail_events IS 'Event content: data is the leaf (canonical JSON); the other columns are derived from it for indexing. Partitioned by received_at.';
+CREATE INDEX trail_events_actor  ON trail_events (tenant, actor_id, seq);
+CREATE INDEX trail_events_action ON trail_events (tenant, action, seq);
+CREATE INDEX trail_events_ip     ON trail_events (tenant, source_ip, seq);
+CREATE INDEX trail_events_terms  ON trail_events USING gin (terms);
+
+CREATE TABLE trail_ids (
+	tenant      text COLLATE "C" NOT NULL,
+	id          text COLLATE "C" NOT NULL,
+	seq         bigint NOT NULL,
+	received_at timestamptz NOT NULL,
+	PRIMARY KEY (tenant, id)
+);
+COMMENT ON TABLE trail_ids IS 'Every accepted event id, kept after retention, for idempotency and get-by-id.';
+
+CREATE TABLE trail_erased (
+	tenant      text COLLATE "C" NOT NULL,
+	seq         bigint NOT NULL,
+	id          text COLLATE "C" NOT NULL,
+	received_at timestamptz NOT NULL,
+	erased_at   timestamptz NOT NULL,
+	PRIMARY KEY (tenant, seq)
+);
+COMMENT ON TABLE trail_erased IS 'Events whose content retention or erasure removed; their leaf hashes stay in trail_tiles.';
+
+CREATE TABLE trail_tiles (
+	tenant text COLLATE "C" NOT NULL,
+	level  int NOT NULL,
+	idx    bigint NOT NULL,
+	data   bytea NOT NULL,
+	PRIMARY KEY (tenant, level, idx)
+);
+COMMENT ON TABLE trail_tiles IS 'Merkle tree tiles (C2SP tlog-tiles, height 8); level 0 holds the leaf hashes. A partial tile is widened in place.';
+
+CREATE TABLE trail_checkpoints (
+	tenant     text COLLATE "C" NOT NULL,
+	size       bigint NOT NULL,
+	note       bytea NOT NULL,
+	created_at timestamptz NOT NULL,
+	PRIMARY KEY (tenant, size)
+);
+COMMENT ON TABLE trail_checkpoints IS 'Every signed checkpoint, one per commit that touched the tenant.';
+
+CREATE TABLE trail_keys (
+	id         text COLLATE "C" PRIMARY KEY,
+	key        jsonb NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+COMMENT ON TABLE trail_keys IS 'API keys (hashes of secrets only), shared by every node.';
+`},
+}
+
+// migrateLockKey is the advisory lock that serialises migrations of one
+// schema (combined with the schema name's hash).
+const migrateLockKey = 0x747261696c // "trail"
+
+// Migrate applies every pending migration to the schema the connection
+// uses, in one transaction under an advisory lock, so that several nodes
+// starting at the same moment apply each migration exactly once and the
+// others wait for it. It returns the schema version.
+func Migrate(ctx context.Context, conn *pgx.Conn) (int, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, int32(migrateLockKey&0x7fffffff)); err != nil {
+		return 0, fmt.Errorf("pgstore: migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS trail_migrations (
+		version    int PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM trail_migrations`).Scan(&current); err != nil {
+		return 0, fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	latest := migrations[len(migrations)-1].version
+	if current > latest {
+		return 0, fmt.Errorf("pgstore: the database schema is version %d, newer than this trail (version %d): upgrade trail", current, latest)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return 0, fmt.Errorf("pgstore: migration %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO trail_migrations (version, name, applied_at) VALUES ($1, $2, now())`,
+			m.version, m.name); err != nil {
+			return 0, fmt.Errorf("pgstore: migration %d: %w", m.version, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("pgstore: migrate: commit: %w", err)
+	}
+	return latest, nil
+}
