@@ -100,6 +100,44 @@ CREATE TABLE trail_keys (
 	updated_at timestamptz NOT NULL
 );
 COMMENT ON TABLE trail_keys IS 'API keys (hashes of secrets only), shared by every node.';
+
+-- Partition DDL runs as the owner of trail_events through these
+-- functions, so that the serving role needs no ownership: it may create
+-- partitions ahead, and only the retention role may drop them.
+CREATE FUNCTION trail_create_partition(p_name text, p_from timestamptz, p_to timestamptz) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+BEGIN
+	IF p_name !~ '^trail_events_p[0-9]{8}(_[0-9]{2})?$' OR p_from >= p_to THEN
+		RAISE EXCEPTION 'trail_create_partition: bad partition % [%, %)', p_name, p_from, p_to;
+	END IF;
+	PERFORM pg_advisory_xact_lock(1885434484, hashtext(current_schema()));
+	EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF trail_events FOR VALUES FROM (%L) TO (%L)', p_name, p_from, p_to);
+END
+$fn$;
+REVOKE ALL ON FUNCTION trail_create_partition(text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION trail_drop_partition(p_name text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+DECLARE
+	empty boolean;
+BEGIN
+	IF p_name !~ '^trail_events_p[0-9]{8}(_[0-9]{2})?$' THEN
+		RAISE EXCEPTION 'trail_drop_partition: bad partition name %', p_name;
+	END IF;
+	PERFORM pg_advisory_xact_lock(1885434484, hashtext(current_schema()));
+	IF to_regclass(p_name) IS NULL THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', p_name);
+	EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %I)', p_name) INTO empty;
+	IF NOT empty THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('DROP TABLE %I', p_name);
+	RETURN true;
+END
+$fn$;
+REVOKE ALL ON FUNCTION trail_drop_partition(text) FROM PUBLIC;
 `},
 }
 

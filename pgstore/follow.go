@@ -1,0 +1,220 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/trail-audit/trail"
+)
+
+// A commit notification's payload is "<size> <tenant>" per tenant, one per
+// line; a payload is at most notifyMax bytes (PostgreSQL allows 8000).
+const notifyMax = 7000
+
+// notifyPayloads returns the payloads announcing sizes.
+func notifyPayloads(sizes map[string]int64) []string {
+	var out []string
+	var b strings.Builder
+	for tenant, size := range sizes {
+		line := strconv.FormatInt(size, 10) + " " + tenant
+		if b.Len() > 0 && b.Len()+1+len(line) > notifyMax {
+			out = append(out, b.String())
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(line)
+	}
+	if b.Len() > 0 {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// parsePayload calls fn for every tenant and size in a payload, skipping
+// malformed lines.
+func parsePayload(p string, fn func(tenant string, size int64)) {
+	for line := range strings.SplitSeq(p, "\n") {
+		n, tenant, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		size, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || size < 0 {
+			continue
+		}
+		fn(tenant, size)
+	}
+}
+
+// observe records that tenant's log holds at least size events and wakes
+// waiters when that is news.
+func (s *Store) observe(updates map[string]int64) {
+	s.sizeMu.Lock()
+	defer s.sizeMu.Unlock()
+	grew := false
+	for tenant, size := range updates {
+		if size > s.sizes[tenant] || (size == 0 && !s.hasSizeLocked(tenant)) {
+			s.sizes[tenant] = size
+			grew = true
+		}
+	}
+	if grew {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
+func (s *Store) hasSizeLocked(tenant string) bool {
+	_, ok := s.sizes[tenant]
+	return ok
+}
+
+// knownSize returns the latest size this node knows of tenant and a
+// channel closed at the next change.
+func (s *Store) knownSize(tenant string) (int64, bool, <-chan struct{}) {
+	s.sizeMu.Lock()
+	defer s.sizeMu.Unlock()
+	size, ok := s.sizes[tenant]
+	return size, ok, s.changed
+}
+
+// reloadSizes reads every tenant's size from the database.
+func (s *Store) reloadSizes(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `SELECT tenant, size FROM trail_tenants`)
+	if err != nil {
+		return err
+	}
+	m := map[string]int64{}
+	for rows.Next() {
+		var tenant string
+		var size int64
+		if err := rows.Scan(&tenant, &size); err != nil {
+			rows.Close()
+			return err
+		}
+		m[tenant] = size
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.observe(m)
+	return nil
+}
+
+// listen keeps a dedicated connection LISTENing for commits of every node
+// until Close. After a reconnect it reloads every size, since
+// notifications sent meanwhile are lost. ready receives the outcome of the
+// first connection.
+func (s *Store) listen(cfg *pgx.ConnConfig, ready chan<- error) {
+	defer s.wg.Done()
+	backoff := 50 * time.Millisecond
+	first := true
+	for {
+		err := s.listenOnce(cfg, func() {
+			if first {
+				first = false
+				ready <- nil
+			}
+			backoff = 50 * time.Millisecond
+		})
+		if first {
+			ready <- fmt.Errorf("pgstore: listen: %w", err)
+			return
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.opts.Logger.Warn("pgstore: commit listener lost its connection; reconnecting", "err", err, "backoff", backoff)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listenOnce connects, LISTENs, reloads sizes, calls up, and then applies
+// notifications until the connection fails or the store closes.
+func (s *Store) listenOnce(cfg *pgx.ConnConfig, up func()) error {
+	conn, err := pgx.ConnectConfig(s.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(s.ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+		return err
+	}
+	if err := s.reloadSizes(s.ctx); err != nil {
+		return err
+	}
+	up()
+	for {
+		n, err := conn.WaitForNotification(s.ctx)
+		if err != nil {
+			return err
+		}
+		m := map[string]int64{}
+		parsePayload(n.Payload, func(tenant string, size int64) { m[tenant] = size })
+		s.observe(m)
+	}
+}
+
+// Wait blocks until tenant's log holds more than size events.
+func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, error) {
+	if err := trail.ValidateTenantName(tenant); err != nil {
+		return 0, err
+	}
+	polled := false
+	for {
+		cur, ok, changed := s.knownSize(tenant)
+		if ok && cur > size {
+			return cur, nil
+		}
+		if !polled {
+			// The listener may not have heard yet of a commit that the
+			// caller already saw (e.g. one made through another node).
+			if err := s.pollSize(ctx, tenant); err != nil {
+				return 0, err
+			}
+			polled = true
+			continue
+		}
+		if s.isClosed() {
+			return 0, errClosed
+		}
+		t := time.NewTimer(s.opts.PollInterval)
+		select {
+		case <-changed:
+		case <-t.C:
+			polled = false
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		case <-s.closed:
+			t.Stop()
+			return 0, errClosed
+		}
+		t.Stop()
+	}
+}
+
+// pollSize reads tenant's size from the database.
+func (s *Store) pollSize(ctx context.Context, tenant string) error {
+	var size int64
+	err := s.pool.QueryRow(ctx, `SELECT size FROM trail_tenants WHERE tenant = $1`, tenant).Scan(&size)
+	if err == pgx.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return s.dbError("wait", err)
+	}
+	s.observe(map[string]int64{tenant: size})
+	return nil
+}

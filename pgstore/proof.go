@@ -1,0 +1,169 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/merkle"
+)
+
+// tenantHead is a tenant's committed size and latest checkpoint.
+type tenantHead struct {
+	size int64
+	cp   *trail.Checkpoint // nil when size is 0
+}
+
+// head reads tenant's row. A tenant without a row is ENOTFOUND.
+func (s *Store) head(ctx context.Context, q querier, tenant string) (*tenantHead, error) {
+	if err := trail.ValidateTenantName(tenant); err != nil {
+		return nil, err
+	}
+	var h tenantHead
+	var note []byte
+	err := q.QueryRow(ctx, `SELECT size, checkpoint FROM trail_tenants WHERE tenant = $1`, tenant).Scan(&h.size, &note)
+	if err == pgx.ErrNoRows {
+		return nil, trail.Errorf(trail.ENOTFOUND, "tenant %s not found", tenant)
+	}
+	if err != nil {
+		return nil, s.dbError("read tenant", err)
+	}
+	if h.size > 0 {
+		if note == nil {
+			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "tenant has events but no checkpoint"}
+		}
+		cp, err := s.openCheckpoint(tenant, note)
+		if err != nil {
+			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "latest checkpoint: " + err.Error()}
+		}
+		if cp.Size != h.size {
+			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants",
+				Reason: fmt.Sprintf("latest checkpoint is for size %d, the tenant has %d events", cp.Size, h.size)}
+		}
+		h.cp = cp
+	}
+	return &h, nil
+}
+
+// openCheckpoint verifies a stored note and checks its origin.
+func (s *Store) openCheckpoint(tenant string, msg []byte) (*trail.Checkpoint, error) {
+	c, err := checkpoint.Open(msg, s.verifier)
+	if err != nil {
+		return nil, err
+	}
+	if c.Origin != s.origin(tenant) {
+		return nil, fmt.Errorf("origin %q, want %q", c.Origin, s.origin(tenant))
+	}
+	return &trail.Checkpoint{Origin: c.Origin, Size: c.Size, Root: trail.Hash(c.Root), Note: append([]byte(nil), msg...)}, nil
+}
+
+// latestCheckpoint returns tenant's latest checkpoint read through q.
+func (s *Store) latestCheckpoint(ctx context.Context, q querier, tenant string) (*trail.Checkpoint, error) {
+	h, err := s.head(ctx, q, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if h.cp == nil {
+		return nil, trail.Errorf(trail.ENOTFOUND, "tenant %s has no checkpoint yet", tenant)
+	}
+	return h.cp, nil
+}
+
+// Checkpoint implements trail.Store.
+func (s *Store) Checkpoint(ctx context.Context, tenant string) (*trail.Checkpoint, error) {
+	return s.latestCheckpoint(ctx, s.pool, tenant)
+}
+
+// readTree returns a tree of tenant of at least size leaves, all committed:
+// a cached one when it is large enough, else one opened at the committed
+// size.
+func (s *Store) readTree(ctx context.Context, tenant string, h *tenantHead, size int64) (*merkle.Tree, error) {
+	s.readMu.Lock()
+	t := s.readTrees[tenant]
+	s.readMu.Unlock()
+	if t != nil && t.Size() >= size {
+		return t, nil
+	}
+	r := &tileReader{ctx: s.ctx, q: s.pool, tenant: tenant}
+	t, err := merkle.Open(h.size, r)
+	if err != nil {
+		return nil, s.dbError("open tree", err)
+	}
+	if h.cp != nil && merkle.Hash(h.cp.Root) != t.Root() {
+		return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tiles",
+			Reason: fmt.Sprintf("tiles give a root for size %d that differs from the latest checkpoint", h.size)}
+	}
+	s.readMu.Lock()
+	if cur := s.readTrees[tenant]; cur == nil || cur.Size() < t.Size() {
+		s.readTrees[tenant] = t
+	}
+	s.readMu.Unlock()
+	return t, nil
+}
+
+// InclusionProof implements trail.Store.
+func (s *Store) InclusionProof(ctx context.Context, tenant string, seq, size int64) (*trail.InclusionProof, error) {
+	h, err := s.head(ctx, s.pool, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if size <= 0 {
+		size = h.size
+	}
+	if size > h.size {
+		return nil, trail.FieldError("size", "tree size %d is larger than the latest checkpoint (%d)", size, h.size)
+	}
+	if seq < 0 || seq >= size {
+		return nil, trail.FieldError("seq", "must be in [0, %d)", size)
+	}
+	tree, err := s.readTree(ctx, tenant, h, size)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := tree.InclusionProof(seq, size)
+	if err != nil {
+		return nil, s.dbError("inclusion proof", err)
+	}
+	return &trail.InclusionProof{LeafIndex: seq, TreeSize: size, Hashes: toHashes(hs)}, nil
+}
+
+// ConsistencyProof implements trail.Store.
+func (s *Store) ConsistencyProof(ctx context.Context, tenant string, from, to int64) (*trail.ConsistencyProof, error) {
+	h, err := s.head(ctx, s.pool, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if to <= 0 {
+		to = h.size
+	}
+	if to > h.size {
+		return nil, trail.FieldError("to", "tree size %d is larger than the latest checkpoint (%d)", to, h.size)
+	}
+	if from < 0 || from > to {
+		return nil, trail.FieldError("from", "must be in [0, %d]", to)
+	}
+	p := &trail.ConsistencyProof{From: from, To: to, Hashes: []trail.Hash{}}
+	if from == 0 || from == to {
+		return p, nil
+	}
+	tree, err := s.readTree(ctx, tenant, h, to)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := tree.ConsistencyProof(from, to)
+	if err != nil {
+		return nil, s.dbError("consistency proof", err)
+	}
+	p.Hashes = toHashes(hs)
+	return p, nil
+}
+
+func toHashes(hs []merkle.Hash) []trail.Hash {
+	out := make([]trail.Hash, len(hs))
+	for i, h := range hs {
+		out[i] = trail.Hash(h)
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/merkle"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Options configure a Store.
+type Options struct {
+	// DSN is the PostgreSQL connection string (URL or key=value form).
+	DSN string
+	// Schema, when set, is the schema that holds trail's tables: it is
+	// created if missing and used as the search_path of every connection.
+	// Empty means the connection's own search_path (normally "public").
+	Schema string
+
+	Signer     note.Signer   // signs checkpoints
+	Verifier   note.Verifier // checks stored checkpoints; must match Signer
+	ServerName string        // checkpoint origin prefix; default "trail"
+
+	Now    func() time.Time // default time.Now
+	Rand   io.Reader        // randomness for ids; default crypto/rand
+	Logger *slog.Logger     // nil: discard
+	Limits trail.Limits
+
+	// PartitionInterval is the time range of one partition of
+	// trail_events, aligned to the Unix epoch; a whole number of hours,
+	// default 7 days.
+	PartitionInterval time.Duration
+	// PartitionsAhead is how many partitions past the current one are
+	// created in advance; default 2.
+	PartitionsAhead int
+	// MaxConns caps the connection pool; default 4 × GOMAXPROCS, at least 8.
+	MaxConns int32
+	// PollInterval bounds how long a reader waiting for new events may miss
+	// a lost notification; default 1s.
+	PollInterval time.Duration
+}
+
+func (o *Options) setDefaults() error {
+	if o.DSN == "" {
+		return errors.New("pgstore: Options.DSN is required")
+	}
+	if o.Signer == nil || o.Verifier == nil {
+		return errors.New("pgstore: Options.Signer and Options.Verifier are required")
+	}
+	if o.Signer.KeyHash() != o.Verifier.KeyHash() || o.Signer.Name() != o.Verifier.Name() {
+		return errors.New("pgstore: Options.Verifier does not match Options.Signer")
+	}
+	if o.ServerName == "" {
+		o.ServerName = "trail"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.Limits = o.Limits.WithDefaults()
+	if o.PartitionInterval == 0 {
+		o.PartitionInterval = 7 * 24 * time.Hour
+	}
+	if o.PartitionInterval < time.Hour || o.PartitionInterval%time.Hour != 0 {
+		return fmt.Errorf("pgstore: Options.PartitionInterval %v: must be a whole number of hours", o.PartitionInterval)
+	}
+	if o.PartitionsAhead <= 0 {
+		o.PartitionsAhead = 2
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	return nil
+}
+
+// Store is a trail.Store on PostgreSQL. Any number of Stores, in any number
+// of processes, may share one database schema.
+type Store struct {
+	opts     Options
+	pool     *pgxpool.Pool
+	schema   string // the schema the tables live in
+	channel  string // NOTIFY channel of commits, per schema
+	verifier note.Verifier
+
+	idMu sync.Mutex // guards opts.Rand
+
+	partMu sync.Mutex
+	parts  map[int64]bool // start (Unix seconds) of partitions known to exist
+
+	sizeMu  sync.Mutex
+	sizes   map[string]int64 // latest known size of each tenant
+	changed chan struct{}    // closed and replaced when sizes change
+
+	readMu    sync.Mutex
+	readTrees map[string]*merkle.Tree // committed trees for proofs, by tenant
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed chan struct{}
+	once   sync.Once
+}
+
+var _ trail.Store = (*Store)(nil)
+
+// Open connects to the database, applies pending migrations and starts
+// listening for commits of other nodes.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(opts.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: DSN: %w", err)
+	}
+	if opts.Schema != "" {
+		if err := createSchema(ctx, cfg.ConnConfig, opts.Schema); err != nil {
+			return nil, err
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	} else if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := Migrate(ctx, conn); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts:      opts,
+		verifier:  opts.Verifier,
+		parts:     map[int64]bool{},
+		sizes:     map[string]int64{},
+		changed:   make(chan struct{}),
+		readTrees: map[string]*merkle.Tree{},
+		closed:    make(chan struct{}),
+	}
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {
+		return nil, fmt.Errorf("pgstore: current schema: %w", err)
+	}
+	s.channel = channelName(s.schema, "commit")
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("pgstore: pool: %w", err)
+	}
+	if err := s.loadPartitions(ctx); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	if err := s.ensurePartition(ctx, opts.Now()); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ready := make(chan error, 1)
+	s.wg.Add(1)
+	go s.listen(cfg.ConnConfig, ready)
+	if err := <-ready; err != nil {
+		s.cancel()
+		s.wg.Wait()
+		s.pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// createSchema creates schema if it does not exist.
+func createSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("pgstore: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return fmt.Errorf("pgstore: schema %s: %w", schema, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("pgstore: create schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// channelName is the NOTIFY channel for kind in schema: channels are
+// database-wide, so two schemas never hear each other.
+func channelName(schema, kind string) string {
+	name := "trail_" + kind + "." + schema
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return name
+}
+
+// Close stops listening and closes the pool. Appends in flight complete or
+// fail.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.closed)
+		s.cancel()
+		s.wg.Wait()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// errClosed is returned by methods called after Close.
+var errClosed = trail.Errorf(trail.EUNAVAILABLE, "store is closed")
+
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Store) origin(tenant string) string { return s.opts.ServerName + "/" + tenant }
+
+// Pool returns the store's connection pool, for components that keep their
+// own tables in the same database (keys, settings).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Schema returns the schema that holds the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
+// dbError turns a database failure into the error a caller sees: context
+// errors as they are, integrity and trail errors as they are, anything
+// else an EUNAVAILABLE *trail.Error that keeps the cause for logs.
+func (s *Store) dbError(op string, err error) error {
+	var te *trail.Error
+	var tam *trail.TamperError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &te), errors.As(err, &tam):
+		return err
+	case s.isClosed():
+		return errClosed
+	}
+	s.opts.Logger.Error("pgstore: "+op, "err", err)
+	return &trail.Error{Code: trail.EUNAVAILABLE, Message: "database: " + op + " failed", Err: err}
+}
