@@ -42,6 +42,9 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 	if s.isClosed() {
 		return nil, errClosed
 	}
+	if s.opts.Signer == nil {
+		return nil, errReadOnly
+	}
 	now := s.opts.Now()
 	prep := make([]prepared, len(events))
 	total := 0
@@ -109,6 +112,9 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 	s.observe(sizes)
 	return res, nil
 }
+
+// errReadOnly is returned by writes to a store opened without a signer.
+var errReadOnly = trail.Errorf(trail.EUNAVAILABLE, "store is open read-only (no signing key)")
 
 // newID returns a UUIDv7 from the injected clock and randomness.
 func (s *Store) newID(now time.Time) (string, error) {

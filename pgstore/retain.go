@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/trail-audit/trail"
 )
 
@@ -13,11 +12,14 @@ import (
 // their rows; their leaf hashes stay in trail_tiles. Then it drops the
 // partitions that ended before the cut-off and hold no row of any tenant.
 func (s *Store) Retain(ctx context.Context, tenant string, before time.Time) (*trail.RetentionResult, error) {
+	if s.opts.Signer == nil {
+		return nil, errReadOnly
+	}
 	if err := s.requireTenant(ctx, tenant); err != nil {
 		return nil, err
 	}
 	res := &trail.RetentionResult{Tenant: tenant, FirstSeq: -1, LastSeq: -1}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.retPool.Begin(ctx)
 	if err != nil {
 		return nil, s.dbError("retain", err)
 	}
@@ -65,7 +67,7 @@ func (s *Store) dropEmptyPartitions(ctx context.Context, before time.Time) error
 	s.partMu.Unlock()
 	for _, start := range old {
 		var dropped bool
-		err := s.pool.QueryRow(ctx, `SELECT trail_drop_partition($1)`, partitionName(start)).Scan(&dropped)
+		err := s.retPool.QueryRow(ctx, `SELECT trail_drop_partition($1)`, partitionName(start)).Scan(&dropped)
 		if err != nil {
 			return s.dbError("drop partition", err)
 		}
@@ -78,5 +80,3 @@ func (s *Store) dropEmptyPartitions(ctx context.Context, before time.Time) error
 	}
 	return nil
 }
-
-var _ = pgx.ErrNoRows

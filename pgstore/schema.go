@@ -101,6 +101,12 @@ CREATE TABLE trail_keys (
 );
 COMMENT ON TABLE trail_keys IS 'API keys (hashes of secrets only), shared by every node.';
 
+CREATE TABLE trail_meta (
+	key   text COLLATE "C" PRIMARY KEY,
+	value text NOT NULL
+);
+COMMENT ON TABLE trail_meta IS 'Facts about the database, e.g. verifier_key: the public key every node must sign with.';
+
 -- Partition DDL runs as the owner of trail_events through these
 -- functions, so that the serving role needs no ownership: it may create
 -- partitions ahead, and only the retention role may drop them.
@@ -150,6 +156,22 @@ const migrateLockKey = 0x747261696c // "trail"
 // starting at the same moment apply each migration exactly once and the
 // others wait for it. It returns the schema version.
 func Migrate(ctx context.Context, conn *pgx.Conn) (int, error) {
+	latest := migrations[len(migrations)-1].version
+	// Up to date: nothing to lock or create, so a role without DDL
+	// rights (the serving role of docs) can start.
+	var current int
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('trail_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	if exists {
+		if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM trail_migrations`).Scan(&current); err != nil {
+			return 0, fmt.Errorf("pgstore: migrate: %w", err)
+		}
+		if current == latest {
+			return latest, nil
+		}
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: migrate: %w", err)
@@ -164,11 +186,9 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (int, error) {
 		applied_at timestamptz NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("pgstore: migrate: %w", err)
 	}
-	var current int
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM trail_migrations`).Scan(&current); err != nil {
 		return 0, fmt.Errorf("pgstore: migrate: %w", err)
 	}
-	latest := migrations[len(migrations)-1].version
 	if current > latest {
 		return 0, fmt.Errorf("pgstore: the database schema is version %d, newer than this trail (version %d): upgrade trail", current, latest)
 	}

@@ -26,14 +26,26 @@ type Options struct {
 	// Empty means the connection's own search_path (normally "public").
 	Schema string
 
-	Signer     note.Signer   // signs checkpoints
-	Verifier   note.Verifier // checks stored checkpoints; must match Signer
-	ServerName string        // checkpoint origin prefix; default "trail"
+	// Signer signs checkpoints; nil opens the store read-only (Verify,
+	// queries and proofs work, Append and Retain fail).
+	Signer note.Signer
+	// Verifier checks stored checkpoints; it must match Signer.
+	Verifier note.Verifier
+	// VerifierKey is Verifier in text form. The first node records it in
+	// the database, so that a node started with another key is refused
+	// and "trail verify --postgres" can name the key.
+	VerifierKey string
+	ServerName  string // checkpoint origin prefix; default "trail"
 
 	Now    func() time.Time // default time.Now
 	Rand   io.Reader        // randomness for ids; default crypto/rand
 	Logger *slog.Logger     // nil: discard
 	Limits trail.Limits
+
+	// RetentionDSN, when set, is the connection string Retain uses: a
+	// role allowed to delete events (see RolesSQL), which the serving
+	// role is not. Empty means DSN.
+	RetentionDSN string
 
 	// PartitionInterval is the time range of one partition of
 	// trail_events, aligned to the Unix epoch; a whole number of hours,
@@ -53,10 +65,10 @@ func (o *Options) setDefaults() error {
 	if o.DSN == "" {
 		return errors.New("pgstore: Options.DSN is required")
 	}
-	if o.Signer == nil || o.Verifier == nil {
-		return errors.New("pgstore: Options.Signer and Options.Verifier are required")
+	if o.Verifier == nil {
+		return errors.New("pgstore: Options.Verifier is required")
 	}
-	if o.Signer.KeyHash() != o.Verifier.KeyHash() || o.Signer.Name() != o.Verifier.Name() {
+	if o.Signer != nil && (o.Signer.KeyHash() != o.Verifier.KeyHash() || o.Signer.Name() != o.Verifier.Name()) {
 		return errors.New("pgstore: Options.Verifier does not match Options.Signer")
 	}
 	if o.ServerName == "" {
@@ -92,8 +104,9 @@ func (o *Options) setDefaults() error {
 type Store struct {
 	opts     Options
 	pool     *pgxpool.Pool
-	schema   string // the schema the tables live in
-	channel  string // NOTIFY channel of commits, per schema
+	retPool  *pgxpool.Pool // Retain's connections: pool unless Options.RetentionDSN
+	schema   string        // the schema the tables live in
+	channel  string        // NOTIFY channel of commits, per schema
 	verifier note.Verifier
 
 	idMu sync.Mutex // guards opts.Rand
@@ -158,17 +171,38 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {
 		return nil, fmt.Errorf("pgstore: current schema: %w", err)
 	}
+	if err := checkVerifier(ctx, conn, opts.Verifier, opts.VerifierKey); err != nil {
+		return nil, err
+	}
 	s.channel = channelName(s.schema, "commit")
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("pgstore: pool: %w", err)
 	}
+	s.retPool = s.pool
+	if opts.RetentionDSN != "" {
+		rcfg, err := pgxpool.ParseConfig(opts.RetentionDSN)
+		if err != nil {
+			s.pool.Close()
+			return nil, fmt.Errorf("pgstore: RetentionDSN: %w", err)
+		}
+		if opts.Schema != "" {
+			rcfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+		}
+		rcfg.MaxConns = 2
+		if s.retPool, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
+			s.pool.Close()
+			return nil, fmt.Errorf("pgstore: retention pool: %w", err)
+		}
+	}
 	if err := s.loadPartitions(ctx); err != nil {
-		s.pool.Close()
+		s.closePools()
 		return nil, err
 	}
-	if err := s.ensurePartition(ctx, opts.Now()); err != nil {
-		s.pool.Close()
-		return nil, err
+	if opts.Signer != nil {
+		if err := s.ensurePartition(ctx, opts.Now()); err != nil {
+			s.closePools()
+			return nil, err
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ready := make(chan error, 1)
@@ -177,10 +211,48 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := <-ready; err != nil {
 		s.cancel()
 		s.wg.Wait()
-		s.pool.Close()
+		s.closePools()
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkVerifier records the verifier key on the first start and refuses a
+// node whose key differs from the recorded one: every node of a database
+// must sign with the same key, or their checkpoints would not verify.
+func checkVerifier(ctx context.Context, conn *pgx.Conn, v note.Verifier, text string) error {
+	if text != "" {
+		if _, err := conn.Exec(ctx, `INSERT INTO trail_meta (key, value) VALUES ('verifier_key', $1)
+			ON CONFLICT (key) DO NOTHING`, text); err != nil {
+			return fmt.Errorf("pgstore: record verifier key: %w", err)
+		}
+	}
+	stored, err := StoredVerifierKey(ctx, conn)
+	if err != nil || stored == "" {
+		return err
+	}
+	sv, err := note.NewVerifier(stored)
+	if err != nil {
+		return fmt.Errorf("pgstore: trail_meta verifier_key: %w", err)
+	}
+	if sv.Name() != v.Name() || sv.KeyHash() != v.KeyHash() {
+		return fmt.Errorf("pgstore: this node's signing key (%s+%08x) is not the database's (%s): every node must use the same signing.key", v.Name(), v.KeyHash(), stored)
+	}
+	return nil
+}
+
+// StoredVerifierKey returns the verifier key recorded in the database by
+// the first node, "" when none was recorded.
+func StoredVerifierKey(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var key string
+	err := conn.QueryRow(ctx, `SELECT value FROM trail_meta WHERE key = 'verifier_key'`).Scan(&key)
+	if err == pgx.ErrNoRows {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("pgstore: read verifier key: %w", err)
+	}
+	return key, nil
 }
 
 // createSchema creates schema if it does not exist.
@@ -220,9 +292,16 @@ func (s *Store) Close() error {
 		close(s.closed)
 		s.cancel()
 		s.wg.Wait()
-		s.pool.Close()
+		s.closePools()
 	})
 	return nil
+}
+
+func (s *Store) closePools() {
+	if s.retPool != s.pool && s.retPool != nil {
+		s.retPool.Close()
+	}
+	s.pool.Close()
 }
 
 // errClosed is returned by methods called after Close.

@@ -23,6 +23,7 @@ import (
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/logstore"
+	"github.com/trail-audit/trail/pgstore"
 )
 
 // ServeConfig is the configuration of "trail serve". Validate names the
@@ -30,6 +31,7 @@ import (
 type ServeConfig struct {
 	Addr         string
 	Data         string
+	Postgres     string // DSN of the PostgreSQL store; empty means the embedded store in Data
 	ServerName   string
 	TLSCert      string
 	TLSKey       string
@@ -65,7 +67,7 @@ func (c *ServeConfig) Validate() error {
 type Server struct {
 	cfg      ServeConfig
 	log      *slog.Logger
-	store    *logstore.Store
+	store    trail.Store
 	api      *api.Server
 	http     *http.Server
 	ln       net.Listener
@@ -95,11 +97,19 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := logstore.Open(logstore.Options{Dir: filepath.Join(cfg.Data, "store"), Signer: signer, Verifier: verifier, ServerName: cfg.ServerName, Logger: log})
-	if err != nil {
-		return nil, err
-	}
 	ctx := context.Background()
+	var store trail.Store
+	if cfg.Postgres != "" {
+		store, err = pgstore.Open(ctx, pgstore.Options{DSN: cfg.Postgres, Signer: signer, Verifier: verifier, VerifierKey: vkey, ServerName: cfg.ServerName, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("--postgres: %w", err)
+		}
+	} else {
+		store, err = logstore.Open(logstore.Options{Dir: filepath.Join(cfg.Data, "store"), Signer: signer, Verifier: verifier, ServerName: cfg.ServerName, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
 	keys, err := auth.NewKeys(ctx, auth.NewFileStore(filepath.Join(cfg.Data, "keys.json")), time.Now, rand.Reader)
 	if err != nil {
 		store.Close()
@@ -218,7 +228,8 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fs := newFlags("serve", e)
 	var cfg ServeConfig
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&cfg.Data, "data", "./trail-data", "data directory")
+	fs.StringVar(&cfg.Data, "data", "./trail-data", "data directory (with --postgres: the signing key only)")
+	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL connection string: store events in PostgreSQL, shared by several nodes")
 	fs.StringVar(&cfg.ServerName, "server-name", "trail.local", "checkpoint origin prefix and signing key name")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
@@ -243,7 +254,11 @@ func runServe(ctx context.Context, args []string, e env) int {
 	if s.Operator != "" && cfg.BootstrapKey == "" {
 		fmt.Fprintf(e.stdout, "First start: your operator key (shown once, keep it safe):\n\n    %s\n\n", s.Operator)
 	}
-	fmt.Fprintf(e.stdout, "trail is serving %s (data in %s)\n", s.URL(), cfg.Data)
+	if cfg.Postgres != "" {
+		fmt.Fprintf(e.stdout, "trail is serving %s (events in PostgreSQL, signing key in %s)\n", s.URL(), cfg.Data)
+	} else {
+		fmt.Fprintf(e.stdout, "trail is serving %s (data in %s)\n", s.URL(), cfg.Data)
+	}
 	if err := s.Run(ctx); err != nil {
 		fmt.Fprintln(e.stderr, "trail serve:", err)
 		return exitFailure

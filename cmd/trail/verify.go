@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 
 	trail "github.com/trail-audit/trail"
@@ -19,6 +20,7 @@ import (
 	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/merkle"
+	"github.com/trail-audit/trail/pgstore"
 )
 
 // runVerify checks, offline, a data directory (--data) or a bundle
@@ -28,7 +30,8 @@ func runVerify(ctx context.Context, args []string, e env) int {
 	fs := newFlags("verify", e)
 	data := fs.String("data", "", "data directory of a stopped server to deep-verify")
 	bundle := fs.String("bundle", "", "bundle (zip) to verify offline")
-	keyArg := fs.String("verifier-key", "", "verifier key, or a file holding it (bundle and live modes)")
+	pg := fs.String("postgres", "", "PostgreSQL connection string of a trail database to deep-verify")
+	keyArg := fs.String("verifier-key", "", "verifier key, or a file holding it (bundle, postgres and live modes)")
 	co := &clientOpts{}
 	fs.StringVar(&co.server, "server", "", "live mode: trail server URL to watch")
 	fs.StringVar(&co.key, "key", "", "live mode: API key")
@@ -48,10 +51,12 @@ func runVerify(ctx context.Context, args []string, e env) int {
 		return verifyData(ctx, *data, e)
 	case *bundle != "":
 		return verifyBundle(*bundle, key, e)
+	case *pg != "":
+		return verifyPostgres(ctx, *pg, key, e)
 	case co.server != "":
 		return verifyLive(ctx, co, co.tenant, key, *interval, *count, e)
 	}
-	fmt.Fprintln(e.stderr, "trail verify: give --data DIR, --bundle FILE or --server URL")
+	fmt.Fprintln(e.stderr, "trail verify: give --data DIR, --postgres DSN, --bundle FILE or --server URL")
 	return exitUsage
 }
 
@@ -86,6 +91,11 @@ func verifyData(ctx context.Context, dir string, e env) int {
 		return exitFailure
 	}
 	defer s.Close()
+	return reportVerify(ctx, s, start, e)
+}
+
+// reportVerify runs a store's deep verification and prints the outcome.
+func reportVerify(ctx context.Context, s trail.Store, start time.Time, e env) int {
 	rep, err := s.Verify(ctx)
 	var te *trail.TamperError
 	if errors.As(err, &te) {
@@ -99,6 +109,46 @@ func verifyData(ctx context.Context, dir string, e env) int {
 	fmt.Fprintf(e.stdout, "OK: %d tenants, %d events (%d erased), %d checkpoints verified in %s\n",
 		rep.Tenants, rep.Events, rep.Erased, rep.Checkpoints, time.Since(start).Round(time.Millisecond))
 	return exitOK
+}
+
+// verifyPostgres deep-verifies a trail database: every row, tile and
+// checkpoint, against key or, without one, the key the database records.
+func verifyPostgres(ctx context.Context, dsn, key string, e env) int {
+	trusted := key != ""
+	if !trusted {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "trail verify: --postgres:", err)
+			return exitFailure
+		}
+		key, err = pgstore.StoredVerifierKey(ctx, conn)
+		conn.Close(context.Background())
+		if err != nil {
+			fmt.Fprintln(e.stderr, "trail verify:", err)
+			return exitFailure
+		}
+		if key == "" {
+			fmt.Fprintln(e.stderr, "trail verify: the database records no verifier key: pass --verifier-key")
+			return exitUsage
+		}
+	}
+	verifier, err := note.NewVerifier(key)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "trail verify: --verifier-key:", err)
+		return exitUsage
+	}
+	start := time.Now()
+	s, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, Verifier: verifier, ServerName: verifier.Name()})
+	if err != nil {
+		fmt.Fprintln(e.stderr, "trail verify:", err)
+		return exitFailure
+	}
+	defer s.Close()
+	code := reportVerify(ctx, s, start, e)
+	if code == exitOK && !trusted {
+		fmt.Fprintln(e.stdout, "WARNING: checked with the key the database records; pass --verifier-key to check against a key you trust")
+	}
+	return code
 }
 
 func verifyBundle(path, key string, e env) int {

@@ -1,0 +1,515 @@
+package pgstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/merkle"
+	"github.com/trail-audit/trail/pgstore"
+	"github.com/trail-audit/trail/pgstore/pgtest"
+)
+
+// fixedClock is a manually advanced clock.
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fixedClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fixedClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var epoch = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+func appendN(t *testing.T, s trail.Store, g *gen.Gen, tenant string, n int, at time.Time) *trail.AppendResult {
+	t.Helper()
+	evs := make([]*trail.Event, n)
+	for i := range evs {
+		evs[i] = g.Event(tenant, at)
+	}
+	res, err := s.Append(t.Context(), evs)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	return res
+}
+
+// exec runs SQL on dsn.
+func exec(t *testing.T, dsn, sql string, args ...any) pgconn.CommandTag {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tag, err := conn.Exec(t.Context(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return tag
+}
+
+// TestVerifyFindsSQLTampering alters the database behind trail's back in
+// every way an attacker with SQL access could and expects Verify to name
+// the tenant, the seq and the table.
+func TestVerifyFindsSQLTampering(t *testing.T) {
+	cases := []struct {
+		name  string
+		sql   string
+		seq   int64 // -1: any
+		table string
+	}{
+		{"indexed column", `UPDATE trail_events SET actor_id = 'mallory' WHERE tenant = 'acme' AND seq = 5`, 5, "trail_events"},
+		{"terms column", `UPDATE trail_events SET terms = '{}' WHERE tenant = 'acme' AND seq = 6`, 6, "trail_events"},
+		{"deleted row", `DELETE FROM trail_events WHERE tenant = 'acme' AND seq = 7`, 7, "trail_events"},
+		{"extra row", `INSERT INTO trail_events SELECT tenant, 300, received_at, time, id || 'x', action, outcome, severity, actor_id,
+			resource_type, resource_id, source_ip, request_id, terms, data FROM trail_events WHERE tenant = 'acme' AND seq = 1`, 300, "trail_events"},
+		{"leaf tile", `UPDATE trail_tiles SET data = overlay(data placing '\xff'::bytea from 33 for 1) WHERE tenant = 'acme' AND level = 0 AND idx = 0`, 1, ""},
+		{"checkpoint", `UPDATE trail_checkpoints SET note = overlay(note placing 'X'::bytea from length(note) - 5 for 1)
+			WHERE tenant = 'acme' AND size = 100`, 100, "trail_checkpoints"},
+		{"id", `UPDATE trail_ids SET seq = 3 WHERE tenant = 'acme' AND seq = 4`, -1, "trail_ids"},
+		{"erased stub", `INSERT INTO trail_erased SELECT tenant, seq, id, received_at, now() FROM trail_events WHERE tenant = 'acme' AND seq = 9`, 9, "trail_erased"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, dsn := pgtest.Schema(t)
+			clk := &fixedClock{t: epoch}
+			s := open(t, dsn, clk.Now)
+			defer s.Close()
+			g := gen.New(1, 2)
+			appendN(t, s, g, "acme", 100, clk.Now())
+			appendN(t, s, g, "acme", 200, clk.Now())
+			appendN(t, s, g, "zeta", 10, clk.Now())
+			if _, err := s.Verify(t.Context()); err != nil {
+				t.Fatalf("Verify before tampering: %v", err)
+			}
+			exec(t, dsn, tc.sql)
+			_, err := s.Verify(t.Context())
+			var te *trail.TamperError
+			if !errors.As(err, &te) {
+				t.Fatalf("Verify after %s: %v, want a TamperError", tc.name, err)
+			}
+			if te.Tenant != "acme" || (tc.seq >= 0 && te.Seq != tc.seq) || (tc.table != "" && te.File != tc.table) {
+				t.Errorf("Verify: %+v, want tenant acme, seq %d, table %q", te, tc.seq, tc.table)
+			}
+			t.Logf("%s: %v", tc.name, te)
+		})
+	}
+}
+
+// TestTwoNodes runs two stores on one schema, as two trail nodes on one
+// database, and ingests into the same tenants through both at once.
+func TestTwoNodes(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	signer, verifier := testKey(t)
+	openNode := func() *pgstore.Store {
+		s, err := pgstore.Open(t.Context(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier,
+			ServerName: "trail.test", PollInterval: time.Minute}) // only notifications wake readers
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	nodes := []*pgstore.Store{openNode(), openNode()}
+	tenants := []string{"shared1", "shared2"}
+
+	// A reader on node 1 follows shared1 while both nodes write.
+	followed := make(chan int64, 1)
+	go func() {
+		var size int64
+		for size < 1 {
+			n, err := nodes[1].Wait(t.Context(), "shared1", size)
+			if err != nil {
+				followed <- -1
+				return
+			}
+			size = n
+		}
+		followed <- size
+	}()
+
+	const writers, batches, per = 3, 15, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*writers*batches)
+	var cpMu sync.Mutex
+	var cps []*trail.Checkpoint // every checkpoint of shared1 returned by either node
+	for n, node := range nodes {
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := gen.New(uint64(100*n+w), 2)
+				for b := range batches {
+					var evs []*trail.Event
+					for i := range per {
+						evs = append(evs, g.Event(tenants[(b+i)%2], time.Now()))
+					}
+					res, err := node.Append(context.Background(), evs)
+					if err != nil {
+						errs <- err
+						return
+					}
+					cpMu.Lock()
+					if cp := res.Checkpoints["shared1"]; cp != nil {
+						cps = append(cps, cp)
+					}
+					cpMu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("append: %v", err)
+	}
+	select {
+	case got := <-followed:
+		if got < 1 {
+			t.Fatal("the reader on node 1 failed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader on node 1 never saw a commit (notifications lost?)")
+	}
+
+	total := int64(2 * writers * batches * per / 2)
+	for _, tenant := range tenants {
+		recs, err := nodes[0].Read(t.Context(), tenant, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(recs)) != total {
+			t.Fatalf("%s: %d records, want %d", tenant, len(recs), total)
+		}
+		for i, r := range recs {
+			if r.Seq != int64(i) {
+				t.Fatalf("%s: record %d has seq %d", tenant, i, r.Seq)
+			}
+		}
+		a, err := nodes[0].Checkpoint(t.Context(), tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := nodes[1].Checkpoint(t.Context(), tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Size != total || !bytes.Equal(a.Note, b.Note) {
+			t.Fatalf("%s: node checkpoints differ or are short: %d vs %d, want %d", tenant, a.Size, b.Size, total)
+		}
+	}
+	// Every checkpoint either node signed is a prefix of the final tree.
+	final, _ := nodes[1].Checkpoint(t.Context(), "shared1")
+	for _, cp := range cps {
+		p, err := nodes[1].ConsistencyProof(t.Context(), "shared1", cp.Size, final.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := merkle.VerifyConsistency(cp.Size, final.Size, hashes(p.Hashes), merkle.Hash(cp.Root), merkle.Hash(final.Root)); err != nil {
+			t.Fatalf("checkpoint of size %d is not consistent with the final tree: %v", cp.Size, err)
+		}
+	}
+	rep, err := nodes[1].Verify(t.Context())
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if rep.Events != 2*total {
+		t.Errorf("Verify checked %d events, want %d", rep.Events, 2*total)
+	}
+}
+
+func hashes(hs []trail.Hash) []merkle.Hash {
+	out := make([]merkle.Hash, len(hs))
+	for i, h := range hs {
+		out[i] = merkle.Hash(h)
+	}
+	return out
+}
+
+// TestNotifyLatency measures how long a reader on one node waits for a
+// commit made through another: the design target is 100 ms.
+func TestNotifyLatency(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	signer, verifier := testKey(t)
+	var nodes []*pgstore.Store
+	for range 2 {
+		s, err := pgstore.Open(t.Context(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier,
+			ServerName: "trail.test", PollInterval: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		nodes = append(nodes, s)
+	}
+	g := gen.New(3, 1)
+	var worst time.Duration
+	for i := range 20 {
+		got := make(chan time.Time, 1)
+		go func() {
+			if _, err := nodes[1].Wait(t.Context(), "lat", int64(i)); err == nil {
+				got <- time.Now()
+			}
+		}()
+		time.Sleep(5 * time.Millisecond) // let the reader block
+		start := time.Now()
+		appendN(t, nodes[0], g, "lat", 1, time.Now())
+		select {
+		case at := <-got:
+			worst = max(worst, at.Sub(start))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("commit %d never reached the other node", i)
+		}
+	}
+	t.Logf("worst commit-to-wakeup latency across nodes over 20 commits: %v (target 100 ms)", worst)
+}
+
+// TestRetentionDropsPartitions purges per tenant and drops partitions
+// only once no tenant has rows in them; proofs stay valid.
+func TestRetentionDropsPartitions(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	g := gen.New(5, 2)
+	first := appendN(t, s, g, "a", 10, clk.Now())
+	appendN(t, s, g, "b", 5, clk.Now())
+	clk.Advance(3 * 24 * time.Hour)
+	appendN(t, s, g, "a", 10, clk.Now())
+	partitions := func() []string {
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		rows, _ := conn.Query(t.Context(), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
+			WHERE p.relname = 'trail_events' AND n.nspname = current_schema() ORDER BY 1`)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	day0 := "trail_events_p20261101"
+	has := func(name string) bool {
+		for _, n := range partitions() {
+			if n == name {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(day0) || !has("trail_events_p20261106") {
+		t.Fatalf("partitions %v: want day 0 and two days ahead of day 3", partitions())
+	}
+	cut := epoch.Add(2 * 24 * time.Hour)
+	res, err := s.Retain(t.Context(), "a", cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Purged != 10 || res.FirstSeq != 0 || res.LastSeq != 9 {
+		t.Fatalf("Retain a: %+v, want seqs 0–9 purged", res)
+	}
+	if !has(day0) {
+		t.Fatalf("day 0 dropped while tenant b still has rows in it")
+	}
+	if _, err := s.Retain(t.Context(), "b", cut); err != nil {
+		t.Fatal(err)
+	}
+	if has(day0) || has("trail_events_p20261102") {
+		t.Fatalf("partitions after both tenants' retention: %v, want days 0–1 dropped", partitions())
+	}
+	if !has("trail_events_p20261104") {
+		t.Fatalf("partitions %v: day 3 must stay", partitions())
+	}
+	// A purged event reads back erased, and its receipt still proves.
+	r := first.Receipts[3]
+	e, err := s.Get(t.Context(), "a", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Erased || *e.LeafHash != r.LeafHash {
+		t.Fatalf("purged event: %+v", e)
+	}
+	cp, _ := s.Checkpoint(t.Context(), "a")
+	p, err := s.InclusionProof(t.Context(), "a", r.Seq, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := merkle.VerifyInclusion(merkle.Hash(r.LeafHash), r.Seq, cp.Size, hashes(p.Hashes), merkle.Hash(cp.Root)); err != nil {
+		t.Fatalf("inclusion of a purged event: %v", err)
+	}
+	rep, err := s.Verify(t.Context())
+	if err != nil || rep.Erased != 15 {
+		t.Fatalf("Verify: %+v, %v; want 15 erased", rep, err)
+	}
+	// Appending into a dropped range still works (the partition comes back).
+	if _, err := s.Append(t.Context(), []*trail.Event{g.Event("a", clk.Now())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRoles applies RolesSQL and checks that the serving role cannot
+// change or delete events, and that only the retention role can purge.
+func TestRoles(t *testing.T) {
+	schema, dsn := pgtest.Schema(t)
+	suffix := strings.TrimPrefix(schema, "trail_test_")
+	app, ret := "trail_app_"+suffix, "trail_ret_"+suffix
+	owner := pgtest.DSN(t)
+	for _, r := range []string{app, ret} {
+		exec(t, owner, "CREATE ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN")
+		t.Cleanup(func() {
+			conn, err := pgx.Connect(context.Background(), owner)
+			if err != nil {
+				return
+			}
+			defer conn.Close(context.Background())
+			conn.Exec(context.Background(), "DROP OWNED BY "+pgx.Identifier{r}.Sanitize())
+			conn.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{r}.Sanitize())
+		})
+	}
+	// The owner creates the schema (first start), then grants.
+	clk := &fixedClock{t: epoch}
+	open(t, dsn, clk.Now).Close()
+	for _, q := range pgstore.RolesSQL(schema, app, ret) {
+		exec(t, owner, q)
+	}
+	as := func(role string) string {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("TRAIL_TEST_POSTGRES must be a URL for this test: %v", err)
+		}
+		u.User = url.User(role)
+		return u.String()
+	}
+	signer, verifier := testKey(t)
+	s, err := pgstore.Open(t.Context(), pgstore.Options{DSN: as(app), RetentionDSN: as(ret), Signer: signer, Verifier: verifier,
+		ServerName: "trail.test", Now: clk.Now, PartitionInterval: 24 * time.Hour})
+	if err != nil {
+		t.Fatalf("open as the serving role: %v", err)
+	}
+	defer s.Close()
+	g := gen.New(9, 1)
+	appendN(t, s, g, "acme", 20, clk.Now())
+	clk.Advance(30 * 24 * time.Hour) // a partition the serving role must create
+	appendN(t, s, g, "acme", 20, clk.Now())
+
+	for _, q := range []string{
+		`UPDATE trail_events SET action = 'x' WHERE tenant = 'acme'`,
+		`DELETE FROM trail_events WHERE tenant = 'acme'`,
+		`DELETE FROM trail_ids`,
+		`UPDATE trail_checkpoints SET note = ''`,
+		`INSERT INTO trail_erased SELECT tenant, seq, id, received_at, now() FROM trail_events`,
+		`SELECT trail_drop_partition('trail_events_p20261101')`,
+	} {
+		conn, err := pgx.Connect(t.Context(), as(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(t.Context(), q)
+		conn.Close(context.Background())
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" {
+			t.Errorf("serving role: %s: %v, want permission denied (42501)", q, err)
+		}
+	}
+	res, err := s.Retain(t.Context(), "acme", clk.Now().Add(-24*time.Hour))
+	if err != nil || res.Purged != 20 {
+		t.Fatalf("Retain through the retention role: %+v, %v", res, err)
+	}
+	// Without the retention role, the serving role cannot purge.
+	s2, err := pgstore.Open(t.Context(), pgstore.Options{DSN: as(app), Signer: signer, Verifier: verifier,
+		ServerName: "trail.test", Now: clk.Now, PartitionInterval: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Retain(t.Context(), "acme", clk.Now()); err == nil {
+		t.Fatal("the serving role purged events")
+	}
+	if _, err := s.Verify(t.Context()); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
+// TestSigningKeyMismatch refuses a node whose key is not the database's.
+func TestSigningKeyMismatch(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	key := func(seed byte) (note.Signer, note.Verifier, string) {
+		skey, vkey, err := checkpoint.GenerateKey("trail.test", bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := note.NewSigner(skey)
+		v, _ := note.NewVerifier(vkey)
+		return s, v, vkey
+	}
+	s1, v1, k1 := key(1)
+	st, err := pgstore.Open(t.Context(), pgstore.Options{DSN: dsn, Signer: s1, Verifier: v1, VerifierKey: k1, ServerName: "trail.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	s2, v2, k2 := key(2)
+	_, err = pgstore.Open(t.Context(), pgstore.Options{DSN: dsn, Signer: s2, Verifier: v2, VerifierKey: k2, ServerName: "trail.test"})
+	if err == nil || !strings.Contains(err.Error(), "signing key") {
+		t.Fatalf("open with another key: %v, want a refusal naming the signing key", err)
+	}
+}
+
+// TestConcurrentMigrate starts several nodes on an empty schema at once.
+func TestConcurrentMigrate(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := pgx.Connect(context.Background(), dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close(context.Background())
+			if _, err := pgstore.Migrate(context.Background(), conn); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n, distinct int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version) FROM trail_migrations`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != distinct || n == 0 {
+		t.Fatalf("trail_migrations: %d rows, %d versions", n, distinct)
+	}
+}
