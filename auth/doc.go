@@ -23,6 +23,17 @@
 // Store (FileStore: one 0600 JSON file replaced atomically) before it takes
 // effect; the last-used time is written at most once a minute per key.
 //
+// # Several nodes
+//
+// Nodes that share one database share their keys through a ChangeStore
+// (pgstore/pgkeys on PostgreSQL). Each change is then a read-modify-write
+// of the one stored key it concerns, decided on the stored state, so two
+// nodes changing different keys at once lose neither change and a node
+// with stale memory cannot undo a revocation. Every node keeps its index in
+// memory and replaces it with Keys.Reload when the store reports a change;
+// a revocation on one node is refused on the others once their reload has
+// run, which pgkeys.Watch starts as soon as the change is committed.
+//
 // On first start the server calls Bootstrap, which creates an operator key
 // from TRAIL_BOOTSTRAP_KEY or at random and returns the token to print once.
 package auth

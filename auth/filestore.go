@@ -12,14 +12,6 @@ import (
 	"time"
 )
 
-// Store persists keys. Load returns every key (none, and no error, when
-// nothing was saved yet); Save replaces them all and is durable when it
-// returns. Keys calls Save with the complete set after every change.
-type Store interface {
-	Load(ctx context.Context) ([]Key, error)
-	Save(ctx context.Context, keys []Key) error
-}
-
 var _ Store = (*FileStore)(nil)
 
 // FileStore is a Store in one JSON file, readable by its owner only (mode

@@ -39,10 +39,11 @@ type Key struct {
 
 // Limits on what Keys accepts.
 const (
-	maxNameLen      = 100  // characters of Key.Name
-	maxTokenLen     = 1024 // longer tokens are rejected without hashing
-	minBootstrapLen = 32   // characters of a bootstrap secret
-	usePersistEvery = time.Minute
+	maxNameLen        = 100  // characters of Key.Name
+	maxTokenLen       = 1024 // longer tokens are rejected without hashing
+	minBootstrapLen   = 32   // characters of a bootstrap secret
+	usePersistEvery   = time.Minute
+	usePersistTimeout = 10 * time.Second // bound on writing a last-used time
 )
 
 // Token format: "trl_" + 16 lowercase hex digits of the key id + "_" + 43
@@ -127,11 +128,27 @@ func cloneTime(t *time.Time) *time.Time {
 // index of every key by the hash of its current and previous secret, so
 // authentication is a map lookup and never touches the store. Keys is safe
 // for concurrent use.
+//
+// Over a ChangeStore several Keys, one per node, may share one store: each
+// change writes only the key it changes, and is decided on the stored key,
+// so concurrent changes on different nodes are all kept and a node whose
+// memory is stale cannot undo another node's revocation. A node sees the
+// changes of the others when Reload runs; a watcher (pgstore/pgkeys.Watch)
+// calls it whenever the store reports a change.
 type Keys struct {
-	store Store
-	now   func() time.Time
-	rand  io.Reader
+	store   Store
+	changes ChangeStore // store, when it is one; nil otherwise
+	now     func() time.Time
+	rand    io.Reader
 
+	// write serialises changes and reloads. It is held across store I/O,
+	// so that a reload never installs a view older than a change this Keys
+	// made, and it guards rand. Lock order: write, then mu.
+	write sync.Mutex
+
+	// mu guards the index: byID, byHash and every entry's key. It is held
+	// for memory only, never across store I/O; both write and mu are held
+	// to change the index, so either suffices to read it.
 	mu     sync.RWMutex
 	byID   map[string]*entry
 	byHash map[string]*entry // current and previous secret hashes
@@ -141,6 +158,8 @@ type Keys struct {
 // rand are the clock and the source of secrets; nil means time.Now and
 // crypto/rand.Reader. A store whose keys are inconsistent (a bad hash, an
 // unknown role, a duplicate id or secret) is an error that names the key.
+// When store is a ChangeStore, Keys changes keys through it one at a time
+// (see ChangeStore) and never calls Save.
 func NewKeys(ctx context.Context, store Store, now func() time.Time, rand io.Reader) (*Keys, error) {
 	if now == nil {
 		now = time.Now
@@ -149,34 +168,141 @@ func NewKeys(ctx context.Context, store Store, now func() time.Time, rand io.Rea
 		rand = cryptorand.Reader
 	}
 	k := &Keys{store: store, now: now, rand: rand, byID: map[string]*entry{}, byHash: map[string]*entry{}}
+	k.changes, _ = store.(ChangeStore)
 	keys, err := store.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("auth: load keys: %w", err)
 	}
+	byID, byHash, problems := buildIndex(keys, nil)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("auth: load keys: %w", problems[0])
+	}
+	k.byID, k.byHash = byID, byHash
+	return k, nil
+}
+
+// buildIndex indexes the valid keys of keys by id and by secret hash,
+// reusing the entry of old (which may be nil) with the same id, so that use
+// counters survive, and merging last-used times: the later of the stored
+// and the remembered one wins. Keys that cannot be indexed safely are left
+// out, each with a problem: an invalid key, a second key with an id already
+// seen, and every key whose current or previous secret hash another key
+// also has (a token must name one key). Reused entries of old are updated
+// in place, so the caller must hold Keys.mu for writing and install the
+// result; with old nil and any problem, buildIndex returns no index.
+func buildIndex(keys []Key, old map[string]*entry) (map[string]*entry, map[string]*entry, []error) {
+	var problems []error
+	valid := make([]Key, 0, len(keys))
+	ids := make(map[string]bool, len(keys))
+	hashes := make(map[string]int, 2*len(keys))
 	for i, key := range keys {
 		if err := checkStored(key); err != nil {
-			return nil, fmt.Errorf("auth: load keys: key %d (%q): %w", i, key.ID, err)
+			problems = append(problems, fmt.Errorf("key %d (%q): %w", i, key.ID, err))
+			continue
 		}
-		if _, dup := k.byID[key.ID]; dup {
-			return nil, fmt.Errorf("auth: load keys: duplicate key id %q", key.ID)
+		if ids[key.ID] {
+			problems = append(problems, fmt.Errorf("duplicate key id %q", key.ID))
+			continue
 		}
-		e := &entry{key: cloneKey(key)}
-		e.key.LastUsedAt = nil
-		if key.LastUsedAt != nil {
-			e.lastUsed.Store(key.LastUsedAt.UnixNano())
-		}
+		ids[key.ID] = true
+		valid = append(valid, key)
 		for _, h := range []string{key.Hash, key.PrevHash} {
-			if h == "" {
-				continue
+			if h != "" {
+				hashes[h]++
 			}
-			if _, dup := k.byHash[h]; dup {
-				return nil, fmt.Errorf("auth: load keys: key %q shares a secret with another key", key.ID)
-			}
-			k.byHash[h] = e
 		}
-		k.byID[key.ID] = e
 	}
-	return k, nil
+	type install struct {
+		e   *entry
+		key Key
+	}
+	installs := make([]install, 0, len(valid))
+	for _, key := range valid {
+		if hashes[key.Hash] > 1 || key.PrevHash != "" && hashes[key.PrevHash] > 1 {
+			problems = append(problems, fmt.Errorf("key %q shares a secret with another key", key.ID))
+			continue
+		}
+		e := old[key.ID]
+		if e == nil {
+			e = &entry{}
+		}
+		installs = append(installs, install{e, key})
+	}
+	byID := make(map[string]*entry, len(installs))
+	byHash := make(map[string]*entry, 2*len(installs))
+	for _, in := range installs {
+		byID[in.key.ID] = in.e
+		for _, h := range []string{in.key.Hash, in.key.PrevHash} {
+			if h != "" {
+				byHash[h] = in.e
+			}
+		}
+	}
+	if len(problems) > 0 && old == nil {
+		return nil, nil, problems // NewKeys refuses; nothing to set up
+	}
+	for _, in := range installs {
+		in.e.set(in.key)
+	}
+	return byID, byHash, problems
+}
+
+// set replaces the entry's key with key and advances its last-used time to
+// key's when that is later. The caller must hold Keys.mu for writing, or
+// own the entry exclusively.
+func (e *entry) set(key Key) {
+	e.key = cloneKey(key)
+	e.key.LastUsedAt = nil
+	if key.LastUsedAt != nil {
+		advance(&e.lastUsed, key.LastUsedAt.UnixNano())
+	}
+}
+
+// advance sets a to n when n is larger.
+func advance(a *atomic.Int64, n int64) {
+	for {
+		old := a.Load()
+		if old >= n || a.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// Reload re-reads every key from the store and replaces the whole index at
+// once: an Authenticate call sees either the keys before or the keys after
+// the reload, never a mix. Keys created, rotated or revoked elsewhere (by
+// another node sharing a ChangeStore) take effect for every Authenticate
+// call that starts after Reload returns; keys no longer in the store are
+// forgotten. A last-used time remembered in memory that is later than the
+// stored one is kept (it is written with the key's next use or change).
+//
+// Reload is serialised with this Keys' own changes, so it never installs a
+// view older than a change made through it. When the store cannot be read,
+// Reload returns the error and changes nothing. Keys that cannot be indexed
+// safely (invalid, a duplicate id, a secret hash shared by two keys) are
+// left out, so they authenticate nothing, the others are installed, and
+// Reload returns an error naming each one. Reload is safe to call
+// concurrently with every other method.
+func (k *Keys) Reload(ctx context.Context) error {
+	k.write.Lock()
+	defer k.write.Unlock()
+	return k.reloadLocked(ctx)
+}
+
+// reloadLocked is Reload; k.write must be held.
+func (k *Keys) reloadLocked(ctx context.Context) error {
+	keys, err := k.store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: reload keys: %w", err)
+	}
+	k.mu.Lock()
+	byID, byHash, problems := buildIndex(keys, k.byID)
+	k.byID, k.byHash = byID, byHash
+	k.mu.Unlock()
+	if len(problems) > 0 {
+		return fmt.Errorf("auth: reload keys: %d keys left out: %w", len(problems), errors.Join(problems...))
+	}
+	return nil
 }
 
 // checkStored reports what is wrong with a key read from a store.
@@ -245,32 +371,34 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (Principal, error
 		return Principal{}, unauthenticated("API key secret was replaced by rotation")
 	}
 
-	k.recordUse(ctx, e, now)
+	k.recordUse(ctx, e, key.ID, now)
 	return Principal{KeyID: key.ID, Name: key.Name, Role: key.Role, Tenant: key.Tenant}, nil
 }
 
 // recordUse sets e's last-used time to now and persists it when the last
-// write of it is more than a minute old.
-func (k *Keys) recordUse(ctx context.Context, e *entry, now time.Time) {
+// write of it is more than a minute old: over a ChangeStore with Touch,
+// which changes nothing else of the key, otherwise by saving every key.
+func (k *Keys) recordUse(ctx context.Context, e *entry, id string, now time.Time) {
 	n := now.UnixNano()
-	for {
-		old := e.lastUsed.Load()
-		if old >= n || e.lastUsed.CompareAndSwap(old, n) {
-			break
-		}
-	}
+	advance(&e.lastUsed, n)
 	due := e.flushAt.Load()
 	if n < due || !e.flushAt.CompareAndSwap(due, n+int64(usePersistEvery)) {
 		return // written recently, or another caller is writing it
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	_ = k.store.Save(context.WithoutCancel(ctx), k.snapshotLocked(Key{}))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), usePersistTimeout)
+	defer cancel()
+	if k.changes != nil {
+		_ = k.changes.Touch(ctx, id, now.UTC())
+		return
+	}
+	k.write.Lock()
+	defer k.write.Unlock()
+	_ = k.store.Save(ctx, k.snapshotLocked(Key{}))
 }
 
 // snapshotLocked returns every key, with change in place of the key of the
-// same id (or added when there is none), sorted by creation time. k.mu must
-// be held.
+// same id (or added when there is none), sorted by creation time. k.write
+// or k.mu must be held.
 func (k *Keys) snapshotLocked(change Key) []Key {
 	keys := make([]Key, 0, len(k.byID)+1)
 	found := false
@@ -300,34 +428,110 @@ func sortKeys(keys []Key) {
 	})
 }
 
-// commitLocked saves the keys with change applied and, when the store
-// accepted them, installs change in memory. k.mu must be held for writing.
-func (k *Keys) commitLocked(ctx context.Context, change Key) (Key, error) {
-	if err := k.store.Save(ctx, k.snapshotLocked(change)); err != nil {
-		return Key{}, fmt.Errorf("auth: save keys: %w", err)
+// errUnchanged is returned by a change function of changeLocked to leave
+// the key as it is.
+var errUnchanged = errors.New("auth: key unchanged")
+
+// changeLocked applies change to the current state of key id (nil when
+// there is none), stores the key change returns and installs it in memory,
+// and returns the key as it now is. When change returns errUnchanged,
+// nothing is written and the current key is returned; any other error of
+// change is returned as it is. Store errors are returned wrapped and leave
+// memory unchanged. k.write must be held.
+//
+// Over a ChangeStore the current state is the stored key, read and written
+// in one Update, so the decision is never made on stale memory; the stored
+// last-used time advances to the one remembered in memory when that is
+// later. Over another Store the current state is the key in memory and
+// every key is saved.
+func (k *Keys) changeLocked(ctx context.Context, id string, change func(cur *Key) (Key, error)) (Key, error) {
+	if k.changes == nil {
+		var cur *Key
+		if e, ok := k.byID[id]; ok {
+			c := e.snapshot()
+			cur = &c
+		}
+		next, err := change(cur)
+		if errors.Is(err, errUnchanged) {
+			return *cur, nil
+		}
+		if err != nil {
+			return Key{}, err
+		}
+		if err := k.store.Save(ctx, k.snapshotLocked(next)); err != nil {
+			return Key{}, fmt.Errorf("auth: save keys: %w", err)
+		}
+		return k.install(next), nil
 	}
-	e, ok := k.byID[change.ID]
+
+	var remembered *time.Time
+	if e, ok := k.byID[id]; ok {
+		remembered = e.snapshot().LastUsedAt
+	}
+	var (
+		changeErr error
+		current   Key // the stored key, when change left it unchanged
+	)
+	stored, err := k.changes.Update(ctx, id, func(cur *Key) (Key, error) {
+		next, err := change(cur)
+		changeErr = err
+		if errors.Is(err, errUnchanged) {
+			current = cloneKey(*cur)
+		}
+		if err != nil {
+			return Key{}, err
+		}
+		next.LastUsedAt = later(next.LastUsedAt, remembered)
+		return next, nil
+	})
+	switch {
+	case err == nil:
+		return k.install(stored), nil
+	case changeErr != nil && errors.Is(err, changeErr):
+		if errors.Is(changeErr, errUnchanged) {
+			return k.install(current), nil
+		}
+		return Key{}, changeErr
+	default:
+		return Key{}, fmt.Errorf("auth: save key: %w", err)
+	}
+}
+
+// later returns the later of two optional times.
+func later(a, b *time.Time) *time.Time {
+	if a == nil || b != nil && b.After(*a) {
+		return cloneTime(b)
+	}
+	return cloneTime(a)
+}
+
+// install puts key into the index in place of the key with its id (or adds
+// it) and returns it as it now is in memory, with its last-used time.
+// k.write must be held.
+func (k *Keys) install(key Key) Key {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.byID[key.ID]
 	if !ok {
 		e = &entry{}
-		k.byID[change.ID] = e
+		k.byID[key.ID] = e
 	}
 	for _, h := range []string{e.key.Hash, e.key.PrevHash} {
-		if h != "" {
+		if h != "" && k.byHash[h] == e {
 			delete(k.byHash, h)
 		}
 	}
-	e.key = cloneKey(change)
-	e.key.LastUsedAt = nil
-	for _, h := range []string{change.Hash, change.PrevHash} {
+	e.set(key)
+	for _, h := range []string{key.Hash, key.PrevHash} {
 		if h != "" {
 			k.byHash[h] = e
 		}
 	}
-	return e.snapshot(), nil
+	return e.snapshot()
 }
 
-// newIDLocked returns a random key id that no key has. k.mu must be held for
-// writing (it also guards k.rand).
+// newIDLocked returns a random key id that no key in memory has. k.write
+// must be held (it also guards k.rand).
 func (k *Keys) newIDLocked() (string, error) {
 	var b [idLen / 2]byte
 	for range 4 {
@@ -342,8 +546,8 @@ func (k *Keys) newIDLocked() (string, error) {
 	return "", errors.New("auth: random key ids keep colliding; is the random source broken?")
 }
 
-// newTokenLocked returns a fresh secret token for key id. k.mu must be held
-// for writing.
+// newTokenLocked returns a fresh secret token for key id. k.write must be
+// held.
 func (k *Keys) newTokenLocked(id string) (string, error) {
 	var b [secretBytes]byte
 	if _, err := io.ReadFull(k.rand, b[:]); err != nil {
@@ -424,8 +628,8 @@ func (k *Keys) Create(ctx context.Context, name string, role Role, tenant string
 		return Key{}, "", trail.FieldError("expires_at", "must be in the future")
 	}
 
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.write.Lock()
+	defer k.write.Unlock()
 	id, err := k.newIDLocked()
 	if err != nil {
 		return Key{}, "", err
@@ -434,11 +638,16 @@ func (k *Keys) Create(ctx context.Context, name string, role Role, tenant string
 	if err != nil {
 		return Key{}, "", err
 	}
-	key := Key{
+	created := Key{
 		ID: id, Name: name, Role: role, Tenant: tenant,
 		CreatedAt: now, ExpiresAt: cloneTime(expiresAt), Hash: HashToken(token),
 	}
-	key, err = k.commitLocked(ctx, key)
+	key, err := k.changeLocked(ctx, id, func(cur *Key) (Key, error) {
+		if cur != nil { // another node has a key of this random id
+			return Key{}, fmt.Errorf("auth: random key id %s is taken; try again", id)
+		}
+		return created, nil
+	})
 	if err != nil {
 		return Key{}, "", err
 	}
@@ -477,21 +686,25 @@ func (k *Keys) Get(ctx context.Context, id string) (Key, error) {
 // Revoke revokes a key, effective for every Authenticate call that starts
 // after it returns, and returns the revoked key. Both its current and any
 // previous secret stop working. Revoking a revoked key changes nothing. An
-// unknown id is an ENOTFOUND *trail.Error.
+// unknown id is an ENOTFOUND *trail.Error. Over a ChangeStore the revocation
+// is decided and written on the stored key, so a key created on another
+// node and not yet seen here can be revoked; other nodes refuse the key
+// once their Reload has run.
 func (k *Keys) Revoke(ctx context.Context, id string) (Key, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	e, ok := k.byID[id]
-	if !ok {
-		return Key{}, notFound(id)
-	}
-	if e.key.RevokedAt != nil {
-		return e.snapshot(), nil
-	}
-	key := cloneKey(e.key)
+	k.write.Lock()
+	defer k.write.Unlock()
 	now := k.now().UTC()
-	key.RevokedAt = &now
-	return k.commitLocked(ctx, key)
+	return k.changeLocked(ctx, id, func(cur *Key) (Key, error) {
+		if cur == nil {
+			return Key{}, notFound(id)
+		}
+		if cur.RevokedAt != nil {
+			return Key{}, errUnchanged
+		}
+		key := cloneKey(*cur)
+		key.RevokedAt = &now
+		return key, nil
+	})
 }
 
 // Rotate gives a key a new secret token, returned this once, keeping its
@@ -503,28 +716,31 @@ func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (Key,
 	if grace < 0 {
 		return Key{}, "", trail.FieldError("grace", "must not be negative")
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	e, ok := k.byID[id]
-	if !ok {
-		return Key{}, "", notFound(id)
-	}
+	k.write.Lock()
+	defer k.write.Unlock()
 	now := k.now().UTC()
-	if e.key.RevokedAt != nil {
-		return Key{}, "", trail.Errorf(trail.ECONFLICT, "key %s is revoked", id)
-	}
-	if e.key.ExpiresAt != nil && !now.Before(*e.key.ExpiresAt) {
-		return Key{}, "", trail.Errorf(trail.ECONFLICT, "key %s has expired", id)
+	if _, ok := k.byID[id]; !ok && k.changes == nil {
+		return Key{}, "", notFound(id)
 	}
 	token, err := k.newTokenLocked(id)
 	if err != nil {
 		return Key{}, "", err
 	}
-	key := cloneKey(e.key)
-	until := now.Add(grace)
-	key.PrevHash, key.PrevValidUntil = key.Hash, &until
-	key.Hash = HashToken(token)
-	key, err = k.commitLocked(ctx, key)
+	key, err := k.changeLocked(ctx, id, func(cur *Key) (Key, error) {
+		switch {
+		case cur == nil:
+			return Key{}, notFound(id)
+		case cur.RevokedAt != nil:
+			return Key{}, trail.Errorf(trail.ECONFLICT, "key %s is revoked", id)
+		case cur.ExpiresAt != nil && !now.Before(*cur.ExpiresAt):
+			return Key{}, trail.Errorf(trail.ECONFLICT, "key %s has expired", id)
+		}
+		key := cloneKey(*cur)
+		until := now.Add(grace)
+		key.PrevHash, key.PrevValidUntil = key.Hash, &until
+		key.Hash = HashToken(token)
+		return key, nil
+	})
 	if err != nil {
 		return Key{}, "", err
 	}
@@ -545,7 +761,10 @@ func (k *Keys) Empty() bool {
 // printable ASCII characters without spaces, else Bootstrap returns an
 // EINVALID *trail.Error whose Field is "TRAIL_BOOTSTRAP_KEY". A secret in
 // trail's token format keeps its embedded id. Otherwise the token is random.
-// When keys exist already Bootstrap returns "" and changes nothing.
+// When keys exist already Bootstrap returns "" and changes nothing. Over a
+// ChangeStore the store decides whether it holds no key at all, so of
+// several nodes bootstrapping one store at once exactly one creates the key
+// and the others return "" after reloading.
 func (k *Keys) Bootstrap(ctx context.Context, secret string) (string, error) {
 	if secret != "" {
 		if len(secret) < minBootstrapLen {
@@ -560,8 +779,8 @@ func (k *Keys) Bootstrap(ctx context.Context, secret string) (string, error) {
 			}
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.write.Lock()
+	defer k.write.Unlock()
 	if len(k.byID) > 0 {
 		return "", nil
 	}
@@ -583,8 +802,19 @@ func (k *Keys) Bootstrap(ctx context.Context, secret string) (string, error) {
 		ID: id, Name: "bootstrap", Role: Operator, Tenant: AllTenants,
 		CreatedAt: k.now().UTC(), Hash: HashToken(token),
 	}
-	if _, err := k.commitLocked(ctx, key); err != nil {
-		return "", err
+	if k.changes == nil {
+		if _, err := k.changeLocked(ctx, id, func(*Key) (Key, error) { return key, nil }); err != nil {
+			return "", err
+		}
+		return token, nil
 	}
+	created, err := k.changes.CreateFirst(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("auth: save key: %w", err)
+	}
+	if !created { // another node bootstrapped the shared store first
+		return "", k.reloadLocked(ctx)
+	}
+	k.install(key)
 	return token, nil
 }
