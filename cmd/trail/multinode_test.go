@@ -193,6 +193,33 @@ func TestMultiNode(t *testing.T) {
 	nodes := []*node{a, b}
 	tenants := []string{"shared1", "shared2"}
 
+	// Keys are shared: a key created through A works on B at once, and
+	// its revocation through A is refused by B at once.
+	var created struct{ ID, Key string }
+	call(t, http.MethodPost, a.url+"/v1/keys", key, []byte(`{"name":"ci","role":"writer","tenant":"shared1"}`), &created)
+	status := func(n *node, k string) int {
+		req, _ := http.NewRequest(http.MethodPost, n.url+"/v1/events", strings.NewReader(`{"action":"key.test","actor":{"id":"ci"}}`))
+		req.Header.Set("Authorization", "Bearer "+k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5 s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	eventually("a key created on node A authenticates on node B", func() bool { return status(b, created.Key)/100 == 2 })
+	call(t, http.MethodDelete, a.url+"/v1/keys/"+created.ID, key, nil, nil)
+	eventually("a key revoked on node A is refused by node B", func() bool { return status(b, created.Key) == http.StatusUnauthorized })
+
 	// Create the tenants, then follow them from seq 0 on both nodes.
 	for _, tn := range tenants {
 		call(t, http.MethodPost, a.url+"/v1/events", key, []byte(`{"tenant":"`+tn+`","action":"tenant.seed","actor":{"id":"t"}}`), nil)

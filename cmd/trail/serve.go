@@ -24,6 +24,7 @@ import (
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/pgstore"
+	"github.com/trail-audit/trail/pgstore/pgkeys"
 )
 
 // ServeConfig is the configuration of "trail serve". Validate names the
@@ -65,15 +66,17 @@ func (c *ServeConfig) Validate() error {
 // Server is a running trail server: Open it, Run it, Close it. Tests boot
 // the real wiring on 127.0.0.1:0 through it.
 type Server struct {
-	cfg      ServeConfig
-	log      *slog.Logger
-	store    trail.Store
-	api      *api.Server
-	http     *http.Server
-	ln       net.Listener
-	cancel   context.CancelFunc
-	baseCtx  context.Context
-	Operator string // the bootstrap operator key when one was created now
+	cfg     ServeConfig
+	log     *slog.Logger
+	store   trail.Store
+	api     *api.Server
+	http    *http.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	baseCtx context.Context
+	// watchDone is closed when the key watcher (PostgreSQL only) stops.
+	watchDone chan struct{}
+	Operator  string // the bootstrap operator key when one was created now
 }
 
 // OpenServer opens the store and key files and binds the listener.
@@ -110,7 +113,14 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 			return nil, err
 		}
 	}
-	keys, err := auth.NewKeys(ctx, auth.NewFileStore(filepath.Join(cfg.Data, "keys.json")), time.Now, rand.Reader)
+	// On PostgreSQL the keys live in the database, shared by every node.
+	var keyStore auth.Store = auth.NewFileStore(filepath.Join(cfg.Data, "keys.json"))
+	var pgKeys *pgkeys.Store
+	if pg, ok := store.(*pgstore.Store); ok {
+		pgKeys = pgkeys.New(pg.Pool(), time.Now)
+		keyStore = pgKeys
+	}
+	keys, err := auth.NewKeys(ctx, keyStore, time.Now, rand.Reader)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("keys: %w", err)
@@ -141,6 +151,14 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, store: store, api: a, ln: ln, cancel: cancel, baseCtx: baseCtx, Operator: op}
+	if pgKeys != nil {
+		// Key changes made through any node take effect here at once.
+		s.watchDone = make(chan struct{})
+		go func() {
+			defer close(s.watchDone)
+			pgKeys.Watch(baseCtx, keys, pgkeys.WatchOptions{Logger: log})
+		}()
+	}
 	s.http = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -217,6 +235,9 @@ func (s *Server) Close() error {
 	s.http.RegisterOnShutdown(s.cancel) // ends streams
 	err := s.http.Shutdown(shutdownCtx)
 	s.cancel()
+	if s.watchDone != nil {
+		<-s.watchDone // it reads through the store's pool
+	}
 	s.api.Close()
 	if e := s.store.Close(); err == nil {
 		err = e
@@ -228,7 +249,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fs := newFlags("serve", e)
 	var cfg ServeConfig
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&cfg.Data, "data", "./trail-data", "data directory (with --postgres: the signing key only)")
+	fs.StringVar(&cfg.Data, "data", "./trail-data", "data directory (with --postgres: the signing key only; keys live in the database)")
 	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL connection string: store events in PostgreSQL, shared by several nodes")
 	fs.StringVar(&cfg.ServerName, "server-name", "trail.local", "checkpoint origin prefix and signing key name")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file")
