@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,14 +85,126 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 	if err := s.ensurePartition(ctx, now); err != nil {
 		return nil, err
 	}
-	// Once the transaction starts, its outcome is reported even if ctx
-	// ends meanwhile: a cancelled COMMIT would leave it unknown.
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	req := &appendReq{prep: prep, now: now, done: make(chan appendResp, 1)}
+	s.closeMu.RLock()
+	if s.isClosed() {
+		s.closeMu.RUnlock()
+		return nil, errClosed
+	}
+	select {
+	case s.queues[queueOf(prep[0].ev.Tenant, len(s.queues))] <- req:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	// Once queued the commit is not abandoned: its outcome is reported even
+	// if ctx ends meanwhile, so a caller never misses an acknowledgement.
+	r := <-req.done
+	return r.res, r.err
+}
+
+// appendReq is one Append call waiting for a committer.
+type appendReq struct {
+	prep []prepared
+	now  time.Time
+	done chan appendResp
+}
+
+type appendResp struct {
+	res *trail.AppendResult
+	err error
+}
+
+// maxGroupEvents bounds how many events one group commit takes.
+const maxGroupEvents = 20000
+
+// queueOf returns the committer queue of a request whose first event is
+// for tenant: a tenant's appends always meet in one queue, so committers
+// do not wait for each other's tenant locks, and different tenants commit
+// in parallel.
+func queueOf(tenant string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(tenant); i++ {
+		h = (h ^ uint32(tenant[i])) * 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// commitLoop is a committer: it takes a waiting request and every other
+// one queued behind it, and commits them in one transaction (group
+// commit), so concurrent appends into the same tenants share one lock
+// acquisition, one COPY and one WAL flush instead of queueing on the
+// tenant's row one after another. It returns when the queue is closed
+// and drained.
+func (s *Store) commitLoop(queue chan *appendReq) {
+	defer s.commitWG.Done()
+	for req := range queue {
+		group := []*appendReq{req}
+		n := len(req.prep)
+	drain:
+		for n < maxGroupEvents {
+			select {
+			case r, ok := <-queue:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+				n += len(r.prep)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group, n)
+	}
+}
+
+// commitGroup commits the requests together and answers each. When the
+// shared transaction fails for a reason other than contention, each
+// request is committed on its own, so that one request cannot fail
+// another.
+func (s *Store) commitGroup(group []*appendReq, n int) {
+	if len(group) == 1 {
+		res, err := s.commitRetry(group[0].prep, group[0].now)
+		group[0].done <- appendResp{res, err}
+		return
+	}
+	all := make([]prepared, 0, n)
+	now := group[0].now
+	for _, r := range group {
+		all = append(all, r.prep...)
+		if r.now.After(now) {
+			now = r.now
+		}
+	}
+	res, err := s.commitRetry(all, now)
+	if err != nil {
+		for _, r := range group {
+			res, err := s.commitRetry(r.prep, r.now)
+			r.done <- appendResp{res, err}
+		}
+		return
+	}
+	off := 0
+	for _, r := range group {
+		part := &trail.AppendResult{Receipts: res.Receipts[off : off+len(r.prep) : off+len(r.prep)], Checkpoints: map[string]*trail.Checkpoint{}}
+		for _, p := range r.prep {
+			part.Checkpoints[p.ev.Tenant] = res.Checkpoints[p.ev.Tenant]
+		}
+		off += len(r.prep)
+		r.done <- appendResp{part, nil}
+	}
+}
+
+// commitRetry runs the append transaction, again after contention or a
+// partition that another node dropped, and records the new sizes.
+func (s *Store) commitRetry(prep []prepared, now time.Time) (*trail.AppendResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var res *trail.AppendResult
 	var err error
 	for attempt := 0; ; attempt++ {
-		res, err = s.commit(tctx, prep, now)
+		res, err = s.commit(ctx, prep, now)
 		if err == nil || attempt >= 4 || !retryable(err) {
 			break
 		}
@@ -127,8 +240,8 @@ func (s *Store) newID(now time.Time) (string, error) {
 	return id, nil
 }
 
-// termsOf returns the entries of the terms column: the index terms that
-// no B-tree column covers, as "field:key".
+// termsOf returns an event's entries of trail_words: the index terms that
+// no B-tree column covers, as "field:key", sorted and distinct.
 func termsOf(e *trail.Event) []string {
 	var out []string
 	trail.IndexTerms(e, func(field, key string) {
@@ -137,14 +250,29 @@ func termsOf(e *trail.Event) []string {
 			trail.FieldResourceType, trail.FieldIP:
 			return
 		}
-		out = append(out, field+":"+key)
+		out = append(out, termKey(field, key))
 	})
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-// termKey is the terms-column entry of a field and index key.
-func termKey(field, key string) string { return field + ":" + key }
+// termKey is the trail_words entry of a field and index key. PostgreSQL
+// text cannot hold NUL, so it is replaced (a collision only widens the
+// candidates, which the matcher narrows).
+func termKey(field, key string) string { return pgText(field + ":" + key) }
+
+// tenantKey is the trail_words entry that every row of a tenant holds, so
+// that the GIN index intersects on the tenant too.
+func tenantKey(tenant string) string { return "tenant:" + tenant }
+
+// pgText returns s with NUL, which PostgreSQL text cannot hold, replaced by
+// U+FFFD.
+func pgText(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
 
 // retryable reports errors after which the whole transaction may be run
 // again: deadlocks, serialization failures, and a partition dropped or
@@ -184,6 +312,7 @@ type tenantState struct {
 	root  merkle.Hash
 	tree  *merkle.Tree
 	added []merkle.Hash
+	words []string // terms of the added events, with repeats
 	cp    *trail.Checkpoint
 }
 
@@ -324,7 +453,8 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		h := leafHash(leaf)
 		ts.added = append(ts.added, h)
 		res.Receipts[i] = trail.Receipt{ID: e.ID, Seq: e.Seq, Tenant: e.Tenant, LeafHash: trail.Hash(h)}
-		eventRows = append(eventRows, eventRow(e, p.terms, leaf))
+		eventRows = append(eventRows, eventRow(e, leaf))
+		ts.words = append(ts.words, p.terms...)
 		idRows = append(idRows, []any{e.Tenant, e.ID, e.Seq, e.ReceivedAt})
 	}
 	if len(eventRows) > 0 {
@@ -344,6 +474,7 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 	var ut []string
 	var us []int64
 	var ur, uc [][]byte
+	var wrows [][]any // trail_words rows
 	sizes := map[string]int64{}
 	for _, n := range names {
 		ts := tenants[n]
@@ -370,6 +501,10 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		ts.cp = &trail.Checkpoint{Origin: c.Origin, Size: size, Root: trail.Hash(root), Note: msg}
 		res.Checkpoints[n] = ts.cp
 		ut, us, ur, uc = append(ut, n), append(us, size), append(ur, root[:]), append(uc, msg)
+		words := append(ts.words, tenantKey(n))
+		slices.Sort(words)
+		words = slices.Compact(words)
+		wrows = append(wrows, []any{n, ts.size, size - 1, words})
 		sizes[n] = size
 	}
 	if len(ut) > 0 {
@@ -381,6 +516,9 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		b.Queue(`UPDATE trail_tenants t SET size = u.size, root = u.root, checkpoint = u.note
 			FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(tenant, size, root, note)
 			WHERE t.tenant = u.tenant`, ut, us, ur, uc)
+		for _, w := range wrows {
+			b.Queue(`INSERT INTO trail_words (tenant, first_seq, last_seq, words) VALUES ($1, $2, $3, $4)`, w...)
+		}
 		b.Queue(`INSERT INTO trail_checkpoints (tenant, size, note, created_at)
 			SELECT t, s, n, $4 FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(t, s, n)`, ut, us, uc, now)
 		for _, p := range notifyPayloads(sizes) {
@@ -398,10 +536,10 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 
 // eventColumns are the columns of trail_events, in eventRow's order.
 var eventColumns = []string{"tenant", "seq", "received_at", "time", "id", "action", "outcome", "severity",
-	"actor_id", "resource_type", "resource_id", "source_ip", "request_id", "terms", "data"}
+	"actor_id", "resource_type", "resource_id", "source_ip", "request_id", "data"}
 
 // eventRow returns the trail_events row of a stored event.
-func eventRow(e *trail.Event, terms []string, leaf []byte) []any {
+func eventRow(e *trail.Event, leaf []byte) []any {
 	var rtype, rid, reqID string
 	if r := e.Resource; r != nil {
 		rtype, rid = r.Type, r.ID
@@ -415,8 +553,8 @@ func eventRow(e *trail.Event, terms []string, leaf []byte) []any {
 			ip = a
 		}
 	}
-	return []any{e.Tenant, e.Seq, e.ReceivedAt, e.Time, e.ID, e.Action, e.Outcome, e.Severity,
-		e.Actor.ID, rtype, rid, ip, reqID, terms, leaf}
+	return []any{e.Tenant, e.Seq, e.ReceivedAt, e.Time, e.ID, pgText(e.Action), pgText(e.Outcome), pgText(e.Severity),
+		pgText(e.Actor.ID), pgText(rtype), pgText(rid), ip, pgText(reqID), leaf}
 }
 
 // eventIP is the address the ip filter matches: the source IP parsed,

@@ -76,10 +76,11 @@ func TestVerifyFindsSQLTampering(t *testing.T) {
 		table string
 	}{
 		{"indexed column", `UPDATE trail_events SET actor_id = 'mallory' WHERE tenant = 'acme' AND seq = 5`, 5, "trail_events"},
-		{"terms column", `UPDATE trail_events SET terms = '{}' WHERE tenant = 'acme' AND seq = 6`, 6, "trail_events"},
+		{"words", `UPDATE trail_words SET words = array_remove(words, words[1]) WHERE tenant = 'acme' AND first_seq = 100`, -1, "trail_words"},
+		{"words gap", `DELETE FROM trail_words WHERE tenant = 'acme' AND first_seq = 100`, 100, "trail_words"},
 		{"deleted row", `DELETE FROM trail_events WHERE tenant = 'acme' AND seq = 7`, 7, "trail_events"},
 		{"extra row", `INSERT INTO trail_events SELECT tenant, 300, received_at, time, id || 'x', action, outcome, severity, actor_id,
-			resource_type, resource_id, source_ip, request_id, terms, data FROM trail_events WHERE tenant = 'acme' AND seq = 1`, 300, "trail_events"},
+			resource_type, resource_id, source_ip, request_id, data FROM trail_events WHERE tenant = 'acme' AND seq = 1`, 300, "trail_events"},
 		{"leaf tile", `UPDATE trail_tiles SET data = overlay(data placing '\xff'::bytea from 33 for 1) WHERE tenant = 'acme' AND level = 0 AND idx = 0`, 1, ""},
 		{"checkpoint", `UPDATE trail_checkpoints SET note = overlay(note placing 'X'::bytea from length(note) - 5 for 1)
 			WHERE tenant = 'acme' AND size = 100`, 100, "trail_checkpoints"},

@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,10 +24,6 @@ var columns = map[string]string{
 	trail.FieldResourceID:   "resource_id",
 	trail.FieldRequestID:    "request_id",
 }
-
-// inTerms lists the column fields that are also entries of the terms
-// column, so that rare values can be found through its GIN index.
-var inTerms = map[string]bool{trail.FieldResourceID: true, trail.FieldRequestID: true}
 
 // sqlBuilder accumulates the arguments of one SQL statement.
 type sqlBuilder struct{ args []any }
@@ -84,17 +82,16 @@ func (b *sqlBuilder) cond(x *trail.Expr) (sql string, exact bool) {
 // term translates one field:value term.
 func (b *sqlBuilder) term(x *trail.Expr) (string, bool) {
 	if col, ok := columns[x.Field]; ok {
+		if strings.ContainsAny(x.Value, "\x00\uFFFD") {
+			return "", false // columns hold NUL as U+FFFD: leave it to the matcher
+		}
 		if x.Prefix {
 			return "(" + col + " LIKE " + b.arg(likePrefix(x.Value)) + " AND " + col + " <> '')", true
 		}
 		if x.Value == "" {
 			return "false", true
 		}
-		c := col + " = " + b.arg(x.Value)
-		if inTerms[x.Field] {
-			c = "(" + c + " AND terms @> " + b.arg([]string{termKey(x.Field, trail.IndexKey(x.Value))}) + ")"
-		}
-		return c, true
+		return col + " = " + b.arg(x.Value), true
 	}
 	switch {
 	case x.Field == trail.FieldIP:
@@ -103,25 +100,9 @@ func (b *sqlBuilder) term(x *trail.Expr) (string, bool) {
 			return "false", true
 		}
 		return "source_ip <<= " + b.arg(p) + "::inet", true
-	case x.Field == trail.FieldText:
-		words := trail.Words(x.Value)
-		if x.Prefix && len(words) > 0 {
-			words = words[:len(words)-1]
-		}
-		if len(words) == 0 {
-			return "", false
-		}
-		keys := make([]string, len(words))
-		for i, w := range words {
-			keys[i] = termKey(trail.FieldText, w)
-		}
-		return "terms @> " + b.arg(keys), false
-	case strings.HasPrefix(x.Field, trail.MetadataPrefix):
-		if x.Prefix || !trail.MetadataIndexed(x.Field) {
-			return "", false
-		}
-		return "terms @> " + b.arg([]string{termKey(x.Field, trail.IndexKey(x.Value))}), false
 	}
+	// Free text and metadata: trail_words narrows the seqs (see
+	// requiredWords), the matcher decides.
 	return "", false
 }
 
@@ -207,64 +188,151 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, fn func(*tra
 	if desc {
 		cmp, order = "<", "DESC"
 	}
-	cursorArg := b.arg(int64(0))
-	cursorAt := len(b.args) - 1
-	limitArg := b.arg(0)
-	limitAt := len(b.args) - 1
-	hasCursor, cursor := sel.hasCursor, sel.after
-	sqlWith := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
-		" AND seq " + cmp + " " + cursorArg + " ORDER BY seq " + order + " LIMIT " + limitArg
-	sqlWithout := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
-		" AND " + cursorArg + "::bigint IS NOT NULL ORDER BY seq " + order + " LIMIT " + limitArg
-
-	page := 5000
+	cursorAt, loAt, hiAt, limitAt := len(b.args), len(b.args)+1, len(b.args)+2, len(b.args)+3
+	sql := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
+		" AND seq " + cmp + " " + b.arg(int64(0)) + " AND seq >= " + b.arg(int64(0)) + " AND seq <= " + b.arg(int64(0)) +
+		" ORDER BY seq " + order + " LIMIT " + b.arg(0)
+	firstPage := 5000
 	if want > 0 {
-		page = want + 1
+		firstPage = want + 1
 		if !exact {
-			page = max(4*want, 256)
+			firstPage = max(4*want, 256)
 		}
 	}
-	for {
-		b.args[cursorAt] = cursor
-		b.args[limitAt] = page
-		sql := sqlWithout
-		if hasCursor {
-			sql = sqlWith
+	// cursor is the last seq seen: the next row is strictly after it in
+	// the scan's order.
+	cursor := int64(-1)
+	if desc {
+		cursor = math.MaxInt64
+	}
+	if sel.hasCursor {
+		cursor = sel.after
+	}
+
+	// scanRange reads the events of seqs [lo, hi] past the cursor. It
+	// reports whether fn asked to stop.
+	scanRange := func(lo, hi int64) (bool, error) {
+		page := firstPage
+		for {
+			b.args[cursorAt], b.args[loAt], b.args[hiAt], b.args[limitAt] = cursor, lo, hi, page
+			rows, err := s.pool.Query(ctx, sql, b.args...)
+			if err != nil {
+				return false, s.dbError("query", err)
+			}
+			n := 0
+			for rows.Next() {
+				var seq int64
+				var data []byte
+				if err := rows.Scan(&seq, &data); err != nil {
+					rows.Close()
+					return false, s.dbError("query", err)
+				}
+				n++
+				cursor = seq
+				e, err := decodeStored(q.Tenant, seq, data)
+				if err != nil {
+					rows.Close()
+					return false, err
+				}
+				if sel.accepts(e) && !fn(e) {
+					rows.Close()
+					return true, nil
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return false, s.dbError("query", err)
+			}
+			if n < page {
+				return false, nil
+			}
+			page = min(4*page, 20000)
 		}
-		rows, err := s.pool.Query(ctx, sql, b.args...)
+	}
+
+	words := requiredWords(q.Filter, nil)
+	if len(words) == 0 {
+		_, err := scanRange(0, math.MaxInt64)
+		return err
+	}
+	// Only the commits whose words include every required word can hold
+	// a match: read their seq ranges, in the scan's order, a page at a
+	// time, and the events of each.
+	words = append(words, tenantKey(q.Tenant))
+	slices.Sort(words)
+	words = slices.Compact(words)
+	rangeSQL := `SELECT first_seq, last_seq FROM trail_words WHERE tenant = $1 AND words @> $2 AND last_seq > $3
+		ORDER BY first_seq ASC LIMIT $4`
+	if desc {
+		rangeSQL = `SELECT first_seq, last_seq FROM trail_words WHERE tenant = $1 AND words @> $2 AND first_seq < $3
+			ORDER BY first_seq DESC LIMIT $4`
+	}
+	const rangesPerRead = 64
+	for {
+		rows, err := s.pool.Query(ctx, rangeSQL, q.Tenant, words, cursor, rangesPerRead)
 		if err != nil {
 			return s.dbError("query", err)
 		}
-		n := 0
-		stop := false
+		var ranges [][2]int64
 		for rows.Next() {
-			var seq int64
-			var data []byte
-			if err := rows.Scan(&seq, &data); err != nil {
+			var r [2]int64
+			if err := rows.Scan(&r[0], &r[1]); err != nil {
 				rows.Close()
 				return s.dbError("query", err)
 			}
-			n++
-			cursor, hasCursor = seq, true
-			e, err := decodeStored(q.Tenant, seq, data)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if sel.accepts(e) && !fn(e) {
-				stop = true
-				break
-			}
+			ranges = append(ranges, r)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return s.dbError("query", err)
 		}
-		if stop || n < page {
+		for _, r := range ranges {
+			stop, err := scanRange(r[0], r[1])
+			if err != nil || stop {
+				return err
+			}
+			// The whole range was read: move the cursor past it.
+			if desc {
+				cursor = min(cursor, r[0])
+			} else {
+				cursor = max(cursor, r[1])
+			}
+		}
+		if len(ranges) < rangesPerRead {
 			return nil
 		}
-		page = min(4*page, 20000)
 	}
+}
+
+// requiredWords returns the trail_words entries that every event matching
+// x has: those of the terms that x requires (its top-level conjuncts)
+// among free-text words, exact metadata values and resource and request
+// ids.
+func requiredWords(x *trail.Expr, out []string) []string {
+	if x == nil {
+		return out
+	}
+	switch x.Op {
+	case trail.OpAnd:
+		for _, a := range x.Args {
+			out = requiredWords(a, out)
+		}
+	case trail.OpTerm:
+		switch {
+		case x.Field == trail.FieldText:
+			ws := trail.Words(x.Value)
+			if x.Prefix && len(ws) > 0 {
+				ws = ws[:len(ws)-1]
+			}
+			for _, w := range ws {
+				out = append(out, termKey(trail.FieldText, w))
+			}
+		case x.Prefix || x.Value == "":
+		case x.Field == trail.FieldResourceID, x.Field == trail.FieldRequestID, trail.MetadataIndexed(x.Field):
+			out = append(out, termKey(x.Field, trail.IndexKey(x.Value)))
+		}
+	}
+	return out
 }
 
 // decodeStored decodes a stored leaf, with LeafHash and Leaf set.

@@ -47,7 +47,6 @@ CREATE TABLE trail_events (
 	resource_id   text COLLATE "C" NOT NULL,
 	source_ip     inet,
 	request_id    text COLLATE "C" NOT NULL,
-	terms         text[] NOT NULL,
 	data          bytea NOT NULL,
 	PRIMARY KEY (tenant, seq, received_at)
 ) PARTITION BY RANGE (received_at);
@@ -55,7 +54,16 @@ COMMENT ON TABLE trail_events IS 'Event content: data is the leaf (canonical JSO
 CREATE INDEX trail_events_actor  ON trail_events (tenant, actor_id, seq);
 CREATE INDEX trail_events_action ON trail_events (tenant, action, seq);
 CREATE INDEX trail_events_ip     ON trail_events (tenant, source_ip, seq);
-CREATE INDEX trail_events_terms  ON trail_events USING gin (terms);
+
+CREATE TABLE trail_words (
+	tenant    text COLLATE "C" NOT NULL,
+	first_seq bigint NOT NULL,
+	last_seq  bigint NOT NULL,
+	words     text[] NOT NULL,
+	PRIMARY KEY (tenant, first_seq)
+);
+CREATE INDEX trail_words_words ON trail_words USING gin (words);
+COMMENT ON TABLE trail_words IS 'One row per tenant per commit: the distinct index terms (free-text words, metadata values, resource and request ids, and tenant:<name>) of events first_seq..last_seq. Queries find the seq ranges that may match, then read only those events.';
 
 CREATE TABLE trail_ids (
 	tenant      text COLLATE "C" NOT NULL,

@@ -56,6 +56,11 @@ type Options struct {
 	PartitionsAhead int
 	// MaxConns caps the connection pool; default 4 × GOMAXPROCS, at least 8.
 	MaxConns int32
+	// Committers is how many transactions one node runs at once for
+	// appends. Each Append queues for the committer of its (first
+	// event's) tenant, which commits every request waiting in its queue
+	// together (group commit). Default 4.
+	Committers int
 	// PollInterval bounds how long a reader waiting for new events may miss
 	// a lost notification; default 1s.
 	PollInterval time.Duration
@@ -93,6 +98,9 @@ func (o *Options) setDefaults() error {
 	if o.PartitionsAhead <= 0 {
 		o.PartitionsAhead = 2
 	}
+	if o.Committers <= 0 {
+		o.Committers = 4
+	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
 	}
@@ -120,6 +128,10 @@ type Store struct {
 
 	readMu    sync.Mutex
 	readTrees map[string]*merkle.Tree // committed trees for proofs, by tenant
+
+	closeMu  sync.RWMutex      // held for reading while a request is queued; Close takes it to stop queueing
+	queues   []chan *appendReq // one per committer
+	commitWG sync.WaitGroup
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -214,6 +226,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closePools()
 		return nil, err
 	}
+	for range opts.Committers {
+		q := make(chan *appendReq, 64)
+		s.queues = append(s.queues, q)
+		s.commitWG.Add(1)
+		go s.commitLoop(q)
+	}
 	return s, nil
 }
 
@@ -289,7 +307,13 @@ func channelName(schema, kind string) string {
 // fail.
 func (s *Store) Close() error {
 	s.once.Do(func() {
+		s.closeMu.Lock()
 		close(s.closed)
+		for _, q := range s.queues {
+			close(q) // no Append can queue any more; committers drain what is queued
+		}
+		s.closeMu.Unlock()
+		s.commitWG.Wait()
 		s.cancel()
 		s.wg.Wait()
 		s.closePools()

@@ -107,6 +107,12 @@ func (s *Store) verifyTenant(ctx context.Context, tenant string, rep *trail.Veri
 		return err
 	}
 	defer events.close()
+	words, err := s.pool.Query(ctx, `SELECT first_seq, last_seq, words FROM trail_words WHERE tenant = $1 ORDER BY first_seq`, tenant)
+	if err != nil {
+		return s.dbError("verify", err)
+	}
+	defer words.Close()
+	chunk := wordsRow{first: 0, last: -1}
 	var b merkle.Builder
 	next := 0
 	for seq := int64(0); seq < size; seq++ {
@@ -126,6 +132,9 @@ func (s *Store) verifyTenant(ctx context.Context, tenant string, rep *trail.Veri
 		} else if got != want {
 			return tamper(tenant, seq, "trail_events", "leaf hash of the stored event differs from the tree")
 		}
+		if err := s.checkWords(tenant, seq, words, &chunk, erased, events.terms); err != nil {
+			return err
+		}
 		b.Add(want)
 		rep.Events++
 		for next < len(cps) && cps[next].size == seq+1 {
@@ -137,6 +146,16 @@ func (s *Store) verifyTenant(ctx context.Context, tenant string, rep *trail.Veri
 	}
 	if err := events.end(size); err != nil {
 		return err
+	}
+	if words.Next() {
+		var extra wordsRow
+		if err := words.Scan(&extra.first, &extra.last, &extra.words); err != nil {
+			return s.dbError("verify", err)
+		}
+		return tamper(tenant, extra.first, "trail_words", "a row covers seqs past the end of the tree (size %d)", size)
+	}
+	if err := words.Err(); err != nil {
+		return s.dbError("verify", err)
 	}
 	if r := b.Root(); size > 0 && !bytes.Equal(root, r[:]) {
 		return tamper(tenant, size-1, "trail_tenants", "root differs from the root of the leaves")
@@ -265,6 +284,7 @@ type eventStream struct {
 	evSeq  int64 // seq of the current event row, -1 at the end
 	erSeq  int64
 	row    storedRow
+	terms  []string // trail_words entries of the event last checked
 }
 
 type storedRow struct {
@@ -274,7 +294,6 @@ type storedRow struct {
 	action, outcome, severity, actor, rtype string
 	rid, reqID                              string
 	ip                                      *netip.Prefix
-	terms                                   []string
 	data                                    []byte
 }
 
@@ -282,7 +301,7 @@ func (s *Store) openEventStream(ctx context.Context, tenant string) (*eventStrea
 	es := &eventStream{s: s, tenant: tenant}
 	var err error
 	es.ev, err = s.pool.Query(ctx, `SELECT seq, id, received_at, time, action, outcome, severity, actor_id,
-		resource_type, resource_id, source_ip, request_id, terms, data
+		resource_type, resource_id, source_ip, request_id, data
 		FROM trail_events WHERE tenant = $1 ORDER BY seq`, tenant)
 	if err != nil {
 		return nil, s.dbError("verify", err)
@@ -318,7 +337,7 @@ func (es *eventStream) advanceEvent() error {
 	}
 	r := &es.row
 	if err := es.ev.Scan(&r.seq, &r.id, &r.receivedAt, &r.time, &r.action, &r.outcome, &r.severity, &r.actor,
-		&r.rtype, &r.rid, &r.ip, &r.reqID, &r.terms, &r.data); err != nil {
+		&r.rtype, &r.rid, &r.ip, &r.reqID, &r.data); err != nil {
 		return es.s.dbError("verify", err)
 	}
 	es.evSeq = r.seq
@@ -374,7 +393,8 @@ func (es *eventStream) check(r *storedRow) error {
 	if err != nil {
 		return err
 	}
-	want := eventRow(e, termsOf(e), r.data)
+	want := eventRow(e, r.data)
+	es.terms = termsOf(e)
 	var ip *netip.Prefix
 	if a, ok := want[11].(netip.Addr); ok {
 		p := netip.PrefixFrom(a, a.BitLen())
@@ -391,8 +411,49 @@ func (es *eventStream) check(r *storedRow) error {
 		return tamper(es.tenant, r.seq, "trail_events", "an indexed column differs from the stored event")
 	case (ip == nil) != (r.ip == nil) || (ip != nil && *ip != *r.ip):
 		return tamper(es.tenant, r.seq, "trail_events", "column source_ip differs from the stored event")
-	case !slices.Equal(r.terms, want[13].([]string)):
-		return tamper(es.tenant, r.seq, "trail_events", "column terms differs from the stored event")
+	}
+	return nil
+}
+
+// wordsRow is a row of trail_words.
+type wordsRow struct {
+	first, last int64
+	words       []string // sorted, as written
+}
+
+// checkWords advances cur to the trail_words row that covers seq and
+// checks that it holds the event's terms and the tenant: the rows must
+// tile the log without gaps or overlaps, or a query could miss events.
+func (s *Store) checkWords(tenant string, seq int64, rows pgx.Rows, cur *wordsRow, erased bool, terms []string) error {
+	if seq > cur.last {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return s.dbError("verify", err)
+			}
+			return tamper(tenant, seq, "trail_words", "no row covers the seq")
+		}
+		var next wordsRow
+		if err := rows.Scan(&next.first, &next.last, &next.words); err != nil {
+			return s.dbError("verify", err)
+		}
+		if next.first != seq || next.last < next.first {
+			return tamper(tenant, seq, "trail_words", "rows do not tile the log: row [%d, %d] follows one ending at %d", next.first, next.last, cur.last)
+		}
+		if !slices.IsSorted(next.words) {
+			slices.Sort(next.words)
+		}
+		if _, ok := slices.BinarySearch(next.words, tenantKey(tenant)); !ok {
+			return tamper(tenant, seq, "trail_words", "row [%d, %d] lacks the tenant", next.first, next.last)
+		}
+		*cur = next
+	}
+	if erased {
+		return nil
+	}
+	for _, t := range terms {
+		if _, ok := slices.BinarySearch(cur.words, t); !ok {
+			return tamper(tenant, seq, "trail_words", "row [%d, %d] lacks the term %q of seq %d", cur.first, cur.last, t, seq)
+		}
 	}
 	return nil
 }
