@@ -153,18 +153,13 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 	// Copies for the baseline: Append takes ownership of the events.
 	rows := baselineRows(batches)
 	signer, verifier := testKey(b)
-	xc, _ := strconv.Atoi(os.Getenv("XCOMMITTERS"))
-	s, err := pgstore.Open(context.Background(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier, ServerName: "bench", Committers: xc})
+	committers, _ := strconv.Atoi(os.Getenv("TRAIL_BENCH_COMMITTERS")) // 0: the default
+	s, err := pgstore.Open(context.Background(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier, ServerName: "bench", Committers: committers})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	bl := newBaseline(b, dsn, workers)
-	if v := os.Getenv("XDROP"); v != "" {
-		for _, q := range strings.Split(v, ";") {
-			exec2(b, dsn, q)
-		}
-	}
 
 	b.ResetTimer()
 	t0 := time.Now()
@@ -326,15 +321,4 @@ func BenchmarkScale(b *testing.B) {
 	}
 	b.Logf("%d events, %d tenants (large %s: %d, mid %s: %d)\n%s", n, len(tenants), large.Name, large.Size, mid.Name, mid.Size,
 		strings.Join(report, "\n"))
-}
-
-func exec2(b *testing.B, dsn, q string) {
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), q); err != nil {
-		b.Fatal(err)
-	}
 }

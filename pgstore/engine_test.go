@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -512,5 +513,47 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 	if n != distinct || n == 0 {
 		t.Fatalf("trail_migrations: %d rows, %d versions", n, distinct)
+	}
+}
+
+// TestNULInColumns stores values with NUL, which PostgreSQL text cannot
+// hold, and queries them exactly.
+func TestNULInColumns(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	evs := []*trail.Event{
+		{Action: "doc.read", Actor: trail.Actor{ID: "a\x00b"}, Metadata: map[string]any{"k": "v\x00w"}},
+		{Action: "doc.read", Actor: trail.Actor{ID: "a\uFFFDb"}},
+		{Action: "doc.read", Actor: trail.Actor{ID: "ab"}},
+	}
+	if _, err := s.Append(t.Context(), evs); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	for _, tc := range []struct {
+		filter *trail.Expr
+		want   []int64
+	}{
+		{trail.Term(trail.FieldActor, "a\x00b"), []int64{0}},
+		{trail.Term(trail.FieldActor, "a\uFFFDb"), []int64{1}},
+		{trail.Not(trail.Term(trail.FieldActor, "a\uFFFDb")), []int64{2, 0}},
+		{trail.PrefixTerm(trail.FieldActor, "a\x00"), []int64{0}},
+		{trail.Term("metadata.k", "v\x00w"), []int64{0}},
+	} {
+		p, err := s.Query(t.Context(), &trail.Query{Tenant: "default", Filter: tc.filter})
+		if err != nil {
+			t.Fatalf("%v: %v", tc.filter, err)
+		}
+		var got []int64
+		for _, e := range p.Events {
+			got = append(got, e.Seq)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%v: seqs %v, want %v", tc.filter, got, tc.want)
+		}
+	}
+	if _, err := s.Verify(t.Context()); err != nil {
+		t.Fatalf("Verify: %v", err)
 	}
 }
