@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/merkle"
 	"github.com/trail-audit/trail/pgstore/pgtest"
@@ -363,4 +365,46 @@ func verifyConsistency(from, to checkpoint.Checkpoint, proof []string) error {
 		return nil
 	}
 	return merkle.VerifyConsistency(from.Size, to.Size, hs, from.Root, to.Root)
+}
+
+// TestVerifyPostgresFindsSQLTampering changes one stored event with SQL
+// behind trail's back; "trail verify --postgres" exits 3 and names the
+// tenant and seq.
+func TestVerifyPostgresFindsSQLTampering(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	const key = "verify-postgres-operator-key-0123456789"
+	dir := t.TempDir()
+	n := startNode(t, dsn, dir, key)
+	var batch bytes.Buffer
+	batch.WriteString(`{"events":[`)
+	for i := range 20 {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"tenant":"acme","action":"invoice.paid","actor":{"id":"u%d"}}`, i)
+	}
+	batch.WriteString(`]}`)
+	call(t, http.MethodPost, n.url+"/v1/events", key, batch.Bytes(), nil)
+	n.stop(t)
+	vkey, err := verifierText(filepath.Join(dir, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(t, nil, "", "verify", "--postgres", dsn, "--verifier-key", vkey); code != exitOK {
+		t.Fatalf("verify before tampering: exit %d: %s%s", code, out, errOut)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(t.Context(), `UPDATE trail_events SET data = convert_to(replace(convert_from(data, 'UTF8'), '"u7"', '"u8"'), 'UTF8'), actor_id = 'u8' WHERE tenant = 'acme' AND seq = 7`)
+	conn.Close(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, nil, "", "verify", "--postgres", dsn, "--verifier-key", vkey)
+	if code != exitTampered || !strings.Contains(out, "tenant acme") || !strings.Contains(out, "seq 7") {
+		t.Fatalf("verify after tampering: exit %d, want %d naming tenant acme, seq 7: %s%s", code, exitTampered, out, errOut)
+	}
+	t.Log(strings.TrimSpace(out))
 }
