@@ -2,69 +2,16 @@ package pgkeys
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trail-audit/trail/pgstore/pgwatch"
 )
 
 // Reloader is what Watch keeps up to date: *auth.Keys.
-type Reloader interface {
-	Reload(ctx context.Context) error
-}
+type Reloader = pgwatch.Reloader
 
-// WatchOptions configure Watch. The zero value is ready to use.
-type WatchOptions struct {
-	// Logger receives a warning when the listening connection is lost and
-	// an error when a reload fails; nil discards them.
-	Logger *slog.Logger
-
-	// OnReload, when set, is called after every reload with its error (nil
-	// on success), from one goroutine at a time: for metrics, and for tests
-	// to learn that the watcher is listening (the first call comes after
-	// LISTEN).
-	OnReload func(err error)
-
-	// ApplicationName is the application_name of the listening connection,
-	// as pg_stat_activity shows it; default "trail-keys-watch".
-	ApplicationName string
-
-	// PingEvery is how long the connection may stay silent before Watch
-	// pings it to find out whether it is still alive; default 30s.
-	PingEvery time.Duration
-
-	// Timeout bounds connecting and LISTENing, and the wait for the answer
-	// to a ping; default 10s.
-	Timeout time.Duration
-
-	// MinBackoff and MaxBackoff bound the wait before reconnecting, which
-	// doubles after every failed attempt, and before retrying a failed
-	// reload; defaults 100ms and 5s.
-	MinBackoff, MaxBackoff time.Duration
-}
-
-func (o *WatchOptions) setDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.ApplicationName == "" {
-		o.ApplicationName = "trail-keys-watch"
-	}
-	if o.PingEvery <= 0 {
-		o.PingEvery = 30 * time.Second
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 100 * time.Millisecond
-	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
-	}
-}
+// WatchOptions configure Watch (see pgwatch.Options). The zero value is
+// ready to use; ApplicationName defaults to "trail-keys-watch".
+type WatchOptions = pgwatch.Options
 
 // Watch keeps keys in step with the database until ctx is done, then
 // returns ctx.Err(); it never gives up before. It opens a connection of its
@@ -82,130 +29,9 @@ func (o *WatchOptions) setDefaults() {
 // Call it once per Keys, in a goroutine, after auth.NewKeys: changes made
 // between NewKeys and the first LISTEN are picked up by the first reload.
 func (s *Store) Watch(ctx context.Context, keys Reloader, opts WatchOptions) error {
-	opts.setDefaults()
-	w := &watcher{store: s, keys: keys, opts: opts, dirty: make(chan struct{}, 1)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.reloadLoop(ctx)
-	}()
-	w.listenLoop(ctx)
-	<-done
-	return ctx.Err()
-}
-
-// watcher is one run of Watch: listenLoop marks the keys dirty on every
-// notification and reconnection, reloadLoop reloads them.
-type watcher struct {
-	store *Store
-	keys  Reloader
-	opts  WatchOptions
-	dirty chan struct{} // capacity 1: a pending reload
-}
-
-// markDirty asks reloadLoop for a reload, unless one is already pending.
-func (w *watcher) markDirty() {
-	select {
-	case w.dirty <- struct{}{}:
-	default:
+	opts.Name = "keys"
+	if opts.ApplicationName == "" {
+		opts.ApplicationName = "trail-keys-watch"
 	}
-}
-
-// reloadLoop reloads the keys whenever they are marked dirty, and retries
-// a failed reload with backoff.
-func (w *watcher) reloadLoop(ctx context.Context) {
-	backoff := w.opts.MinBackoff
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.dirty:
-		case <-retry:
-		}
-		err := w.keys.Reload(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if w.opts.OnReload != nil {
-			w.opts.OnReload(err)
-		}
-		if err == nil {
-			retry, backoff = nil, w.opts.MinBackoff
-			continue
-		}
-		w.opts.Logger.Error("pgkeys: reloading keys failed; retrying", "err", err, "in", backoff)
-		retry = time.After(backoff)
-		backoff = min(2*backoff, w.opts.MaxBackoff)
-	}
-}
-
-// listenLoop listens until ctx is done, reconnecting with backoff.
-func (w *watcher) listenLoop(ctx context.Context) {
-	backoff := w.opts.MinBackoff
-	for {
-		listened, err := w.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if listened {
-			backoff = w.opts.MinBackoff
-		}
-		w.opts.Logger.Warn("pgkeys: listening for key changes failed; reconnecting", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, w.opts.MaxBackoff)
-	}
-}
-
-// listen connects, LISTENs, marks the keys dirty and then again on every
-// notification, until the connection fails or ctx is done. It reports
-// whether it got as far as listening.
-func (w *watcher) listen(ctx context.Context) (bool, error) {
-	cfg := w.store.pool.Config().ConnConfig // a copy
-	cfg.RuntimeParams["application_name"] = w.opts.ApplicationName
-	cctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		conn.Close(ctx)
-	}()
-	var channel string
-	if err := conn.QueryRow(cctx, `SELECT `+channelSQL).Scan(&channel); err != nil {
-		return false, fmt.Errorf("channel: %w", err)
-	}
-	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return false, fmt.Errorf("listen: %w", err)
-	}
-	w.markDirty() // changes made while not listening were not announced to us
-	for {
-		wctx, cancel := context.WithTimeout(ctx, w.opts.PingEvery)
-		_, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case err == nil:
-			w.markDirty()
-		case ctx.Err() != nil:
-			return true, ctx.Err()
-		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			pctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				return true, fmt.Errorf("ping: %w", err)
-			}
-		default:
-			return true, fmt.Errorf("wait for notification: %w", err)
-		}
-	}
+	return pgwatch.Watch(ctx, s.pool, channelSQL, keys, opts)
 }
