@@ -10,8 +10,8 @@ import (
 // privileges trail needs in schema, and no more:
 //
 //   - app, the role "trail serve" connects as: it reads everything, appends
-//     events, ids, words and checkpoints, widens tiles, updates tenant heads and
-//     keys, and creates partitions through trail_create_partition. It can
+//     events, ids, words and checkpoints, widens tiles, updates tenant heads,
+//     keys and settings, and creates partitions through trail_create_partition. It can
 //     neither UPDATE nor DELETE an event, an id, an erased stub or a
 //     checkpoint.
 //   - retention, the role of the retention job (pgstore
@@ -31,8 +31,8 @@ func RolesSQL(schema, app, retention string) []string {
 			"GRANT USAGE ON SCHEMA "+sch+" TO "+id(r),
 			"GRANT SELECT ON ALL TABLES IN SCHEMA "+sch+" TO "+id(r),
 			"GRANT INSERT ON "+strings.Join([]string{t("trail_events"), t("trail_ids"), t("trail_words"), t("trail_checkpoints"),
-				t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_meta")}, ", ")+" TO "+id(r),
-			"GRANT UPDATE ON "+strings.Join([]string{t("trail_tenants"), t("trail_tiles"), t("trail_keys")}, ", ")+" TO "+id(r),
+				t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings"), t("trail_meta")}, ", ")+" TO "+id(r),
+			"GRANT UPDATE ON "+strings.Join([]string{t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings")}, ", ")+" TO "+id(r),
 			"GRANT EXECUTE ON FUNCTION "+t("trail_create_partition")+"(text, timestamptz, timestamptz) TO "+id(r),
 		)
 	}

@@ -109,6 +109,13 @@ CREATE TABLE trail_keys (
 );
 COMMENT ON TABLE trail_keys IS 'API keys (hashes of secrets only), shared by every node.';
 
+CREATE TABLE trail_settings (
+	tenant     text COLLATE "C" PRIMARY KEY,
+	settings   jsonb NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+COMMENT ON TABLE trail_settings IS 'Per-tenant data policies (retention, legal hold, masking), shared by every node.';
+
 CREATE TABLE trail_meta (
 	key   text COLLATE "C" PRIMARY KEY,
 	value text NOT NULL
