@@ -285,12 +285,12 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 		}
 	}
 	t.size, t.persisted = next, next
-	t.head = newHeadSeg(next)
+	t.head = newHeadSeg(next, 0)
 	if t.tree, err = merkle.Open(next, t.tiles); err != nil {
 		t.broken = &trail.TamperError{Tenant: name, Seq: -1, File: t.rel("tiles"), Reason: err.Error()}
 		t.tree, _ = merkle.Open(0, t.tiles)
 		t.size, t.persisted = 0, 0
-		t.head = newHeadSeg(0)
+		t.head = newHeadSeg(0, 0)
 	}
 	notes, whole, size, err := s.readCheckpointsLen(t)
 	if err != nil {
@@ -319,11 +319,12 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 //
 // row returns each row's data, its event and, when already computed, its
 // index terms (nil: computed here).
-func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) (data []byte, ev *trail.Event, terms []indexTerm, erased bool)) (*blockRef, error) {
+func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) (data []byte, ev *trail.Event, terms termList, erased bool)) (*blockRef, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
 	var buf bytes.Buffer
+	buf.Grow(n * blockBytesPerRow)
 	w := block.NewWriter(&buf, t.name, first, s.blockOpts)
-	ref := &blockRef{}
+	ref := &blockRef{ids: make([]idEntry, 0, n)}
 	for i := 0; i < n; i++ {
 		data, ev, terms, erased := row(i)
 		var err error
@@ -332,8 +333,8 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 			err = w.Add(data, ev.ReceivedAt.UnixNano(), nil)
 		case terms != nil:
 			err = w.Add(data, ev.Time.UnixNano(), func(add func(field, key string)) {
-				for _, t := range terms {
-					add(t.field, t.key)
+				for it := terms.iter(); it.next(); {
+					add(it.field, it.key)
 				}
 			})
 		default:
@@ -350,6 +351,10 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 	sortIDs(ref.ids)
 	return s.installBlockFile(name, buf.Bytes(), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv), first, n, gen)
 }
+
+// blockBytesPerRow sizes writeBlock's buffer: a block of realistic events
+// takes about 140 bytes per row (see block.DefaultLevel).
+const blockBytesPerRow = 160
 
 // installBlockFile writes a block and its id table atomically and opens it.
 func (s *Store) installBlockFile(name string, data, ids []byte, first int64, n, gen int) (*blockRef, error) {

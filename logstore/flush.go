@@ -69,7 +69,7 @@ func (s *Store) flushLocked() error {
 		t.mu.Lock()
 		if len(t.head.entries) > 0 {
 			t.frozen = append(t.frozen, t.head)
-			t.head = newHeadSeg(t.size)
+			t.head = newHeadSeg(t.size, len(t.head.entries))
 			t.head.cp = t.cp
 		}
 		if len(t.frozen) > 0 && t.broken == nil {
@@ -156,7 +156,7 @@ func (s *Store) flushTenant(t *tenant) error {
 			return err
 		}
 		entries := seg.entries
-		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, []indexTerm, bool) {
+		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, termList, bool) {
 			return entries[i].leaf, entries[i].ev, entries[i].terms, false
 		})
 		if err != nil {
@@ -331,7 +331,7 @@ func (s *Store) purgeBlock(t *tenant, b *blockRef, cut int64) (nb *blockRef, pur
 	if err != nil || purged == 0 {
 		return nil, 0, -1, -1, err
 	}
-	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, []indexTerm, bool) {
+	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, termList, bool) {
 		return rows[i].data, rows[i].ev, nil, rows[i].erased
 	})
 	return nb, purged, first, last, err

@@ -12,7 +12,7 @@ type headEntry struct {
 	ev    *trail.Event // decoded, with Seq and LeafHash set; read-only once published
 	leaf  []byte       // canonical leaf bytes
 	hash  trail.Hash
-	terms []indexTerm // index entries, reused when the entry is written to a block
+	terms termList // index entries, reused when the entry is written to a block
 }
 
 // headSeg is a run of a tenant's committed events, seq first..first+len-1,
@@ -21,50 +21,61 @@ type headEntry struct {
 type headSeg struct {
 	first   int64
 	entries []headEntry
-	index   map[string]map[string][]uint32
+	index   map[string]map[string]int32 // field → key → posting (see add)
+	posts   [][]uint32                  // sorted offsets in entries
 	ids     map[string]int64
 	bytes   int64
 	cp      *trail.Checkpoint // the checkpoint signed when this segment last grew
 }
 
-func newHeadSeg(first int64) *headSeg {
-	return &headSeg{first: first, index: map[string]map[string][]uint32{}, ids: map[string]int64{}}
+// newHeadSeg returns an empty segment starting at seq first, sized for
+// about hint events (the size of the segment it follows).
+func newHeadSeg(first int64, hint int) *headSeg {
+	return &headSeg{first: first, entries: make([]headEntry, 0, hint), index: map[string]map[string]int32{}, ids: make(map[string]int64, hint)}
 }
 
 func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
 
-// indexTerm is one (field, key) index entry of an event.
-type indexTerm struct{ field, key string }
-
-// termsOf returns the index entries of ev (see trail.IndexTerms).
-func termsOf(ev *trail.Event) []indexTerm {
-	terms := make([]indexTerm, 0, 48)
-	trail.IndexTerms(ev, func(field, key string) { terms = append(terms, indexTerm{field, key}) })
-	return terms
-}
-
-// add appends an entry and indexes it under terms (computed by termsOf,
-// outside any lock, by the caller).
+// add appends an entry and indexes it under its terms (computed outside
+// any lock, by the caller).
+//
+// A key's posting in index is -1-off while the key has one entry, at
+// offset off (request ids, most resource ids and addresses), and the index
+// of its offsets in posts from the second entry on.
 func (h *headSeg) add(e headEntry) {
 	terms := e.terms
 	off := uint32(len(h.entries))
 	h.entries = append(h.entries, e)
 	h.ids[e.ev.ID] = e.ev.Seq
 	h.bytes += int64(len(e.leaf))
-	for _, t := range terms {
-		if !headIndexed(t.field) {
-			continue
+	var m map[string]int32 // of the entry's field; nil: not indexed in the head
+	for it := terms.iter(); it.next(); {
+		if it.newField {
+			m = nil
+			if headIndexed(it.field) {
+				if m = h.index[it.field]; m == nil {
+					m = map[string]int32{}
+					h.index[it.field] = m
+				}
+			}
 		}
-		m := h.index[t.field]
 		if m == nil {
-			m = map[string][]uint32{}
-			h.index[t.field] = m
-		}
-		p := m[t.key]
-		if n := len(p); n > 0 && p[n-1] == off {
 			continue
 		}
-		m[t.key] = append(p, off)
+		// The key may point into terms, which never change and live as
+		// long as the segment.
+		i, ok := m[it.key]
+		switch {
+		case !ok:
+			m[it.key] = -1 - int32(off)
+		case i >= 0:
+			if p := h.posts[i]; p[len(p)-1] != off {
+				h.posts[i] = append(p, off)
+			}
+		case uint32(-1-i) != off:
+			m[it.key] = int32(len(h.posts))
+			h.posts = append(h.posts, []uint32{uint32(-1 - i), off})
+		}
 	}
 }
 
@@ -77,14 +88,28 @@ func headIndexed(field string) bool {
 }
 
 // lookup returns the sorted offsets of entries indexed under (field, key).
-func (h *headSeg) lookup(field, key string) []uint32 { return h.index[field][key] }
+func (h *headSeg) lookup(field, key string) []uint32 {
+	i, ok := h.index[field][key]
+	if !ok {
+		return nil
+	}
+	return h.posting(i)
+}
+
+// posting returns the offsets of a posting of index (see add).
+func (h *headSeg) posting(i int32) []uint32 {
+	if i < 0 {
+		return []uint32{uint32(-1 - i)}
+	}
+	return h.posts[i]
+}
 
 // lookupPrefix returns the union of postings of keys with the prefix.
 func (h *headSeg) lookupPrefix(field, prefix string) []uint32 {
 	var out []uint32
-	for k, p := range h.index[field] {
+	for k, i := range h.index[field] {
 		if strings.HasPrefix(k, prefix) {
-			out = block.Union(out, p)
+			out = block.Union(out, h.posting(i))
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // WAL payloads. Every commit of the writer is ONE WAL record, so a commit is
@@ -30,6 +31,8 @@ func appendBytes(b, p []byte) []byte {
 	return append(b, p...)
 }
 
+// encodeCommit appends the commit record of secs to dst, growing it at
+// most once.
 func encodeCommit(dst []byte, secs []commitSection) []byte {
 	n := 1 + binary.MaxVarintLen64
 	for _, s := range secs {
@@ -38,7 +41,7 @@ func encodeCommit(dst []byte, secs []commitSection) []byte {
 			n += len(l) + binary.MaxVarintLen64
 		}
 	}
-	dst = append(make([]byte, 0, len(dst)+n), dst...)
+	dst = slices.Grow(dst, n)
 	dst = append(dst, recCommit)
 	dst = appendUvarint(dst, uint64(len(secs)))
 	for _, s := range secs {

@@ -117,6 +117,7 @@ type Store struct {
 	// its record synced; the next commit's record (or Close) logs them.
 	// Only the writer goroutine (and Close after it) touches them.
 	pendingNotes []commitSection
+	payload      []byte // the writer's commit record buffer, reused
 	blockOpts    block.Options
 	verifier     note.Verifier
 	headBytes    int64 // total leaf bytes in heads, guarded by commitMu
@@ -391,7 +392,7 @@ func (s *Store) newTenant(name string) (*tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0)}, nil
+	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0, 0)}, nil
 }
 
 // tenantByName returns an existing tenant or an ENOTFOUND/EUNAVAILABLE error.

@@ -26,12 +26,51 @@ type appendResp struct {
 
 // prepared is an event made ready in the caller's goroutine: normalised,
 // validated and encoded without its seq digits (see
-// trail.Event.AppendCanonicalParts).
+// trail.Event.AppendCanonicalParts). When buf has room for the digits
+// (cap(buf)-len(buf) >= maxSeqDigits), commit inserts them in place, so
+// the leaf costs neither an allocation nor a second copy.
 type prepared struct {
 	ev    *trail.Event
 	buf   []byte
 	split int
-	terms []indexTerm
+	terms termList
+}
+
+// maxSeqDigits is the length of the largest seq in decimal.
+const maxSeqDigits = 19
+
+// leafArena hands out the buffers that one Append call encodes its events
+// into: slices of a few shared slabs instead of one allocation per event.
+// Each kept buffer is followed by maxSeqDigits spare bytes (see prepared).
+type leafArena struct{ slab []byte }
+
+// leafSlabMax bounds a slab; events are about 600 bytes.
+const (
+	leafSlabMax   = 256 << 10
+	leafPerEvent  = 768
+	leafMinRemain = 4 << 10
+)
+
+// next returns an empty buffer with spare capacity for the next event;
+// remaining is the number of events still to encode, including this one.
+func (a *leafArena) next(remaining int) []byte {
+	if cap(a.slab)-len(a.slab) < leafMinRemain {
+		a.slab = make([]byte, 0, min(leafSlabMax, max(leafMinRemain, remaining*leafPerEvent)))
+	}
+	return a.slab[len(a.slab):len(a.slab):cap(a.slab)]
+}
+
+// keep reserves buf, returned by AppendCanonicalParts on a buffer from
+// next, and its spare digits. A buf that outgrew the slab was allocated by
+// append and is returned as it is.
+func (a *leafArena) keep(buf []byte) []byte {
+	end := len(a.slab) + len(buf)
+	if len(buf) == 0 || end+maxSeqDigits > cap(a.slab) || &a.slab[:end][len(a.slab)] != &buf[0] {
+		return buf
+	}
+	buf = a.slab[len(a.slab) : end : end+maxSeqDigits]
+	a.slab = a.slab[:end+maxSeqDigits]
+	return buf
 }
 
 var errClosed = trail.Errorf(trail.EUNAVAILABLE, "store is closed")
@@ -47,6 +86,8 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 	}
 	now := s.opts.Now()
 	req := &appendReq{events: make([]prepared, len(events)), done: make(chan appendResp, 1)}
+	var leaves leafArena
+	var terms termArena
 	total := 0
 	for i, e := range events {
 		if e == nil {
@@ -67,7 +108,7 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 			}
 			return nil, err
 		}
-		buf, split, err := e.AppendCanonicalParts(make([]byte, 0, 1024))
+		buf, split, err := e.AppendCanonicalParts(leaves.next(len(events) - i))
 		if err != nil {
 			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "%v", err)
 		}
@@ -78,7 +119,7 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 		if total > lim.MaxBatchBytes {
 			return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "batch exceeds " + strconv.Itoa(lim.MaxBatchBytes) + " bytes"}
 		}
-		req.events[i] = prepared{ev: e, buf: buf, split: split, terms: termsOf(e)}
+		req.events[i] = prepared{ev: e, buf: leaves.keep(buf), split: split, terms: terms.of(e, len(events)-i)}
 	}
 	select {
 	case s.reqs <- req:
@@ -144,7 +185,7 @@ type pendingTenant struct {
 	t       *tenant
 	first   int64
 	entries []headEntry
-	terms   [][]indexTerm
+	terms   []termList
 	hashes  []merkle.Hash
 	newIDs  map[string]int // id → index in entries
 	size    int64          // tree size and root after integration
@@ -199,12 +240,7 @@ func (s *Store) commit(reqs []*appendReq) {
 			}
 			seq := pt.first + int64(len(pt.entries))
 			p.ev.Seq = seq
-			var num [20]byte
-			digits := strconv.AppendInt(num[:0], seq, 10)
-			leaf := make([]byte, 0, len(p.buf)+len(digits))
-			leaf = append(leaf, p.buf[:p.split]...)
-			leaf = append(leaf, digits...)
-			leaf = append(leaf, p.buf[p.split:]...)
+			leaf := spliceSeq(p.buf, p.split, seq)
 			pt.newIDs[p.ev.ID] = len(pt.entries)
 			pt.entries = append(pt.entries, headEntry{ev: p.ev, leaf: leaf})
 			pt.terms = append(pt.terms, p.terms)
@@ -253,7 +289,10 @@ func (s *Store) commit(reqs []*appendReq) {
 		// record only loses those signatures, and recovery signs the
 		// replayed tree again. (pendingNotes is guarded by commitMu: a
 		// flush logs them itself before it trims the WAL.)
-		payload := encodeCommit(nil, append(append(make([]commitSection, 0, len(s.pendingNotes)+len(secs)), s.pendingNotes...), secs...))
+		payload := encodeCommit(s.payload[:0], append(append(make([]commitSection, 0, len(s.pendingNotes)+len(secs)), s.pendingNotes...), secs...))
+		if cap(payload) <= maxKeptPayload {
+			s.payload = payload // the WAL copied it: reuse it for the next commit
+		}
 		if _, err = s.wal.Append(payload); err == nil {
 			// Sign the new checkpoints while the record syncs.
 			signed := make(chan error, 1)
@@ -342,6 +381,29 @@ func (s *Store) commit(reqs []*appendReq) {
 		s.awaitFlush()
 	}
 }
+
+// spliceSeq returns the leaf of buf (from AppendCanonicalParts) with the
+// digits of seq inserted at split: in place when buf has room for them
+// (buf is then reused and must not be read again), else in a new slice.
+func spliceSeq(buf []byte, split int, seq int64) []byte {
+	var num [20]byte
+	digits := strconv.AppendInt(num[:0], seq, 10)
+	n := len(buf) + len(digits)
+	if n > cap(buf) {
+		leaf := make([]byte, 0, n)
+		leaf = append(leaf, buf[:split]...)
+		leaf = append(leaf, digits...)
+		return append(leaf, buf[split:]...)
+	}
+	leaf := buf[:n:n]
+	copy(leaf[split+len(digits):], buf[split:])
+	copy(leaf[split:], digits)
+	return leaf
+}
+
+// maxKeptPayload bounds the commit record buffer the writer keeps for
+// the next commit.
+const maxKeptPayload = 16 << 20
 
 // headLimit is how many times HeadBytes the unflushed heads may hold
 // before commits wait for the running flush.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -182,6 +183,31 @@ type fieldBuilder struct {
 	last []uint32 // per key id: the last value added + 1
 	pk   []uint32 // key id of each pair
 	pv   []uint32 // value of each pair
+
+	start, vals, order []uint32 // encode's scratch
+}
+
+// builderPool recycles the fieldBuilders of closed Writers. A store
+// writes many blocks in a row (one per tenant at every flush): reusing the
+// maps and slices of the previous ones saves growing them again.
+var builderPool = sync.Pool{New: func() any { return &fieldBuilder{ids: make(map[string]uint32)} }}
+
+// maxPooledKeys bounds the dictionary of a recycled builder, so that a
+// builder which held a huge field neither pins its memory nor makes every
+// later reuse clear a large map.
+const maxPooledKeys = 1 << 14
+
+// recycle empties f and returns it to builderPool.
+func (f *fieldBuilder) recycle() {
+	if len(f.keys) > maxPooledKeys {
+		return
+	}
+	clear(f.ids)
+	clear(f.keys) // they point into the Writer's key arena
+	f.kind = kindRows
+	f.keys, f.last, f.pk, f.pv = f.keys[:0], f.last[:0], f.pk[:0], f.pv[:0]
+	f.start, f.vals, f.order = f.start[:0], f.vals[:0], f.order[:0]
+	builderPool.Put(f)
 }
 
 // NewWriter returns a Writer of a block of tenant's rows starting at
@@ -269,7 +295,7 @@ func (w *Writer) term(field, key string) {
 		}
 		f = w.fields[field]
 		if f == nil {
-			f = &fieldBuilder{ids: make(map[string]uint32)}
+			f = builderPool.Get().(*fieldBuilder)
 			if ChunkLevel(field) {
 				f.kind = kindChunks
 			}
@@ -329,8 +355,9 @@ func (w *Writer) Close() (Meta, error) {
 		fe.reset(name, f.kind)
 		f.encode(&fe)
 		buf = fe.appendTo(buf)
+		f.recycle()
 	}
-	w.fields = nil
+	w.fields, w.last = nil, nil
 	w.out.finish(&h, buf)
 	if w.out.err != nil {
 		return Meta{}, w.out.err
@@ -340,28 +367,41 @@ func (w *Writer) Close() (Meta, error) {
 
 // encode adds the field's keys in order with their postings to fe.
 func (f *fieldBuilder) encode(fe *fieldEncoder) {
-	// Group the pair values by key id (counting sort keeps them ascending).
-	start := make([]uint32, len(f.keys)+1)
+	// Group the pair values by key id (counting sort keeps them ascending):
+	// next[id] is where the next value of key id goes, so after the loop
+	// key id's values are vals[next[id-1]:next[id]].
+	n := len(f.keys)
+	next := grow(&f.start, n+1)
+	clear(next)
 	for _, id := range f.pk {
-		start[id+1]++
+		next[id+1]++
 	}
-	for i := 1; i < len(start); i++ {
-		start[i] += start[i-1]
+	for i := 1; i < len(next); i++ {
+		next[i] += next[i-1]
 	}
-	vals := make([]uint32, len(f.pv))
-	next := slices.Clone(start[:len(f.keys)])
+	vals := grow(&f.vals, len(f.pv))
 	for i, id := range f.pk {
 		vals[next[id]] = f.pv[i]
 		next[id]++
 	}
-	order := make([]uint32, len(f.keys))
+	order := grow(&f.order, n)
 	for i := range order {
 		order[i] = uint32(i)
 	}
 	slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(f.keys[a], f.keys[b]) })
 	for _, id := range order {
-		fe.add(f.keys[id], vals[start[id]:start[id+1]])
+		from := uint32(0)
+		if id > 0 {
+			from = next[id-1]
+		}
+		fe.add(f.keys[id], vals[from:next[id]])
 	}
+}
+
+// grow returns (*s)[:n], reallocating *s if it is too short.
+func grow(s *[]uint32, n int) []uint32 {
+	*s = slices.Grow((*s)[:0], n)[:n]
+	return *s
 }
 
 func metaOf(h *indexHeader, size int64) Meta {

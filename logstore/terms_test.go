@@ -1,0 +1,52 @@
+package logstore
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/storetest"
+)
+
+// TestTermList checks that a termList yields the index entries of
+// trail.IndexTerms (in some order: metadata comes from a map) for events
+// encoded one after another into one arena.
+func TestTermList(t *testing.T) {
+	g := storetest.NewGen(7, 10)
+	now := time.Now()
+	var a termArena
+	const n = 2000
+	type term struct{ field, key string }
+	want := make([][]term, n)
+	got := make([]termList, n)
+	for i := range n {
+		ev := g.Event(g.Tenant(), g.TimeIn(now.Add(-time.Hour), now))
+		if i%7 == 0 {
+			ev.Metadata = map[string]any{"empty": "", "deep": map[string]any{"x": "Y z"}}
+		}
+		trail.IndexTerms(ev, func(field, key string) { want[i] = append(want[i], term{field, key}) })
+		got[i] = a.of(ev, n-i)
+	}
+	for i := range n {
+		var terms []term
+		for it := got[i].iter(); it.next(); {
+			terms = append(terms, term{it.field, it.key})
+		}
+		cmp := func(x, y term) int {
+			if x.field != y.field {
+				return strings.Compare(x.field, y.field)
+			}
+			return strings.Compare(x.key, y.key)
+		}
+		slices.SortFunc(terms, cmp)
+		slices.SortFunc(want[i], cmp)
+		if !slices.Equal(terms, want[i]) {
+			t.Fatalf("event %d: got %q, want %q", i, terms, want[i])
+		}
+		if got[i] == nil {
+			t.Fatalf("event %d: got a nil list", i)
+		}
+	}
+}
