@@ -73,6 +73,8 @@ var authzTable = []struct {
 	{"GET /v1/keys", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"DELETE /v1/keys/{id}", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/keys/{id}/rotate", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/settings", readRow},
+	{"PUT /v1/settings", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/tenants", withOperator(noneRow, rw{ok, ok})},
 	{"POST /v1/tenants", withOperator(noneRow, rw{created, created})},
 	{"GET /healthz", publicRow},
@@ -95,8 +97,11 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 	switch route {
 	case "POST /v1/events":
 		req.Body = ev(target, "doc.edit", "u1")
-	case "GET /v1/events", "GET /v1/export", "GET /v1/stream", "GET /v1/log/checkpoint", "GET /v1/keys":
+	case "GET /v1/events", "GET /v1/export", "GET /v1/stream", "GET /v1/log/checkpoint", "GET /v1/keys", "GET /v1/settings":
 		req.Path += q
+	case "PUT /v1/settings":
+		req.Path += q
+		req.Body = map[string]any{"retention_days": 90}
 	case "GET /v1/events/{id}":
 		req.Path = "/v1/events/seed-" + target + q
 	case "GET /v1/stats":

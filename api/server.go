@@ -16,6 +16,7 @@ import (
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/limit"
+	"github.com/trail-audit/trail/settings"
 )
 
 // Config configures a Server. Store and Keys are required.
@@ -23,6 +24,10 @@ type Config struct {
 	Store       trail.Store
 	Keys        *auth.Keys
 	VerifierKey string // served at /v1/log/key (note verifier format)
+
+	// Settings holds every tenant's settings (GET|PUT /v1/settings); nil:
+	// settings kept in memory only.
+	Settings *settings.Registry
 
 	Limits      trail.Limits
 	AutoTenants bool // an all-tenant key creates a tenant on its first event
@@ -94,6 +99,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
+	if s.cfg.Settings == nil {
+		if s.cfg.Settings, err = settings.New(context.Background(), &settings.MemStore{}, nil); err != nil {
+			return nil, err
+		}
+	}
 	s.audit = newAuditor(cfg.Store, cfg.Logger)
 	s.routes()
 	return s, nil
@@ -146,6 +156,8 @@ func (s *Server) table() []route {
 		{"GET /v1/keys", auth.PermKeys, s.listKeys},
 		{"DELETE /v1/keys/{id}", auth.PermKeys, s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
+		{"GET /v1/settings", auth.PermRead, s.getSettings},
+		{"PUT /v1/settings", auth.PermSettings, s.putSettings},
 		{"GET /v1/tenants", auth.PermTenants, s.listTenants},
 		{"POST /v1/tenants", auth.PermTenants, s.createTenant},
 		{"GET /healthz", "", s.healthz},

@@ -62,6 +62,9 @@ func (r *Registry) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("settings: load: %w", err)
 	}
+	if m == nil {
+		m = map[string]trail.Settings{}
+	}
 	r.mu.Lock()
 	r.m = m
 	r.gen++
@@ -195,4 +198,29 @@ func (f *FileStore) Put(ctx context.Context, tenant string, s trail.Settings) er
 		return err
 	}
 	return atomicfile.WriteFile(f.path, append(data, '\n'), 0o600)
+}
+
+// MemStore is a Store in memory, for tests and for servers configured
+// without persistence. It is safe for concurrent use.
+type MemStore struct {
+	mu sync.Mutex
+	m  map[string]trail.Settings
+}
+
+// Load implements Store.
+func (m *MemStore) Load(ctx context.Context) (map[string]trail.Settings, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.m), nil
+}
+
+// Put implements Store.
+func (m *MemStore) Put(ctx context.Context, tenant string, s trail.Settings) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]trail.Settings{}
+	}
+	m.m[tenant] = s
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,10 @@ import (
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/pgstore"
 	"github.com/trail-audit/trail/pgstore/pgkeys"
+	"github.com/trail-audit/trail/pgstore/pgsettings"
+	"github.com/trail-audit/trail/pgstore/pgwatch"
+	"github.com/trail-audit/trail/retention"
+	"github.com/trail-audit/trail/settings"
 )
 
 // ServeConfig is the configuration of "trail serve". Validate names the
@@ -42,6 +47,10 @@ type ServeConfig struct {
 	ReadRate     float64 // requests/s per key
 	IPRate       float64 // requests/s per client IP
 	LogLevel     string
+	// RetentionInterval is how often the retention job runs (0: never);
+	// RetentionArchive, when set, is where it archives what it removes.
+	RetentionInterval time.Duration
+	RetentionArchive  string
 }
 
 // Validate checks the configuration.
@@ -59,6 +68,8 @@ func (c *ServeConfig) Validate() error {
 		return errors.New("TRAIL_BOOTSTRAP_KEY: at least 32 characters")
 	case c.IngestRate < 0 || c.ReadRate < 0 || c.IPRate < 0:
 		return errors.New("rate limits: must be >= 0")
+	case c.RetentionInterval < 0:
+		return errors.New("--retention-interval: must be >= 0")
 	}
 	return nil
 }
@@ -74,9 +85,10 @@ type Server struct {
 	ln      net.Listener
 	cancel  context.CancelFunc
 	baseCtx context.Context
-	// watchDone is closed when the key watcher (PostgreSQL only) stops.
-	watchDone chan struct{}
-	Operator  string // the bootstrap operator key when one was created now
+	// bg counts the background work (key and settings watchers, the
+	// retention job) that must stop before the store closes.
+	bg       sync.WaitGroup
+	Operator string // the bootstrap operator key when one was created now
 }
 
 // OpenServer opens the store and key files and binds the listener.
@@ -130,10 +142,21 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	var settingsStore settings.Store = settings.NewFileStore(filepath.Join(cfg.Data, "settings.json"))
+	var pgSettings *pgsettings.Store
+	if pg, ok := store.(*pgstore.Store); ok {
+		pgSettings = pgsettings.New(pg.Pool(), time.Now)
+		settingsStore = pgSettings
+	}
+	tenantSettings, err := settings.New(ctx, settingsStore, nil)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := api.New(api.Config{
-		Store: store, Keys: keys, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
+		Store: store, Keys: keys, Settings: tenantSettings, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
 		IngestRate: limit.Config{Rate: cfg.IngestRate, Burst: max(int(cfg.IngestRate), 10000)},
 		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
 		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
@@ -152,12 +175,17 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, store: store, api: a, ln: ln, cancel: cancel, baseCtx: baseCtx, Operator: op}
 	if pgKeys != nil {
-		// Key changes made through any node take effect here at once.
-		s.watchDone = make(chan struct{})
-		go func() {
-			defer close(s.watchDone)
-			pgKeys.Watch(baseCtx, keys, pgkeys.WatchOptions{Logger: log})
-		}()
+		// Key and settings changes made through any node take effect here
+		// at once.
+		s.goBackground(func() { pgKeys.Watch(baseCtx, keys, pgkeys.WatchOptions{Logger: log}) })
+		s.goBackground(func() { pgSettings.Watch(baseCtx, tenantSettings, pgwatch.Options{Logger: log}) })
+	}
+	if cfg.RetentionInterval > 0 {
+		job := &retention.Job{Store: store, Settings: tenantSettings.Get, Logger: log}
+		if cfg.RetentionArchive != "" {
+			job.Archive = &retention.BundleArchiver{Store: store, Dir: cfg.RetentionArchive, VerifierKey: vkey}
+		}
+		s.goBackground(func() { job.Run(baseCtx, cfg.RetentionInterval) })
 	}
 	s.http = &http.Server{
 		Handler:           a,
@@ -191,6 +219,15 @@ func trimNewline(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// goBackground runs fn until baseCtx ends; Close waits for it.
+func (s *Server) goBackground(fn func()) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
 }
 
 // Addr is the bound address (useful with port 0).
@@ -235,9 +272,7 @@ func (s *Server) Close() error {
 	s.http.RegisterOnShutdown(s.cancel) // ends streams
 	err := s.http.Shutdown(shutdownCtx)
 	s.cancel()
-	if s.watchDone != nil {
-		<-s.watchDone // it reads through the store's pool
-	}
+	s.bg.Wait() // background work uses the store
 	s.api.Close()
 	if e := s.store.Close(); err == nil {
 		err = e
@@ -259,6 +294,8 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fs.Float64Var(&cfg.ReadRate, "read-rate", 0, "read limit per key, requests/s (0 = unlimited)")
 	fs.Float64Var(&cfg.IPRate, "ip-rate", 0, "request limit per client IP, requests/s (0 = unlimited)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "info or debug")
+	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", time.Hour, "how often to purge content past each tenant's retention (0: never)")
+	fs.StringVar(&cfg.RetentionArchive, "retention-archive", "", "directory where retention archives what it purges, as verifiable bundles")
 	if err := parseFlags(fs, args, e); err != nil {
 		fmt.Fprintln(e.stderr, "trail serve:", err)
 		return exitUsage
