@@ -73,3 +73,10 @@ type VerifyReport struct {
 	Erased      int64 `json:"erased"`      // leaves whose content was removed (hash only)
 	Checkpoints int   `json:"checkpoints"` // signatures checked
 }
+
+// ErasureResult is what an erasure did.
+type ErasureResult struct {
+	Tenant string  `json:"tenant"`
+	Erased int64   `json:"erased"` // events whose content this call removed
+	Seqs   []int64 `json:"-"`      // their seqs, ascending
+}

@@ -389,6 +389,31 @@ func (s *memStore) Retain(ctx context.Context, tenant string, before time.Time) 
 	return res, nil
 }
 
+func (s *memStore) Erase(ctx context.Context, tenant string, seqs []int64) (*trail.ErasureResult, error) {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	l, err := s.log(tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range seqs {
+		if q < 0 || q >= int64(len(l.data)) {
+			return nil, trail.FieldError("seqs", "seq %d is not in the log", q)
+		}
+	}
+	res := &trail.ErasureResult{Tenant: tenant, Seqs: []int64{}}
+	for _, q := range seqs {
+		if l.data[q] != nil {
+			l.data[q] = nil
+			l.events[q] = nil
+			res.Seqs = append(res.Seqs, q)
+		}
+	}
+	slices.Sort(res.Seqs)
+	res.Erased = int64(len(res.Seqs))
+	return res, nil
+}
+
 func (s *memStore) Verify(ctx context.Context) (*trail.VerifyReport, error) {
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()

@@ -83,6 +83,7 @@ func Run(t *testing.T, h Harness) {
 		{"Proofs", testProofs},
 		{"Restart", testRestart},
 		{"Retention", testRetention},
+		{"Erasure", testErasure},
 		{"Verify", testVerify},
 	}
 	for _, tt := range tests {

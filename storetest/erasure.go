@@ -1,0 +1,99 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/trail-audit/trail"
+)
+
+// eraser is the Erase method that every store is gaining (it joins
+// trail.Store once both stores have it).
+type eraser interface {
+	Erase(ctx context.Context, tenant string, seqs []int64) (*trail.ErasureResult, error)
+}
+
+// testErasure erases chosen events and checks that exactly they lose their
+// content, keep their ids, leaf hashes and proofs, stay out of queries,
+// count as erased (not tampered) in Verify, and stay erased after a
+// restart; erasing is idempotent and a seq past the log is refused.
+func testErasure(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	er, ok := f.s.(eraser)
+	if !ok {
+		t.Skipf("%T has no Erase method yet", f.s)
+	}
+	g := NewGen(21, 1)
+	const tenant = "erase"
+	var batch []*trail.Event
+	for range 40 {
+		batch = append(batch, g.Event(tenant, f.clk.Now()))
+	}
+	f.append(batch...)
+	f.append(g.Event("other", f.clk.Now()))
+	before := f.storedEvents(tenant)
+	cpBefore := f.checkpoint(tenant)
+
+	res, err := er.Erase(f.ctx, tenant, []int64{30, 3, 7, 7})
+	if err != nil {
+		t.Fatalf("Erase: %v", err)
+	}
+	want := []int64{3, 7, 30}
+	if res.Tenant != tenant || res.Erased != 3 || !slices.Equal(res.Seqs, want) {
+		t.Fatalf("Erase: %+v, want seqs %v erased", *res, want)
+	}
+	if res, err := er.Erase(f.ctx, tenant, []int64{3}); err != nil || res.Erased != 0 || len(res.Seqs) != 0 {
+		t.Errorf("Erase again: %+v, %v; want nothing erased", res, err)
+	}
+	_, err = er.Erase(f.ctx, tenant, []int64{5, 41})
+	wantError(t, "Erase past the log", err, trail.EINVALID, "seqs")
+	_, err = er.Erase(f.ctx, "nobody", []int64{0})
+	wantError(t, "Erase in an unknown tenant", err, trail.ENOTFOUND, "")
+
+	check := func(t *testing.T) {
+		f := f.with(t)
+		recs := f.readAll(tenant)
+		for _, b := range before {
+			erased := slices.Contains(want, b.Seq)
+			r := recs[b.Seq]
+			if r.LeafHash != b.LeafHash || (r.Data == nil) != erased {
+				t.Errorf("record %d: leaf hash kept %v, data present %v; want erased = %v", b.Seq, r.LeafHash == b.LeafHash, r.Data != nil, erased)
+			}
+			e, err := f.s.Get(f.ctx, tenant, b.Event.ID)
+			if err != nil {
+				t.Errorf("Get(%d): %v", b.Seq, err)
+				continue
+			}
+			if e.Erased != erased || *e.LeafHash != b.LeafHash {
+				t.Errorf("Get(%d): erased %v, want %v", b.Seq, e.Erased, erased)
+			}
+			if erased && (e.ID != b.Event.ID || e.Seq != b.Seq || e.Tenant != tenant || !e.ReceivedAt.Equal(b.Event.ReceivedAt) ||
+				e.Action != "" || e.Actor.ID != "" || e.Metadata != nil) {
+				t.Errorf("Get(%d): erased event %+v, want only id, seq, tenant, received_at and leaf hash", b.Seq, e)
+			}
+		}
+		got := f.pageAll(trail.Query{Tenant: tenant, Order: trail.OrderAsc, Limit: 7}, nil)
+		var wantSeqs []int64
+		for _, b := range before {
+			if !slices.Contains(want, b.Seq) {
+				wantSeqs = append(wantSeqs, b.Seq)
+			}
+		}
+		if !slices.Equal(got, wantSeqs) {
+			t.Errorf("Query after erasure: %v", diffSeqs(got, wantSeqs))
+		}
+		cp := f.checkpoint(tenant)
+		for _, s := range want {
+			f.checkInclusion(tenant, s, before[s].LeafHash, cp)
+		}
+		f.checkConsistency(tenant, cpBefore, cp)
+		rep, err := f.s.Verify(f.ctx)
+		if err != nil || rep.Erased != int64(len(want)) {
+			t.Errorf("Verify: %+v, %v; want %d erased and no damage", rep, err, len(want))
+		}
+	}
+	t.Run("Erased", check)
+	f.reopen()
+	t.Run("AfterRestart", check)
+}
