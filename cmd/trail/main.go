@@ -39,15 +39,16 @@ var commands = map[string]struct {
 	run  func(ctx context.Context, args []string, e env) int
 	help string
 }{
-	"serve":   {runServe, "run the trail server (embedded store in --data)"},
-	"ingest":  {runIngest, "send events from a file or stdin (JSON or NDJSON)"},
-	"query":   {runQuery, "search events"},
-	"tail":    {runTail, "follow events live"},
-	"export":  {runExport, "export events as ndjson, csv or a verifiable bundle"},
-	"verify":  {runVerify, "verify a data directory, a bundle, or a live server"},
-	"keys":    {runKeys, "create, list, revoke and rotate API keys"},
-	"tenants": {runTenants, "list and create tenants"},
-	"bench":   {runBench, "measure ingest, queries, export and verification (and a PostgreSQL baseline)"},
+	"serve":    {runServe, "run the trail server (embedded store in --data)"},
+	"ingest":   {runIngest, "send events from a file or stdin (JSON or NDJSON)"},
+	"query":    {runQuery, "search events"},
+	"tail":     {runTail, "follow events live"},
+	"export":   {runExport, "export events as ndjson, csv or a verifiable bundle"},
+	"verify":   {runVerify, "verify a data directory, a bundle, or a live server"},
+	"keys":     {runKeys, "create, list, revoke and rotate API keys"},
+	"tenants":  {runTenants, "list and create tenants"},
+	"settings": {runSettings, "show or change a tenant's retention, legal hold and masking"},
+	"bench":    {runBench, "measure ingest, queries, export and verification (and a PostgreSQL baseline)"},
 }
 
 func run(ctx context.Context, args []string, e env) int {
