@@ -27,12 +27,12 @@ func TestSettingsCLI(t *testing.T) {
 		}
 	}()
 	vars := map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": opKey, "TRAIL_TENANT": "acme"}
-	code, out, errOut := runCmd(t, vars, "", "settings", "set", "--retention-days", "30", "--legal-hold=true",
+	code, _, errOut := runCmd(t, vars, "", "settings", "set", "--retention-days", "30", "--legal-hold=true",
 		"--rule", "path=metadata.card,action=partial", "--rule", "detector=email,action=hmac")
 	if code != exitOK {
 		t.Fatalf("settings set: exit %d: %s", code, errOut)
 	}
-	code, out, errOut = runCmd(t, vars, "", "settings", "get")
+	code, out, errOut := runCmd(t, vars, "", "settings", "get")
 	if code != exitOK {
 		t.Fatalf("settings get: exit %d: %s", code, errOut)
 	}
