@@ -229,7 +229,11 @@ func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
 		minRecv, maxRecv = min(minRecv, b.minRecv), max(maxRecv, b.maxRecv)
 	}
 	sortIDs(ids)
-	var buf bytesBuffer
+	var size int64
+	for _, r := range readers {
+		size += r.Meta().Bytes
+	}
+	buf := bytesBuffer{b: make([]byte, 0, size)} // a merge copies the chunks verbatim
 	if _, err := block.Merge(&buf, readers, nil, s.blockOpts); err != nil {
 		return nil, err
 	}

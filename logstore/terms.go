@@ -66,15 +66,16 @@ type termArena struct {
 
 const (
 	termSlabMax   = 256 << 10
-	termsPerEvent = 512 // bytes, typically
+	termsPerEvent = 384 // bytes; 319 on average for storetest.Gen events
 	termMinRemain = 2 << 10
 )
 
 // of returns the index entries of ev; remaining is the number of events
 // still to index, including ev. The result is never nil (see writeBlock).
 func (a *termArena) of(ev *trail.Event, remaining int) termList {
-	if cap(a.slab)-len(a.slab) < termMinRemain {
-		a.slab = make([]byte, 0, min(termSlabMax, max(termMinRemain, remaining*termsPerEvent)))
+	want := min(termSlabMax, remaining*termsPerEvent)
+	if cap(a.slab)-len(a.slab) < min(want, termMinRemain) {
+		a.slab = make([]byte, 0, want)
 	}
 	if a.add == nil {
 		a.add = a.append

@@ -54,8 +54,9 @@ const (
 // next returns an empty buffer with spare capacity for the next event;
 // remaining is the number of events still to encode, including this one.
 func (a *leafArena) next(remaining int) []byte {
-	if cap(a.slab)-len(a.slab) < leafMinRemain {
-		a.slab = make([]byte, 0, min(leafSlabMax, max(leafMinRemain, remaining*leafPerEvent)))
+	want := min(leafSlabMax, remaining*leafPerEvent)
+	if cap(a.slab)-len(a.slab) < min(want, leafMinRemain) {
+		a.slab = make([]byte, 0, want)
 	}
 	return a.slab[len(a.slab):len(a.slab):cap(a.slab)]
 }
@@ -184,6 +185,7 @@ func (s *Store) writeLoop() {
 type pendingTenant struct {
 	t       *tenant
 	first   int64
+	events  int // in the commit's requests, duplicates included
 	entries []headEntry
 	terms   []termList
 	hashes  []merkle.Hash
@@ -218,10 +220,11 @@ func (s *Store) commit(reqs []*appendReq) {
 				t.mu.RLock()
 				first := t.size
 				t.mu.RUnlock()
-				pt := &pendingTenant{t: t, first: first, newIDs: map[string]int{}}
+				pt := &pendingTenant{t: t, first: first}
 				pend[t.name] = pt
 				order = append(order, pt)
 			}
+			pend[t.name].events++
 		}
 		if failed[ri] != nil {
 			continue
@@ -237,6 +240,11 @@ func (s *Store) commit(reqs []*appendReq) {
 			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID); ok {
 				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name, LeafHash: hash, Duplicate: true}
 				continue
+			}
+			if pt.entries == nil {
+				pt.entries = make([]headEntry, 0, pt.events)
+				pt.terms = make([]termList, 0, pt.events)
+				pt.newIDs = make(map[string]int, pt.events)
 			}
 			seq := pt.first + int64(len(pt.entries))
 			p.ev.Seq = seq

@@ -192,17 +192,25 @@ type fieldBuilder struct {
 // maps and slices of the previous ones saves growing them again.
 var builderPool = sync.Pool{New: func() any { return &fieldBuilder{ids: make(map[string]uint32)} }}
 
-// maxPooledKeys bounds the dictionary of a recycled builder, so that a
-// builder which held a huge field neither pins its memory nor makes every
-// later reuse clear a large map.
-const maxPooledKeys = 1 << 14
+// Bounds of a recycled builder. Clearing a map costs time in proportion
+// to its capacity, which only grows: a builder whose field had many keys
+// gets a fresh map, so that a small block reusing it does not pay for a
+// large one. One whose pairs took more memory is not kept at all.
+const (
+	maxClearedKeys = 1 << 10
+	maxPooledPairs = 1 << 20
+)
 
 // recycle empties f and returns it to builderPool.
 func (f *fieldBuilder) recycle() {
-	if len(f.keys) > maxPooledKeys {
+	if cap(f.pk) > maxPooledPairs {
 		return
 	}
-	clear(f.ids)
+	if len(f.keys) > maxClearedKeys {
+		f.ids = make(map[string]uint32)
+	} else {
+		clear(f.ids)
+	}
 	clear(f.keys) // they point into the Writer's key arena
 	f.kind = kindRows
 	f.keys, f.last, f.pk, f.pv = f.keys[:0], f.last[:0], f.pk[:0], f.pv[:0]
