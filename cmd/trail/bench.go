@@ -32,11 +32,19 @@ import (
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/gen"
 	"github.com/trail-audit/trail/logstore"
+	"github.com/trail-audit/trail/pgstore"
+)
+
+// The stores "trail bench --store" can measure.
+const (
+	benchStoreEmbedded = "embedded" // logstore in the data directory
+	benchStorePostgres = "postgres" // pgstore in a fresh schema on the --postgres server
 )
 
 // benchConfig is the configuration of "trail bench". Validate names the
 // offending flag.
 type benchConfig struct {
+	Store             string `json:"store"`
 	Events            int    `json:"events"`
 	Tenants           int    `json:"tenants"`
 	Batch             int    `json:"batch"`
@@ -53,6 +61,10 @@ type benchConfig struct {
 // Validate checks the configuration.
 func (c *benchConfig) Validate() error {
 	switch {
+	case c.Store != benchStoreEmbedded && c.Store != benchStorePostgres:
+		return fmt.Errorf("--store: %q is neither %s nor %s", c.Store, benchStoreEmbedded, benchStorePostgres)
+	case c.Store == benchStorePostgres && c.Postgres == "":
+		return errors.New("--store postgres: needs a PostgreSQL server: pass --postgres DSN (or set TRAIL_TEST_POSTGRES)")
 	case c.Events < 1:
 		return errors.New("--events: must be at least 1")
 	case c.Tenants < 1 || c.Tenants > 10000:
@@ -73,12 +85,15 @@ func (c *benchConfig) Validate() error {
 
 // runBench measures, in one run, trail's batched and single-event HTTP
 // ingest, a query mix, NDJSON export and offline verification on a fresh
-// data directory, and with --postgres the same events and queries on a
-// raw PostgreSQL table, printing trail's figures as ratios of that
-// baseline.
+// store (with --store embedded, the default, the embedded store in a fresh
+// data directory; with --store postgres, the PostgreSQL store in a fresh
+// schema on the --postgres server, dropped at the end), and with
+// --postgres the same events and queries on a raw PostgreSQL table,
+// printing trail's figures as ratios of that baseline.
 func runBench(ctx context.Context, args []string, e env) int {
 	fs := newFlags("bench", e)
 	var cfg benchConfig
+	fs.StringVar(&cfg.Store, "store", benchStoreEmbedded, "store of the server under test: embedded, or postgres (a fresh schema on the --postgres server)")
 	fs.IntVar(&cfg.Events, "events", 200000, "events to ingest in batches")
 	fs.IntVar(&cfg.Tenants, "tenants", 1000, "tenants the events spread over (Zipf)")
 	fs.IntVar(&cfg.Batch, "batch", 1000, "events per batched request (and per PostgreSQL COPY)")
@@ -87,7 +102,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 	fs.IntVar(&cfg.SingleConcurrency, "single-concurrency", 64, "concurrent single-event clients")
 	fs.IntVar(&cfg.Queries, "queries", 500, "samples per query kind")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the event generator")
-	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL DSN for the baseline (or TRAIL_TEST_POSTGRES)")
+	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL DSN for the baseline and --store postgres (or TRAIL_TEST_POSTGRES)")
 	fs.StringVar(&cfg.Data, "data", "", "fresh data directory to use and keep (default: a temporary one, removed after)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
 	if err := parseFlags(fs, args, e); err != nil {
@@ -232,9 +247,10 @@ func newBenchBatch(tenant string, rows []*benchRow) *benchBatch {
 
 // bench is one run of "trail bench".
 type bench struct {
-	cfg  benchConfig
-	e    env
-	data string
+	cfg    benchConfig
+	e      env
+	data   string
+	schema *benchSchema // the server's store with --store postgres, else nil
 
 	batches []*benchBatch
 	singles []*benchRow
@@ -250,6 +266,7 @@ type bench struct {
 type (
 	benchReport struct {
 		Config      benchConfig        `json:"config"`
+		Store       storeInfo          `json:"store"` // the store of the server measured
 		Go          string             `json:"go"`
 		OS          string             `json:"os"`
 		CPUs        int                `json:"cpus"`
@@ -266,6 +283,12 @@ type (
 		Postgres    *postgresResult    `json:"postgres,omitempty"`
 		Ratios      map[string]float64 `json:"ratios,omitempty"`
 		ratioDetail map[string]string
+	}
+	storeInfo struct {
+		Kind     string `json:"kind"`               // "embedded" or "postgres"
+		Postgres string `json:"postgres,omitempty"` // server version, with --store postgres
+		Sync     string `json:"synchronous_commit,omitempty"`
+		Schema   string `json:"schema,omitempty"` // the schema it lived in, dropped after the run
 	}
 	tenantSize struct {
 		Name   string `json:"name"`
@@ -311,9 +334,28 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 	rep.Tenants = len(b.counts)
 
-	// 1. A real server on a fresh data directory.
+	// 1. A real server on a fresh data directory, or with --store
+	// postgres on a fresh schema (dropped on every way out: the deferred
+	// drop runs after the deferred stop of the server).
+	rep.Store.Kind = b.cfg.Store
+	scfg := ServeConfig{Addr: "127.0.0.1:0", Data: b.data, ServerName: "bench.trail", AutoTenants: true}
+	if b.cfg.Store == benchStorePostgres {
+		sch, err := createBenchSchema(ctx, b.cfg.Postgres)
+		if err != nil {
+			return nil, fmt.Errorf("--store postgres: %w", err)
+		}
+		defer func() {
+			if err := sch.drop(); err != nil {
+				fmt.Fprintf(b.e.stderr, "trail bench: %v\n", err)
+			}
+		}()
+		b.schema = sch
+		scfg.Postgres = sch.dsn
+		rep.Store.Postgres, rep.Store.Sync, rep.Store.Schema = sch.version, sch.sync, sch.name
+	}
 	bootstrap := "bench-bootstrap-" + randomHex(16)
-	srv, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: b.data, ServerName: "bench.trail", BootstrapKey: bootstrap, AutoTenants: true}, io.Discard)
+	scfg.BootstrapKey = bootstrap
+	srv, err := OpenServer(scfg, io.Discard)
 	if err != nil {
 		return nil, fmt.Errorf("open server: %w", err)
 	}
@@ -369,13 +411,20 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		return nil, fmt.Errorf("ingest with proofs: %w", err)
 	}
 
-	// 6. Offline verification of the stopped server's data directory.
+	// 6. Offline verification of the stopped server's store.
 	if err := stopServer(); err != nil {
 		return nil, fmt.Errorf("stop server: %w", err)
 	}
 	hc.CloseIdleConnections()
 	if rep.Verify, err = b.verify(ctx); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
+	}
+	// The store's schema goes before the baseline, so that PostgreSQL does
+	// not write its pages back while the baseline is timed.
+	if b.schema != nil {
+		if err := b.schema.drop(); err != nil {
+			return nil, err
+		}
 	}
 
 	// 7. The PostgreSQL baseline.
@@ -821,7 +870,8 @@ func (b *bench) exportTrail(ctx context.Context) (throughputResult, error) {
 }
 
 // verify opens the stopped server's store offline, as "trail verify
-// --data" does, and checks every tenant's log.
+// --data" (or, with --store postgres, "trail verify --postgres" with the
+// bench's own verifier key) does, and checks every tenant's log.
 func (b *bench) verify(ctx context.Context) (verifyResult, error) {
 	fmt.Fprintln(b.e.stderr, "verify (offline)")
 	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(b.data, "signing.key"))
@@ -829,7 +879,12 @@ func (b *bench) verify(ctx context.Context) (verifyResult, error) {
 		return verifyResult{}, err
 	}
 	start := time.Now()
-	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(b.data, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
+	var s trail.Store
+	if b.schema != nil {
+		s, err = pgstore.Open(ctx, pgstore.Options{DSN: b.schema.dsn, Verifier: verifier, ServerName: verifier.Name()})
+	} else {
+		s, err = logstore.Open(logstore.Options{Dir: filepath.Join(b.data, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
+	}
 	if err != nil {
 		return verifyResult{}, err
 	}
@@ -847,6 +902,76 @@ func (b *bench) verify(ctx context.Context) (verifyResult, error) {
 	}
 	return verifyResult{Events: rep.Events, Tenants: rep.Tenants, Checkpoints: rep.Checkpoints,
 		OpenSeconds: opened.Seconds(), Seconds: elapsed.Seconds(), EventsPerSec: float64(rep.Events) / elapsed.Seconds()}, nil
+}
+
+// benchSchema is the PostgreSQL schema that holds the server's store with
+// --store postgres: created fresh, and dropped with everything in it.
+type benchSchema struct {
+	base    string // the --postgres DSN
+	name    string
+	dsn     string // base with its search_path set to name
+	version string // PostgreSQL's server_version
+	sync    string // and its synchronous_commit
+	dropped bool
+}
+
+// createBenchSchema creates a schema named trail_bench_<random> on the
+// server at dsn.
+func createBenchSchema(ctx context.Context, dsn string) (*benchSchema, error) {
+	s := &benchSchema{base: dsn, name: "trail_bench_" + randomHex(6)}
+	var err error
+	if s.dsn, err = withSearchPath(dsn, s.name); err != nil {
+		return nil, fmt.Errorf("--postgres: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("--postgres: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('synchronous_commit')").Scan(&s.version, &s.sync); err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{s.name}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("create schema %s: %w", s.name, err)
+	}
+	return s, nil
+}
+
+// drop drops the schema and everything in it; after the first call it
+// does nothing. It runs even when the run's context has ended.
+func (s *benchSchema) drop() error {
+	if s.dropped {
+		return nil
+	}
+	s.dropped = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.base)
+	if err != nil {
+		return fmt.Errorf("drop schema %s: %w", s.name, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{s.name}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("drop schema %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// withSearchPath returns dsn, a URL or a key=value connection string,
+// with its search_path set to schema (which needs no quoting), replacing
+// any search_path it had.
+func withSearchPath(dsn, schema string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", err
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dsn + " search_path=" + schema, nil // the last setting of a key wins
 }
 
 // postgres loads the same events into a table of a schema of its own
@@ -1010,7 +1135,12 @@ func (r *benchReport) print(w io.Writer) {
 	if r.LoadAvg != "" {
 		load = ", load average " + r.LoadAvg
 	}
-	fmt.Fprintf(w, "%s %s, %d CPUs%s; real HTTP on 127.0.0.1, real fsync\n\n", r.Go, r.OS, r.CPUs, load)
+	fmt.Fprintf(w, "%s %s, %d CPUs%s; real HTTP on 127.0.0.1, real fsync\n", r.Go, r.OS, r.CPUs, load)
+	if s := r.Store; s.Kind == benchStorePostgres {
+		fmt.Fprintf(w, "store: postgres (PostgreSQL %s, synchronous_commit %s, schema %s, dropped after)\n\n", s.Postgres, s.Sync, s.Schema)
+	} else {
+		fmt.Fprintf(w, "store: %s (logstore in the data directory)\n\n", s.Kind)
+	}
 
 	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms")
 	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency),
@@ -1053,7 +1183,7 @@ func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "  %-42s %12s %9.2f %9d %9.3f\n", "COPY TO, largest tenant (events/s, MB/s)",
 		commas(pg.Export.EventsPerSec), pg.Export.MBPerSec, pg.Export.Events, pg.Export.Seconds)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "RATIOS (trail as a multiple of PostgreSQL; >1 means trail is faster)")
+	fmt.Fprintf(w, "RATIOS (trail on the %s store as a multiple of raw PostgreSQL; >1 means trail is faster)\n", r.Store.Kind)
 	line := func(key, label string) {
 		fmt.Fprintf(w, "  ratio %-36s %8.2fx   (%s)\n", label, r.Ratios[key], r.ratioDetail[key])
 	}

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // smallBench are the flags of a bench run small enough for a test.
@@ -81,6 +84,9 @@ func TestBench(t *testing.T) {
 		t.Fatalf("bench: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	t.Logf("\n%s", out)
+	if !strings.Contains(out, "\nstore: embedded") {
+		t.Errorf("output does not name the embedded store:\n%s", out)
+	}
 	for _, section := range []string{"INGEST", "QUERIES", "EXPORT", "VERIFY"} {
 		if !strings.Contains(out, "\n"+section) {
 			t.Errorf("output has no %s section", section)
@@ -117,6 +123,9 @@ func TestBenchJSON(t *testing.T) {
 	var rep benchReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("bench --json printed invalid JSON: %v\n%s", err, out)
+	}
+	if rep.Store.Kind != "embedded" || rep.Config.Store != "embedded" {
+		t.Errorf("store %q, config.store %q; want embedded (the default)", rep.Store.Kind, rep.Config.Store)
 	}
 	figures := map[string]float64{
 		"ingest_batched.events_per_sec": rep.Ingest.EventsPerSec,
@@ -178,6 +187,83 @@ func TestBenchPostgres(t *testing.T) {
 	}
 }
 
+// TestBenchStorePostgres runs the bench with the server on the PostgreSQL
+// store: every section is there, the report names the store, the offline
+// verification covers every event, the raw baseline and its ratios are
+// there too, and the store's schema is gone afterwards. It needs
+// TRAIL_TEST_POSTGRES.
+func TestBenchStorePostgres(t *testing.T) {
+	dsn := os.Getenv("TRAIL_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("TRAIL_TEST_POSTGRES is not set: no PostgreSQL to store events in (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	vars := map[string]string{"TRAIL_TEST_POSTGRES": dsn} // the DSN from the environment, not --postgres
+	code, out, errOut := runBenchCmd(t, vars, append(smallBench, "--store", "postgres")...)
+	if code != exitOK {
+		t.Fatalf("bench --store postgres: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	t.Logf("\n%s", out)
+	m := regexp.MustCompile(`\nstore: postgres \(PostgreSQL .*, schema (trail_bench_[0-9a-f]+), dropped after\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("output does not name the postgres store and its schema:\n%s", out)
+	}
+	checkPositive(t, out, "batched HTTP (4 clients)", 4)
+	checkPositive(t, out, "single-event HTTP (64 clients)", 4)
+	checkPositive(t, out, "batched with ?receipt=proof (4 clients)", 4)
+	for _, l := range queryLabels {
+		checkPositive(t, out, "  "+l, 3)
+	}
+	checkPositive(t, out, "NDJSON, largest tenant", 4)
+	if nums := numbersAfter(t, out, "checkpoints"); len(nums) < 2 || nums[1] < 3300 {
+		t.Errorf("verify line %v: want at least 3300 events verified", nums)
+	}
+	checkPositive(t, out, "COPY FROM (events/s, MB/s, p50, p99)", 4)
+	if !strings.Contains(out, "RATIOS (trail on the postgres store") {
+		t.Errorf("ratios do not name the postgres store:\n%s", out)
+	}
+	checkPositive(t, out, "ratio ingest", 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var left bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", m[1]).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left {
+		t.Errorf("schema %s is left behind", m[1])
+	}
+}
+
+// TestWithSearchPath checks the DSN the PostgreSQL store is given.
+func TestWithSearchPath(t *testing.T) {
+	tests := []struct{ name, dsn, want string }{
+		{"URL", "postgres://u@h:5432/db", "postgres://u@h:5432/db?search_path=s1"},
+		{"URL with parameters", "postgresql://u@h/db?sslmode=disable", "postgresql://u@h/db?search_path=s1&sslmode=disable"},
+		{"URL with a search_path", "postgres://u@h/db?search_path=public", "postgres://u@h/db?search_path=s1"},
+		{"key=value", "host=h dbname=db", "host=h dbname=db search_path=s1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := withSearchPath(tt.dsn, "s1")
+			if err != nil || got != tt.want {
+				t.Errorf("withSearchPath(%q) = %q, %v; want %q", tt.dsn, got, err, tt.want)
+			}
+			cfg, err := pgx.ParseConfig(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sp := cfg.RuntimeParams["search_path"]; sp != "s1" {
+				t.Errorf("pgx reads search_path %q, want s1", sp)
+			}
+		})
+	}
+}
+
 // TestBenchUsage checks that bad flags exit with 2 and name the flag.
 func TestBenchUsage(t *testing.T) {
 	full := t.TempDir()
@@ -197,6 +283,8 @@ func TestBenchUsage(t *testing.T) {
 		{"no single events", []string{"--single-events", "0"}, nil, "--single-events"},
 		{"no single concurrency", []string{"--single-concurrency", "0"}, nil, "--single-concurrency"},
 		{"no queries", []string{"--queries", "0"}, nil, "--queries"},
+		{"unknown store", []string{"--store", "sqlite"}, nil, "--store"},
+		{"postgres store without a DSN", []string{"--store", "postgres"}, nil, "--store postgres: needs a PostgreSQL server: pass --postgres"},
 		{"bad DSN", []string{"--postgres", "postgres://x:y@:badport/db"}, nil, "--postgres"},
 		{"bad DSN from the environment", nil, map[string]string{"TRAIL_POSTGRES": "postgres://x:y@:badport/db"}, "--postgres"},
 		{"data not empty", []string{"--data", full}, nil, "--data"},
