@@ -350,25 +350,54 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 			return nil, err
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT tenant, size, root FROM trail_tenants
-		WHERE tenant = ANY($1) ORDER BY tenant FOR UPDATE`, names)
+	// One round trip locks the rows and reads the right edge of each
+	// tenant's tree. The tiles come from the statement's snapshot, which
+	// predates the lock when it had to wait: a root that disagrees with the
+	// locked row is settled by reading the tiles again below.
+	rows, err := tx.Query(ctx, `
+		WITH locked AS (
+			SELECT tenant, size, root FROM trail_tenants
+			WHERE tenant = ANY($1) ORDER BY tenant FOR UPDATE)
+		SELECT l.tenant, l.size, l.root, t.level, t.idx, t.data FROM locked l
+		LEFT JOIN LATERAL (
+			SELECT tt.level, tt.idx, tt.data FROM trail_tiles tt
+			WHERE tt.tenant = l.tenant AND (tt.level, tt.idx) IN (
+				SELECT g, (l.size >> (8 * g)) >> 8 FROM generate_series(0, 7) AS g
+				WHERE (l.size >> (8 * g)) % 256 <> 0)
+		) t ON true`, names)
 	if err != nil {
 		return nil, err
 	}
 	tenants := make(map[string]*tenantState, len(names))
+	tiles := map[string]map[[2]int64][]byte{}
 	for rows.Next() {
-		ts := &tenantState{}
-		var root []byte
-		if err := rows.Scan(&ts.name, &ts.size, &root); err != nil {
+		var name string
+		var size int64
+		var root, data []byte
+		var level *int32
+		var idx *int64
+		if err := rows.Scan(&name, &size, &root, &level, &idx, &data); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if len(root) != len(ts.root) {
-			rows.Close()
-			return nil, &trail.TamperError{Tenant: ts.name, Seq: -1, File: "trail_tenants", Reason: "root is not 32 bytes"}
+		ts := tenants[name]
+		if ts == nil {
+			if len(root) != 32 {
+				rows.Close()
+				return nil, &trail.TamperError{Tenant: name, Seq: -1, File: "trail_tenants", Reason: "root is not 32 bytes"}
+			}
+			ts = &tenantState{name: name, size: size}
+			copy(ts.root[:], root)
+			tenants[name] = ts
 		}
-		copy(ts.root[:], root)
-		tenants[ts.name] = ts
+		if level != nil && idx != nil {
+			m := tiles[name]
+			if m == nil {
+				m = map[[2]int64][]byte{}
+				tiles[name] = m
+			}
+			m[[2]int64{int64(*level), *idx}] = data
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -409,25 +438,20 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 	}
 
 	// Open each tenant's tree at its locked size.
-	tiles, err := readEdgeTiles(ctx, tx, tenants)
-	if err != nil {
-		return nil, err
-	}
 	for _, ts := range tenants {
-		r := &tileReader{ctx: ctx, q: tx, tenant: ts.name, pre: tiles[ts.name]}
-		if ts.tree, err = merkle.Open(ts.size, r); err != nil {
+		if ts.tree, err = openTree(ctx, tx, ts, tiles[ts.name]); err != nil {
 			return nil, err
-		}
-		if ts.tree.Root() != ts.root {
-			return nil, &trail.TamperError{Tenant: ts.name, Seq: -1, File: "trail_tiles",
-				Reason: fmt.Sprintf("tiles give a root for size %d that differs from the tenant's stored root", ts.size)}
 		}
 	}
 
 	// Sequence, encode and hash.
 	res := &trail.AppendResult{Receipts: make([]trail.Receipt, len(prep)), Checkpoints: map[string]*trail.Checkpoint{}}
 	eventRows := make([][]any, 0, len(prep))
-	idRows := make([][]any, 0, len(prep))
+	var ids struct { // trail_ids rows, as columns for unnest
+		tenant, id []string
+		seq        []int64
+		recv       []time.Time
+	}
 	var num [20]byte
 	for i := range prep {
 		p := &prep[i]
@@ -455,13 +479,11 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		res.Receipts[i] = trail.Receipt{ID: e.ID, Seq: e.Seq, Tenant: e.Tenant, LeafHash: trail.Hash(h)}
 		eventRows = append(eventRows, eventRow(e, leaf))
 		ts.words = append(ts.words, p.terms...)
-		idRows = append(idRows, []any{e.Tenant, e.ID, e.Seq, e.ReceivedAt})
+		ids.tenant, ids.id = append(ids.tenant, e.Tenant), append(ids.id, e.ID)
+		ids.seq, ids.recv = append(ids.seq, e.Seq), append(ids.recv, e.ReceivedAt)
 	}
 	if len(eventRows) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"trail_events"}, eventColumns, pgx.CopyFromRows(eventRows)); err != nil {
-			return nil, err
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"trail_ids"}, []string{"tenant", "id", "seq", "received_at"}, pgx.CopyFromRows(idRows)); err != nil {
 			return nil, err
 		}
 	}
@@ -509,6 +531,8 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 	}
 	if len(ut) > 0 {
 		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO trail_ids (tenant, id, seq, received_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])`, ids.tenant, ids.id, ids.seq, ids.recv)
 		b.Queue(`INSERT INTO trail_tiles (tenant, level, idx, data)
 			SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[])
 			ON CONFLICT (tenant, level, idx) DO UPDATE SET data = excluded.data
@@ -602,6 +626,27 @@ func (r *tileReader) ReadTile(t tlog.Tile) ([]byte, error) {
 		return nil, fmt.Errorf("tile %s of tenant %s: %w", t.Path(), r.tenant, fs.ErrNotExist)
 	}
 	return d, err
+}
+
+// openTree opens ts's tree at its locked size from the edge tiles read with
+// the lock, or, when those were stale, from tiles read again.
+func openTree(ctx context.Context, tx pgx.Tx, ts *tenantState, pre map[[2]int64][]byte) (*merkle.Tree, error) {
+	tree, err := merkle.Open(ts.size, &tileReader{ctx: ctx, q: tx, tenant: ts.name, pre: pre})
+	if err == nil && tree.Root() == ts.root {
+		return tree, nil
+	}
+	fresh, err := readEdgeTiles(ctx, tx, map[string]*tenantState{ts.name: ts})
+	if err != nil {
+		return nil, err
+	}
+	if tree, err = merkle.Open(ts.size, &tileReader{ctx: ctx, q: tx, tenant: ts.name, pre: fresh[ts.name]}); err != nil {
+		return nil, err
+	}
+	if tree.Root() != ts.root {
+		return nil, &trail.TamperError{Tenant: ts.name, Seq: -1, File: "trail_tiles",
+			Reason: fmt.Sprintf("tiles give a root for size %d that differs from the tenant's stored root", ts.size)}
+	}
+	return tree, nil
 }
 
 // readEdgeTiles reads, in one query, the tiles at the right edge of every
