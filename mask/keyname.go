@@ -97,9 +97,13 @@ const maxKeyWords = 12
 
 // secretKey reports whether the object key k looks like the name of a
 // secret. It does not allocate for keys of up to 64 bytes.
-func secretKey(k string) bool {
+func secretKey(k string) bool { return keyClass(k) != wNone }
+
+// keyClass returns wStrong or wWeak for the secret word that makes k a
+// secret (wStrong when any does), and wNone when k is not secret.
+func keyClass(k string) wordClass {
 	if len(k) < 3 {
-		return false
+		return wNone
 	}
 	var buf [64]byte
 	var lower []byte
@@ -107,6 +111,15 @@ func secretKey(k string) bool {
 		lower = buf[:len(k)]
 	} else {
 		lower = make([]byte, len(k))
+	}
+	// Prefilter: a key whose letters cannot spell any secret word is not
+	// secret. Most keys ("plan", "region", "count") stop here.
+	var letters uint32
+	for i := 0; i < len(k); i++ {
+		letters |= 1 << ((k[i] | 0x20) & 31)
+	}
+	if !mayHoldSecretWord(letters) {
+		return wNone
 	}
 	var bounds [maxKeyWords][2]uint16
 	n := 0
@@ -153,6 +166,7 @@ func secretKey(k string) bool {
 		n++
 	}
 	word := func(i int) string { return string(lower[bounds[i][0]:bounds[i][1]]) }
+	found := wNone
 	for i := 0; i < n; i++ {
 		w := lower[bounds[i][0]:bounds[i][1]]
 		class := secretWords[string(w)]
@@ -183,10 +197,13 @@ func secretKey(k string) bool {
 			continue // "pass" alone or first is a test result, not a password
 		}
 		if secretFollowers(lower, bounds[:n], i, class) {
-			return true
+			if class == wStrong {
+				return wStrong
+			}
+			found = class
 		}
 	}
-	return false
+	return found
 }
 
 // secretFollowers reports whether the words after the secret word at i
@@ -212,4 +229,40 @@ func secretFollowers(lower []byte, bounds [][2]uint16, i int, class wordClass) b
 		}
 	}
 	return true
+}
+
+// wordLetters holds, for each secret word and suffix (and "key"), the set of
+// its letters as a bit mask over 'a'..'z' (bit c&31).
+var wordLetters []uint32
+
+func init() {
+	add := func(w string) {
+		var m uint32
+		for i := 0; i < len(w); i++ {
+			if 'a' <= w[i] && w[i] <= 'z' {
+				m |= 1 << (w[i] & 31)
+			}
+		}
+		wordLetters = append(wordLetters, m)
+	}
+	for w := range secretWords {
+		add(w)
+	}
+	for _, w := range secretSuffixes {
+		add(w)
+	}
+	add("key")
+	add("keys")
+	add("string")
+}
+
+// mayHoldSecretWord reports whether a key with the letters in mask
+// (bit c&31 for each byte c, case folded) may contain a secret word.
+func mayHoldSecretWord(mask uint32) bool {
+	for _, w := range wordLetters {
+		if mask&w == w {
+			return true
+		}
+	}
+	return false
 }

@@ -30,6 +30,8 @@ type Masker struct {
 	paths []pathRule
 	key   []byte
 	pool  sync.Pool // of hash.Hash keyed with key
+	// walkers holds *walker, the state of one Apply.
+	walkers sync.Pool
 }
 
 // ErrNoKey is returned by New when a rule hashes and the tenant key is
@@ -178,9 +180,8 @@ const (
 // required, is redacted instead; source.ip, which must stay an address,
 // is truncated by partial and removed by every other action.
 func (m *Masker) Apply(e *trail.Event) {
-	w := walker{m: m}
-	w.stack = w.stackBuf[:0]
-	w.matches = w.matchBuf[:0]
+	w := m.walker()
+	defer m.walkers.Put(w)
 	e.Actor.ID = w.field(e.Actor.ID, "actor", "id", identityDetectors, nameLimit, true)
 	e.Actor.Name = w.field(e.Actor.Name, "actor", "name", allDetectors, nameLimit, false)
 	e.Actor.Email = w.field(e.Actor.Email, "actor", "email", identityDetectors, nameLimit, false)
@@ -207,10 +208,24 @@ func (m *Masker) Apply(e *trail.Event) {
 		w.pop()
 	}
 	if len(w.masked) > 0 {
-		all := append(e.Masked, w.masked...)
+		all := append(slices.Clip(e.Masked), w.masked...)
 		slices.Sort(all)
 		e.Masked = slices.Compact(all)
 	}
+}
+
+// walker returns a walker from the pool, reset.
+func (m *Masker) walker() *walker {
+	w, _ := m.walkers.Get().(*walker)
+	if w == nil {
+		w = &walker{m: m}
+	}
+	w.stack = w.stackBuf[:0]
+	w.matches = w.matchBuf[:0]
+	clear(w.masked)
+	w.masked = w.masked[:0]
+	w.awsID = false
+	return w
 }
 
 // walker is the state of one Apply.
@@ -435,7 +450,9 @@ func (w *walker) node(v any, live uint64, depth int, hit int, secret bool) (any,
 	case map[string]any:
 		w.object(t, live, depth)
 	case []any:
-		return w.array(t, live, depth), false
+		if out := w.array(t, live, depth); len(out) != len(t) {
+			return out, false
+		}
 	}
 	return v, false
 }
@@ -500,12 +517,15 @@ func (w *walker) object(obj map[string]any, live uint64, depth int) {
 	}
 }
 
-// changedValue reports whether out replaced v. Containers are masked in
-// place and compare as unchanged.
+// changedValue reports whether out replaced v. Objects are masked in
+// place and compare as unchanged; arrays too unless elements were dropped.
 func changedValue(v, out any) bool {
 	switch t := out.(type) {
-	case map[string]any, []any:
+	case map[string]any:
 		return false
+	case []any:
+		old, ok := v.([]any)
+		return !ok || len(old) != len(t) // an array loses dropped elements
 	case string:
 		s, ok := v.(string)
 		return !ok || s != t
@@ -777,9 +797,8 @@ func appendJSONString(buf []byte, s string) []byte {
 // Values of other fields come back unchanged. Prefix terms cannot be
 // matched against hashed values.
 func (m *Masker) SearchValue(field, value string) (stored string, ok bool) {
-	w := walker{m: m}
-	w.stack = w.stackBuf[:0]
-	w.matches = w.matchBuf[:0]
+	w := m.walker()
+	defer m.walkers.Put(w)
 	var segs []string
 	dets := allDetectors
 	switch field {

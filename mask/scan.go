@@ -390,17 +390,18 @@ func cardAt(s string, i int) (match, int, bool) {
 		break
 	}
 	end := j
+	a0 := 0
 	if i > 0 {
 		switch p := s[i-1]; {
 		case p == '.' || p == '+' || p == ',' && i > 1 && '0' <= s[i-2] && s[i-2] <= '9':
-			return match{}, end, false // a decimal, a phone number
+			a0 = 1 // the first group ends a decimal or starts a phone number
 		}
 	}
 	if end < len(s) && (isAlnum(s[end]) || s[end] == '.' && end+1 < len(s) && '0' <= s[end+1] && s[end+1] <= '9') {
-		return match{}, end, false
+		ng-- // the last group runs into a word or a decimal
 	}
 	var digits [19]byte
-	for a := 0; a < ng; a++ {
+	for a := a0; a < ng; a++ {
 		n := 0
 		for b := a; b < ng; b++ {
 			g := groups[b]
@@ -641,7 +642,7 @@ func urlPasswordAt(s string, i int) (start, end int, ok bool) {
 	a := i + 3
 	e := a
 	at := -1
-	for e < len(s) {
+	for e < len(s) && e-a < 512 {
 		c := s[e]
 		if c == '/' || c == '?' || c == '#' || is(c, cValEnd) {
 			break
@@ -711,9 +712,15 @@ func keyValueAt(s string, i int) (start, end int, det uint8, ok bool) {
 	if k == ke || ke-k > 64 || k > 0 && isAlnum(s[k-1]) {
 		return 0, 0, 0, false
 	}
+	if s[i] == ':' && k > 0 && s[k-1] == ':' {
+		return 0, 0, 0, false // a colon-separated name (ARN, URN), not key: value
+	}
 	key := s[k:ke]
-	switch {
-	case secretKey(key):
+	// A colon with nothing between it and the value, outside quotes, is
+	// more often host:port or a name ("auth:8080") than a key and value.
+	tight := s[i] == ':' && ke == i && i+1 < len(s) && s[i+1] != ' ' && s[i+1] != '"' && s[i+1] != '\''
+	switch cls := keyClass(key); {
+	case cls == wStrong || cls == wWeak && !tight:
 		det = dKeyName
 	case s[i] == '=' && k > 0 && (s[k-1] == '?' || s[k-1] == '&' || s[k-1] == ';') && sigKey(key):
 		det = dAccessKey
@@ -752,7 +759,7 @@ func keyValueAt(s string, i int) (start, end int, det uint8, ok bool) {
 	for e < len(s) && !is(s[e], cValEnd) {
 		e++
 	}
-	if e == v || s[v:e] == "null" {
+	if e == v || s[v:e] == "null" || tight && allDigits(s[v:e]) {
 		return 0, 0, 0, false
 	}
 	// "Authorization: Bearer abc": the credential is the next token too.
@@ -825,11 +832,11 @@ func ipv4At(s string, i int) (int, bool) {
 func ipv6Around(s string, i int) (start, end int, ok bool) {
 	isV6 := func(c byte) bool { return is(c, cHex) || c == ':' || c == '.' }
 	start = i
-	for start > 0 && isV6(s[start-1]) {
+	for start > 0 && i-start <= 45 && isV6(s[start-1]) {
 		start--
 	}
 	end = i
-	for end < len(s) && isV6(s[end]) {
+	for end < len(s) && end-i <= 45 && isV6(s[end]) {
 		end++
 	}
 	if start > 0 && isAlnum(s[start-1]) || end < len(s) && isAlnum(s[end]) || end-start < 3 || end-start > 45 {
@@ -864,4 +871,13 @@ func truncateIP(ip string) (string, bool) {
 		return "", false
 	}
 	return p.Addr().String(), true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
