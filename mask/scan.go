@@ -473,7 +473,7 @@ var fileExtensions = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gi
 // at s[at].
 func emailAt(s string, at, width int) (start, end int, ok bool) {
 	start = at
-	for start > 0 && is(s[start-1], cLocal) {
+	for start > 0 && at-start < 65 && is(s[start-1], cLocal) {
 		start--
 	}
 	for start < at && (s[start] == '.' || s[start] == '%') {
@@ -488,7 +488,7 @@ func emailAt(s string, at, width int) (start, end int, ok bool) {
 	lastStart := j
 	for {
 		k := j
-		for k < len(s) && (isAlnum(s[k]) || s[k] == '-' && k > j) {
+		for k < len(s) && k-at < 256 && (isAlnum(s[k]) || s[k] == '-' && k > j) {
 			k++
 		}
 		if k == j {
