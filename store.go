@@ -65,6 +65,13 @@ type Store interface {
 	// events read back Erased. It is idempotent.
 	Retain(ctx context.Context, tenant string, before time.Time) (*RetentionResult, error)
 
+	// Erase removes the content of tenant's events at seqs, as Retain
+	// does (ids, received_at and leaf hashes stay; they read back Erased).
+	// Seqs already erased are skipped; the result lists the seqs this call
+	// erased. A seq outside the log is an EINVALID *Error on "seqs" and
+	// nothing is erased.
+	Erase(ctx context.Context, tenant string, seqs []int64) (*ErasureResult, error)
+
 	// Verify recomputes every leaf hash and every root from stable storage
 	// and checks every stored checkpoint signature. Damage is reported as a
 	// *TamperError naming the first tenant, seq and file found.

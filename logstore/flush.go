@@ -3,6 +3,7 @@ package logstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -275,41 +276,111 @@ func (s *Store) Retain(ctx context.Context, tenantName string, before time.Time)
 		if b.minRecv >= cut {
 			continue
 		}
-		nb, purged, first, last, err := s.purgeBlock(t, b, cut)
+		seqs, err := s.purgeBlock(t, b, func(ev *trail.Event) bool { return ev.ReceivedAt.UnixNano() < cut })
 		if err != nil {
 			return res, fmt.Errorf("logstore: retention %s: %w", t.name, err)
 		}
-		if nb == nil {
+		if len(seqs) == 0 {
 			continue
 		}
-		t.mu.Lock()
-		for i, x := range t.blocks {
-			if x == b {
-				t.blocks[i] = nb
-			}
-		}
-		t.mu.Unlock()
-		s.removeBlockFiles(b)
-		b.retire()
-		res.Purged += purged
+		res.Purged += int64(len(seqs))
 		if res.FirstSeq < 0 {
-			res.FirstSeq = first
+			res.FirstSeq = seqs[0]
 		}
-		res.LastSeq = last
+		res.LastSeq = seqs[len(seqs)-1]
 	}
 	return res, nil
 }
 
-// purgeBlock rewrites b with the rows received before cut erased. It
-// returns nil when nothing changes.
-func (s *Store) purgeBlock(t *tenant, b *blockRef, cut int64) (nb *blockRef, purged, first, last int64, err error) {
+// Erase implements trail.Store: like Retain, it flushes the head, then
+// rewrites the blocks holding the chosen seqs with their content replaced
+// by a stub.
+func (s *Store) Erase(ctx context.Context, tenantName string, seqs []int64) (*trail.ErasureResult, error) {
+	t, err := s.tenantByName(tenantName)
+	if err != nil {
+		return nil, err
+	}
+	// Every seq below the size read now is in a block once flushLocked
+	// returns.
+	t.mu.RLock()
+	size := t.size
+	t.mu.RUnlock()
+	want := make(map[int64]bool, len(seqs))
+	for _, q := range seqs {
+		if q < 0 || q >= size {
+			return nil, trail.FieldError("seqs", "seq %d is not in the log (size %d)", q, size)
+		}
+		want[q] = true
+	}
+	res := &trail.ErasureResult{Tenant: t.name, Seqs: []int64{}}
+	if len(want) == 0 {
+		return res, nil
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if s.isClosed() {
+		return nil, errClosed
+	}
+	if err := s.flushLocked(); err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	blocks := append([]*blockRef(nil), t.blocks...)
+	t.mu.RUnlock()
+	for _, b := range blocks {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		hit := false
+		for q := range want {
+			if q >= b.first && q < b.first+int64(b.rows) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue
+		}
+		erased, err := s.purgeBlock(t, b, func(ev *trail.Event) bool { return want[ev.Seq] })
+		if err != nil {
+			return res, fmt.Errorf("logstore: erase %s: %w", t.name, err)
+		}
+		res.Seqs = append(res.Seqs, erased...)
+	}
+	slices.Sort(res.Seqs)
+	res.Erased = int64(len(res.Seqs))
+	return res, nil
+}
+
+// purgeBlock rewrites b with the content of the rows that purge selects
+// replaced by stubs, swaps the new block in and removes the old files. It
+// returns the seqs it erased, in order (none when nothing changes).
+func (s *Store) purgeBlock(t *tenant, b *blockRef, purge func(*trail.Event) bool) ([]int64, error) {
+	nb, seqs, err := s.rewritePurged(t, b, purge)
+	if err != nil || nb == nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	for i, x := range t.blocks {
+		if x == b {
+			t.blocks[i] = nb
+		}
+	}
+	t.mu.Unlock()
+	s.removeBlockFiles(b)
+	b.retire()
+	return seqs, nil
+}
+
+// rewritePurged writes a new generation of b with the rows purge selects
+// erased. It returns nil when nothing changes.
+func (s *Store) rewritePurged(t *tenant, b *blockRef, purge func(*trail.Event) bool) (nb *blockRef, seqs []int64, err error) {
 	type row struct {
 		data   []byte
 		ev     *trail.Event
 		erased bool
 	}
 	rows := make([]row, b.rows)
-	first, last = -1, -1
 	err = b.r.Scan(0, b.rows, func(i int, data []byte) error {
 		ev, err := trail.DecodeEvent(data)
 		if err != nil {
@@ -320,25 +391,21 @@ func (s *Store) purgeBlock(t *tenant, b *blockRef, cut int64) (nb *blockRef, pur
 			rows[i] = row{data: append([]byte(nil), data...), ev: ev, erased: true}
 			return nil
 		}
-		if ev.ReceivedAt.UnixNano() < cut {
+		if purge(ev) {
 			rows[i] = row{data: erasedStub(ev), ev: ev, erased: true}
-			purged++
-			if first < 0 {
-				first = ev.Seq
-			}
-			last = ev.Seq
+			seqs = append(seqs, ev.Seq)
 			return nil
 		}
 		rows[i] = row{data: append([]byte(nil), data...), ev: ev}
 		return nil
 	})
-	if err != nil || purged == 0 {
-		return nil, 0, -1, -1, err
+	if err != nil || len(seqs) == 0 {
+		return nil, nil, err
 	}
 	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, termList, bool) {
 		return rows[i].data, rows[i].ev, nil, rows[i].erased
 	})
-	return nb, purged, first, last, err
+	return nb, seqs, err
 }
 
 // erasedStub is what remains of an event whose content was removed: its

@@ -416,6 +416,9 @@ func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool
 	}
 	more := true
 	err := src.b.r.Rows(rows, func(row int, data []byte) error {
+		if isStub(data) {
+			return nil // erased content matches nothing
+		}
 		ev, err := v.decodeRow(src, row, data)
 		if err != nil {
 			return err

@@ -1,18 +1,11 @@
 package storetest
 
 import (
-	"context"
 	"slices"
 	"testing"
 
 	"github.com/trail-audit/trail"
 )
-
-// eraser is the Erase method that every store is gaining (it joins
-// trail.Store once both stores have it).
-type eraser interface {
-	Erase(ctx context.Context, tenant string, seqs []int64) (*trail.ErasureResult, error)
-}
 
 // testErasure erases chosen events and checks that exactly they lose their
 // content, keep their ids, leaf hashes and proofs, stay out of queries,
@@ -20,10 +13,6 @@ type eraser interface {
 // restart; erasing is idempotent and a seq past the log is refused.
 func testErasure(t *testing.T, h Harness) {
 	f := newFixture(t, h)
-	er, ok := f.s.(eraser)
-	if !ok {
-		t.Skipf("%T has no Erase method yet", f.s)
-	}
 	g := NewGen(21, 1)
 	const tenant = "erase"
 	var batch []*trail.Event
@@ -35,7 +24,7 @@ func testErasure(t *testing.T, h Harness) {
 	before := f.storedEvents(tenant)
 	cpBefore := f.checkpoint(tenant)
 
-	res, err := er.Erase(f.ctx, tenant, []int64{30, 3, 7, 7})
+	res, err := f.s.Erase(f.ctx, tenant, []int64{30, 3, 7, 7})
 	if err != nil {
 		t.Fatalf("Erase: %v", err)
 	}
@@ -43,12 +32,12 @@ func testErasure(t *testing.T, h Harness) {
 	if res.Tenant != tenant || res.Erased != 3 || !slices.Equal(res.Seqs, want) {
 		t.Fatalf("Erase: %+v, want seqs %v erased", *res, want)
 	}
-	if res, err := er.Erase(f.ctx, tenant, []int64{3}); err != nil || res.Erased != 0 || len(res.Seqs) != 0 {
+	if res, err := f.s.Erase(f.ctx, tenant, []int64{3}); err != nil || res.Erased != 0 || len(res.Seqs) != 0 {
 		t.Errorf("Erase again: %+v, %v; want nothing erased", res, err)
 	}
-	_, err = er.Erase(f.ctx, tenant, []int64{5, 41})
+	_, err = f.s.Erase(f.ctx, tenant, []int64{5, 41})
 	wantError(t, "Erase past the log", err, trail.EINVALID, "seqs")
-	_, err = er.Erase(f.ctx, "nobody", []int64{0})
+	_, err = f.s.Erase(f.ctx, "nobody", []int64{0})
 	wantError(t, "Erase in an unknown tenant", err, trail.ENOTFOUND, "")
 
 	check := func(t *testing.T) {
