@@ -32,7 +32,8 @@ type MaskingSettings struct {
 }
 
 // MaskRule masks what Path or Detector (exactly one of them) selects with
-// Action: redact, partial, hmac or drop.
+// Action: redact, partial, hmac or drop; keep exempts a path from the
+// detectors, or turns a default detector off.
 type MaskRule struct {
 	Path     string `json:"path,omitempty"`
 	Detector string `json:"detector,omitempty"`
@@ -45,6 +46,7 @@ const (
 	MaskPartial = "partial"
 	MaskHMAC    = "hmac"
 	MaskDrop    = "drop"
+	MaskKeep    = "keep"
 )
 
 // DefaultSettings are the settings of a tenant that has none stored:
@@ -72,9 +74,9 @@ func (s *Settings) Validate() error {
 			return FieldError(f, "path or detector too long")
 		}
 		switch r.Action {
-		case MaskRedact, MaskPartial, MaskHMAC, MaskDrop:
+		case MaskRedact, MaskPartial, MaskHMAC, MaskDrop, MaskKeep:
 		default:
-			return FieldError(f+".action", "must be redact, partial, hmac or drop")
+			return FieldError(f+".action", "must be redact, partial, hmac, drop or keep")
 		}
 	}
 	if s.Masking.Rules == nil {
