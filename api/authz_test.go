@@ -75,6 +75,9 @@ var authzTable = []struct {
 	{"POST /v1/keys/{id}/rotate", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/settings", readRow},
 	{"PUT /v1/settings", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/schemas", readRow},
+	{"GET /v1/schemas/{action}", readRow},
+	{"PUT /v1/schemas/{action}", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/tenants", withOperator(noneRow, rw{ok, ok})},
 	{"POST /v1/tenants", withOperator(noneRow, rw{created, created})},
 	{"GET /healthz", publicRow},
@@ -97,11 +100,22 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 	switch route {
 	case "POST /v1/events":
 		req.Body = ev(target, "doc.edit", "u1")
-	case "GET /v1/events", "GET /v1/export", "GET /v1/stream", "GET /v1/log/checkpoint", "GET /v1/keys", "GET /v1/settings":
+	case "GET /v1/events", "GET /v1/export", "GET /v1/stream", "GET /v1/log/checkpoint", "GET /v1/keys", "GET /v1/settings", "GET /v1/schemas":
 		req.Path += q
 	case "PUT /v1/settings":
 		req.Path += q
 		req.Body = map[string]any{"retention_days": 90}
+	case "GET /v1/schemas/{action}":
+		// The operator puts the schema first, so that a permitted read finds it.
+		seed := request{Method: "PUT", Path: "/v1/schemas/authz.seed" + q, Token: s.operator(), Body: map[string]any{"type": "object"}}
+		if r := s.do(t, seed); r.Status != ok && r.Status != created {
+			t.Fatalf("seed schema: %d %s", r.Status, r.Body)
+		}
+		req.Path = "/v1/schemas/authz.seed" + q
+	case "PUT /v1/schemas/{action}":
+		// A new action each time: its first version, 201.
+		req.Path = fmt.Sprintf("/v1/schemas/authz.put%d", tenantSeq.Add(1)) + q
+		req.Body = map[string]any{"type": "object"}
 	case "GET /v1/events/{id}":
 		req.Path = "/v1/events/seed-" + target + q
 	case "GET /v1/stats":

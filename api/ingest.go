@@ -287,6 +287,17 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		s.m.rateLimited.WithLabelValues("ingest").Inc()
 		return retryAfter{trail.Errorf(trail.ERATELIMITED, "ingest rate limit of this key exceeded"), after}
 	}
+	// Metadata must satisfy its tenant's schema for the action, before
+	// anything of the batch is stored.
+	for i, e := range events {
+		if err := s.cfg.Schemas.Validate(e.Tenant, e); err != nil {
+			var te *trail.Error
+			if errors.As(err, &te) {
+				return te.WithIndex("events", i)
+			}
+			return err
+		}
+	}
 	start := s.now()
 	res, err := s.cfg.Store.Append(r.Context(), events)
 	if err != nil {

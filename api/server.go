@@ -16,6 +16,7 @@ import (
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/limit"
+	"github.com/trail-audit/trail/schema"
 	"github.com/trail-audit/trail/settings"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	// Settings holds every tenant's settings (GET|PUT /v1/settings); nil:
 	// settings kept in memory only.
 	Settings *settings.Registry
+	// Schemas holds every tenant's action schemas (/v1/schemas), which
+	// ingest enforces; nil: schemas kept in memory only.
+	Schemas *schema.Registry
 
 	Limits      trail.Limits
 	AutoTenants bool // an all-tenant key creates a tenant on its first event
@@ -104,6 +108,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if s.cfg.Schemas == nil {
+		if s.cfg.Schemas, err = schema.New(context.Background(), &schema.MemStore{}, cfg.Now); err != nil {
+			return nil, err
+		}
+	}
 	s.audit = newAuditor(cfg.Store, cfg.Logger)
 	s.routes()
 	return s, nil
@@ -158,6 +167,9 @@ func (s *Server) table() []route {
 		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
 		{"GET /v1/settings", auth.PermRead, s.getSettings},
 		{"PUT /v1/settings", auth.PermSettings, s.putSettings},
+		{"GET /v1/schemas", auth.PermRead, s.listSchemas},
+		{"GET /v1/schemas/{action}", auth.PermRead, s.getSchema},
+		{"PUT /v1/schemas/{action}", auth.PermSettings, s.putSchema},
 		{"GET /v1/tenants", auth.PermTenants, s.listTenants},
 		{"POST /v1/tenants", auth.PermTenants, s.createTenant},
 		{"GET /healthz", "", s.healthz},

@@ -10,10 +10,10 @@ import (
 // privileges trail needs in schema, and no more:
 //
 //   - app, the role "trail serve" connects as: it reads everything, appends
-//     events, ids, words and checkpoints, widens tiles, updates tenant heads,
-//     keys and settings, and creates partitions through trail_create_partition. It can
-//     neither UPDATE nor DELETE an event, an id, an erased stub or a
-//     checkpoint.
+//     events, ids, words, checkpoints and schema versions, widens tiles,
+//     updates tenant heads, keys and settings, and creates partitions
+//     through trail_create_partition. It can neither UPDATE nor DELETE an
+//     event, an id, an erased stub, a checkpoint or a schema version.
 //   - retention, the role of the retention job (pgstore
 //     Options.RetentionDSN): app's rights plus DELETE on trail_events,
 //     INSERT on trail_erased and dropping empty partitions through
@@ -31,7 +31,7 @@ func RolesSQL(schema, app, retention string) []string {
 			"GRANT USAGE ON SCHEMA "+sch+" TO "+id(r),
 			"GRANT SELECT ON ALL TABLES IN SCHEMA "+sch+" TO "+id(r),
 			"GRANT INSERT ON "+strings.Join([]string{t("trail_events"), t("trail_ids"), t("trail_words"), t("trail_checkpoints"),
-				t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings"), t("trail_meta")}, ", ")+" TO "+id(r),
+				t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings"), t("trail_schemas"), t("trail_meta")}, ", ")+" TO "+id(r),
 			"GRANT UPDATE ON "+strings.Join([]string{t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings")}, ", ")+" TO "+id(r),
 			"GRANT EXECUTE ON FUNCTION "+t("trail_create_partition")+"(text, timestamptz, timestamptz) TO "+id(r),
 		)

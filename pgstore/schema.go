@@ -160,6 +160,17 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION trail_drop_partition(text) FROM PUBLIC;
 `},
+	{2, "action schemas", `
+CREATE TABLE trail_schemas (
+	tenant     text COLLATE "C" NOT NULL,
+	action     text COLLATE "C" NOT NULL,
+	version    int NOT NULL CHECK (version > 0),
+	schema     jsonb NOT NULL,
+	created_at timestamptz NOT NULL,
+	PRIMARY KEY (tenant, action, version)
+);
+COMMENT ON TABLE trail_schemas IS 'Per-tenant, per-action JSON Schemas for event metadata, one row per version, never updated; the highest version applies. Shared by every node.';
+`},
 }
 
 // migrateLockKey is the advisory lock that serialises migrations of one

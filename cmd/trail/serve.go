@@ -26,9 +26,11 @@ import (
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/pgstore"
 	"github.com/trail-audit/trail/pgstore/pgkeys"
+	"github.com/trail-audit/trail/pgstore/pgschemas"
 	"github.com/trail-audit/trail/pgstore/pgsettings"
 	"github.com/trail-audit/trail/pgstore/pgwatch"
 	"github.com/trail-audit/trail/retention"
+	"github.com/trail-audit/trail/schema"
 	"github.com/trail-audit/trail/settings"
 )
 
@@ -153,10 +155,22 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	// Action schemas: schemas.json, or a table that every node follows.
+	var schemaStore schema.Store = schema.NewFileStore(filepath.Join(cfg.Data, "schemas.json"))
+	var pgSchemas *pgschemas.Store
+	if pg, ok := store.(*pgstore.Store); ok {
+		pgSchemas = pgschemas.New(pg.Pool())
+		schemaStore = pgSchemas
+	}
+	schemas, err := schema.New(ctx, schemaStore, time.Now)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := api.New(api.Config{
-		Store: store, Keys: keys, Settings: tenantSettings, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
+		Store: store, Keys: keys, Settings: tenantSettings, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
 		IngestRate: limit.Config{Rate: cfg.IngestRate, Burst: max(int(cfg.IngestRate), 10000)},
 		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
 		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
@@ -179,6 +193,9 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		// at once.
 		s.goBackground(func() { pgKeys.Watch(baseCtx, keys, pgkeys.WatchOptions{Logger: log}) })
 		s.goBackground(func() { pgSettings.Watch(baseCtx, tenantSettings, pgwatch.Options{Logger: log}) })
+	}
+	if pgSchemas != nil {
+		s.goBackground(func() { pgSchemas.Watch(baseCtx, schemas, pgwatch.Options{Logger: log}) })
 	}
 	if cfg.RetentionInterval > 0 {
 		job := &retention.Job{Store: store, Settings: tenantSettings.Get, Logger: log}
