@@ -139,4 +139,8 @@ type Record struct {
 	Seq      int64
 	LeafHash Hash
 	Data     []byte
+	// ID and ReceivedAt are set when Data is nil: the server fields an
+	// erased event keeps.
+	ID         string
+	ReceivedAt time.Time
 }

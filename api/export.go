@@ -141,7 +141,7 @@ func (s *Server) exportLog(r *http.Request, tenant string, nw *export.NDJSONWrit
 			if rec.Data != nil {
 				err = nw.WriteLeaf(tenant, rec.Seq, rec.Data, rec.LeafHash)
 			} else {
-				err = s.exportErased(r, tenant, rec.Seq, nw)
+				err = s.exportErased(r, tenant, rec, nw)
 			}
 			if err != nil {
 				return n, err
@@ -151,19 +151,8 @@ func (s *Server) exportLog(r *http.Request, tenant string, nw *export.NDJSONWrit
 	}
 }
 
-// exportErased writes the stub of one erased event, read with a one-event
-// query that starts at its seq.
-func (s *Server) exportErased(r *http.Request, tenant string, seq int64, nw *export.NDJSONWriter) error {
-	q := &trail.Query{Tenant: tenant, Order: trail.OrderAsc, Limit: 1}
-	if seq > 0 {
-		q.Cursor = trail.EncodeCursor(seq-1, trail.OrderAsc)
-	}
-	page, err := s.cfg.Store.Query(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	if len(page.Events) != 1 || page.Events[0].Seq != seq {
-		return fmt.Errorf("export: erased event %s/%d not found", tenant, seq)
-	}
-	return nw.Write(page.Events[0])
+// exportErased writes the stub of one erased event from its record.
+func (s *Server) exportErased(r *http.Request, tenant string, rec trail.Record, nw *export.NDJSONWriter) error {
+	h := rec.LeafHash
+	return nw.Write(&trail.Event{ID: rec.ID, Seq: rec.Seq, Tenant: tenant, ReceivedAt: rec.ReceivedAt, Erased: true, LeafHash: &h})
 }

@@ -541,6 +541,12 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 				rec := trail.Record{Tenant: t.name, Seq: seq, LeafHash: h}
 				if !isStub(data) {
 					rec.Data = append([]byte(nil), data...)
+				} else {
+					ev, err := trail.DecodeEvent(data)
+					if err != nil {
+						return fmt.Errorf("erased stub of seq %d: %w", seq, err)
+					}
+					rec.ID, rec.ReceivedAt = ev.ID, ev.ReceivedAt
 				}
 				out = append(out, rec)
 				return nil

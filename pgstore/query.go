@@ -469,9 +469,9 @@ func (s *Store) Read(ctx context.Context, tenant string, from int64, limit int) 
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT seq, data FROM trail_events WHERE tenant = $1 AND seq >= $2 AND seq < $3
+		SELECT seq, data, NULL, NULL FROM trail_events WHERE tenant = $1 AND seq >= $2 AND seq < $3
 		UNION ALL
-		SELECT seq, NULL FROM trail_erased WHERE tenant = $1 AND seq >= $2 AND seq < $3
+		SELECT seq, NULL, id, received_at FROM trail_erased WHERE tenant = $1 AND seq >= $2 AND seq < $3
 		ORDER BY seq`, tenant, from, hi)
 	if err != nil {
 		return nil, s.dbError("read", err)
@@ -482,7 +482,9 @@ func (s *Store) Read(ctx context.Context, tenant string, from int64, limit int) 
 	for rows.Next() {
 		var seq int64
 		var data []byte
-		if err := rows.Scan(&seq, &data); err != nil {
+		var id *string
+		var recv *time.Time
+		if err := rows.Scan(&seq, &data, &id, &recv); err != nil {
 			return nil, s.dbError("read", err)
 		}
 		want := from + int64(len(out))
@@ -493,6 +495,9 @@ func (s *Store) Read(ctx context.Context, tenant string, from int64, limit int) 
 		if data != nil {
 			r.LeafHash = trail.Hash(leafHash(data))
 		} else {
+			if id != nil && recv != nil {
+				r.ID, r.ReceivedAt = *id, recv.UTC()
+			}
 			if tree == nil {
 				if tree, err = s.readTree(ctx, tenant, h, hi); err != nil {
 					return nil, err

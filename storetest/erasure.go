@@ -49,6 +49,9 @@ func testErasure(t *testing.T, h Harness) {
 			if r.LeafHash != b.LeafHash || (r.Data == nil) != erased {
 				t.Errorf("record %d: leaf hash kept %v, data present %v; want erased = %v", b.Seq, r.LeafHash == b.LeafHash, r.Data != nil, erased)
 			}
+			if erased && (r.ID != b.Event.ID || !r.ReceivedAt.Equal(b.Event.ReceivedAt)) {
+				t.Errorf("record %d: erased record carries id %q received %v, want %q %v", b.Seq, r.ID, r.ReceivedAt, b.Event.ID, b.Event.ReceivedAt)
+			}
 			e, err := f.s.Get(f.ctx, tenant, b.Event.ID)
 			if err != nil {
 				t.Errorf("Get(%d): %v", b.Seq, err)

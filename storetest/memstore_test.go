@@ -234,7 +234,11 @@ func (s *memStore) Read(ctx context.Context, tenant string, from int64, limit in
 	}
 	var out []trail.Record
 	for seq := from; seq < int64(len(l.leaves)) && len(out) < limit; seq++ {
-		out = append(out, trail.Record{Tenant: tenant, Seq: seq, LeafHash: l.leaves[seq], Data: l.data[seq]})
+		r := trail.Record{Tenant: tenant, Seq: seq, LeafHash: l.leaves[seq], Data: l.data[seq]}
+		if r.Data == nil {
+			r.ID, r.ReceivedAt = l.ids[seq], l.recv[seq]
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }
