@@ -298,6 +298,15 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 			return err
 		}
 	}
+	// Secrets are masked before anything is hashed or stored; the masked
+	// paths are listed in each event's masked field.
+	for _, e := range events {
+		m, err := s.maskers.get(e.Tenant)
+		if err != nil {
+			return err
+		}
+		m.Apply(e)
+	}
 	start := s.now()
 	res, err := s.cfg.Store.Append(r.Context(), events)
 	if err != nil {

@@ -163,7 +163,18 @@ func (s *Server) readQuery(r *http.Request, p *auth.Principal, perm auth.Permiss
 	if err := s.limitRead(p); err != nil {
 		return nil, err
 	}
-	return parseQuery(r.URL.Query(), tenant)
+	q, err := parseQuery(r.URL.Query(), tenant)
+	if err != nil {
+		return nil, err
+	}
+	if q.Filter != nil {
+		m, err := s.maskers.get(tenant)
+		if err != nil {
+			return nil, err
+		}
+		q.Filter = searchForm(m, q.Filter)
+	}
+	return q, nil
 }
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

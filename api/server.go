@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net"
@@ -33,6 +34,12 @@ type Config struct {
 	// ingest enforces; nil: schemas kept in memory only.
 	Schemas *schema.Registry
 
+	// MaskSecret keys the hmac masking action: each tenant's key is
+	// derived from it, so it must be secret, random (at least 16 bytes)
+	// and the same on every node and across restarts, or equality search
+	// of hashed values breaks. nil: a random secret for this process only.
+	MaskSecret []byte
+
 	Limits      trail.Limits
 	AutoTenants bool // an all-tenant key creates a tenant on its first event
 
@@ -63,6 +70,7 @@ type Server struct {
 	ipL     *limit.Limiter
 	m       *metrics
 	audit   *auditor
+	maskers *maskers
 
 	closeOnce sync.Once
 }
@@ -103,8 +111,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
+	if len(s.cfg.MaskSecret) == 0 {
+		s.cfg.MaskSecret = make([]byte, 32)
+		if _, err := rand.Read(s.cfg.MaskSecret); err != nil {
+			return nil, err
+		}
+		s.log.Warn("api: no masking secret configured; hashed values are searchable only until restart")
+	}
 	if s.cfg.Settings == nil {
-		if s.cfg.Settings, err = settings.New(context.Background(), &settings.MemStore{}, nil); err != nil {
+		if s.cfg.Settings, err = settings.New(context.Background(), &settings.MemStore{}, CheckMasking(s.cfg.MaskSecret)); err != nil {
 			return nil, err
 		}
 	}
@@ -113,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.maskers = newMaskers(s.cfg.Settings, s.cfg.MaskSecret)
 	s.audit = newAuditor(cfg.Store, cfg.Logger)
 	s.routes()
 	return s, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -150,7 +151,12 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		pgSettings = pgsettings.New(pg.Pool(), time.Now)
 		settingsStore = pgSettings
 	}
-	tenantSettings, err := settings.New(ctx, settingsStore, nil)
+	maskSecret, err := maskingSecret(filepath.Join(cfg.Data, "signing.key"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	tenantSettings, err := settings.New(ctx, settingsStore, api.CheckMasking(maskSecret))
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -170,7 +176,7 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := api.New(api.Config{
-		Store: store, Keys: keys, Settings: tenantSettings, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
+		Store: store, Keys: keys, Settings: tenantSettings, MaskSecret: maskSecret, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
 		IngestRate: limit.Config{Rate: cfg.IngestRate, Burst: max(int(cfg.IngestRate), 10000)},
 		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
 		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
@@ -220,6 +226,22 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	return s, nil
+}
+
+// maskingSecret derives the secret of the hmac masking action from the
+// signing key file, which every node of a database already shares: hashed
+// values then match on every node and across restarts with no second
+// secret to distribute. It is a one-way function of the key, domain
+// separated, so it reveals nothing about the signing key.
+func maskingSecret(signingKeyPath string) ([]byte, error) {
+	data, err := os.ReadFile(signingKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("masking secret: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte("trail/masking-secret/v1\n"))
+	h.Write(trimNewline(data))
+	return h.Sum(nil), nil
 }
 
 // verifierText derives the public verifier key from the signing key file.
