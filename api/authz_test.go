@@ -73,6 +73,7 @@ var authzTable = []struct {
 	{"GET /v1/keys", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"DELETE /v1/keys/{id}", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/keys/{id}/rotate", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"POST /v1/erasures", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/settings", readRow},
 	{"PUT /v1/settings", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/schemas", readRow},
@@ -102,6 +103,9 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 		req.Body = ev(target, "doc.edit", "u1")
 	case "GET /v1/events", "GET /v1/export", "GET /v1/stream", "GET /v1/log/checkpoint", "GET /v1/keys", "GET /v1/settings", "GET /v1/schemas":
 		req.Path += q
+	case "POST /v1/erasures":
+		req.Path += q
+		req.Body = map[string]any{"ids": []string{"more-" + target}, "reason": "authorisation test"}
 	case "PUT /v1/settings":
 		req.Path += q
 		req.Body = map[string]any{"retention_days": 90}

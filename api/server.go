@@ -181,6 +181,7 @@ func (s *Server) table() []route {
 		{"GET /v1/keys", auth.PermKeys, s.listKeys},
 		{"DELETE /v1/keys/{id}", auth.PermKeys, s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
+		{"POST /v1/erasures", auth.PermSettings, s.erase},
 		{"GET /v1/settings", auth.PermRead, s.getSettings},
 		{"PUT /v1/settings", auth.PermSettings, s.putSettings},
 		{"GET /v1/schemas", auth.PermRead, s.listSchemas},
