@@ -53,8 +53,8 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *
 }
 
 // TestServeTLS serves HTTPS with --tls-cert/--tls-key: a client that
-// trusts the certificate gets answers, plain HTTP gets none, and the CLI
-// works against the https URL.
+// trusts the certificate gets answers; plain HTTP and a client that does
+// not trust it get none.
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeSelfSigned(t, t.TempDir())
