@@ -171,6 +171,13 @@ CREATE TABLE trail_schemas (
 );
 COMMENT ON TABLE trail_schemas IS 'Per-tenant, per-action JSON Schemas for event metadata, one row per version, never updated; the highest version applies. Shared by every node.';
 `},
+	// The audit query of every day, action and outcome together (failed
+	// logins), read the whole (tenant, action) range without outcome in
+	// the key: 2.3 s p99 at 10M events.
+	{3, "index action and outcome together", `
+DROP INDEX trail_events_action;
+CREATE INDEX trail_events_action_outcome ON trail_events (tenant, action, outcome, seq);
+`},
 }
 
 // migrateLockKey is the advisory lock that serialises migrations of one

@@ -158,6 +158,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 	}
+	// A generic plan of the prepared queries cannot prune by value and
+	// reads every matching row before sorting (532 ms p99 for one actor
+	// of a large tenant at 10M events); plan each execution for its values.
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	} else if cfg.MaxConns < 8 {
