@@ -19,6 +19,7 @@ import (
 	"time"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/storetest"
 )
@@ -33,9 +34,14 @@ const benchTenants = 1000
 // openBench opens a store in dir with production defaults (64 MiB head,
 // so flushes run in the background as they do in production).
 func openBench(tb testing.TB, dir string) *logstore.Store {
+	return openBenchWith(tb, dir, nil)
+}
+
+// openBenchWith is openBench encrypting at rest with ring, if not nil.
+func openBenchWith(tb testing.TB, dir string, ring *keyring.Ring) *logstore.Store {
 	tb.Helper()
 	signer, verifier := testKey(tb)
-	s, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test"})
+	s, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Encryption: ring})
 	if err != nil {
 		tb.Fatalf("open %s: %v", dir, err)
 	}
@@ -91,19 +97,25 @@ func appendAll(b *testing.B, s *logstore.Store, batches [][]*trail.Event, worker
 // BenchmarkAppendBatch appends b.N events as durable batches of 1000 from
 // 4 goroutines (target ≥ 250k events/s on 2 cores).
 func BenchmarkAppendBatch(b *testing.B) {
-	benchAppend(b, 1000, 4)
+	benchAppend(b, 1000, 4, nil)
+}
+
+// BenchmarkAppendBatchEncrypted is BenchmarkAppendBatch with encryption at
+// rest: WAL records, blocks and id tables sealed with AES-256-GCM.
+func BenchmarkAppendBatchEncrypted(b *testing.B) {
+	benchAppend(b, 1000, 4, testRing(b, 0, "k1"))
 }
 
 // BenchmarkAppendSingle appends b.N events one per Append call from 64
 // goroutines (target ≥ 20k events/s on 2 cores).
 func BenchmarkAppendSingle(b *testing.B) {
-	benchAppend(b, 1, 64)
+	benchAppend(b, 1, 64, nil)
 }
 
-func benchAppend(b *testing.B, size, workers int) {
+func benchAppend(b *testing.B, size, workers int, ring *keyring.Ring) {
 	now := time.Now()
 	batches := benchBatches(storetest.NewGen(uint64(b.N), benchTenants), b.N, size, now.Add(-time.Hour), now)
-	s := openBench(b, b.TempDir())
+	s := openBenchWith(b, b.TempDir(), ring)
 	defer s.Close()
 	runtime.GC()
 	b.ReportAllocs()

@@ -163,7 +163,10 @@ func (s *Store) openBlock(path string, first int64, rows, gen int) (*blockRef, e
 		f.Close()
 		return nil, err
 	}
-	r, err := block.OpenWith(path, f, st.Size(), s.blockOpts)
+	r, err := block.OpenWith(path, f, st.Size(), s.blockOptions(path))
+	if err == nil {
+		err = s.checkBlockEncryption(r)
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -175,6 +178,9 @@ func (s *Store) openBlock(path string, first int64, rows, gen int) (*blockRef, e
 	}
 	b := &blockRef{path: path, first: first, rows: rows, gen: gen, f: f, r: r}
 	data, err := readFile(s.fs, idsPath(path))
+	if err == nil {
+		data, err = s.openIDs(idsPath(path), data)
+	}
 	if err == nil {
 		b.ids, b.minRecv, b.maxRecv, err = decodeIDs(data)
 	}
@@ -270,7 +276,11 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 			t.broken = &trail.TamperError{Tenant: name, Seq: next, File: t.rel("blocks"), Reason: fmt.Sprintf("blocks skip from seq %d to %d", next, c.first)}
 			break
 		}
-		b, err := s.openBlock(filepath.Join(bdir, c.name), c.first, c.rows, c.gen)
+		path := filepath.Join(bdir, c.name)
+		b, err := s.openBlock(path, c.first, c.rows, c.gen)
+		if err != nil && keyError(err) {
+			return nil, fmt.Errorf("logstore: %s: %w", s.rel(path), keyCause(err))
+		}
 		if err != nil {
 			t.broken = &trail.TamperError{Tenant: name, Seq: c.first, File: t.rel(filepath.Join("blocks", c.name)), Reason: err.Error()}
 			break
@@ -323,7 +333,7 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
 	var buf bytes.Buffer
 	buf.Grow(n * blockBytesPerRow)
-	w := block.NewWriter(&buf, t.name, first, s.blockOpts)
+	w := block.NewWriter(&buf, t.name, first, s.blockOptions(name))
 	ref := &blockRef{ids: make([]idEntry, 0, n)}
 	for i := 0; i < n; i++ {
 		data, ev, terms, erased := row(i)
@@ -349,7 +359,7 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 		return nil, fmt.Errorf("write block %s: %w", name, err)
 	}
 	sortIDs(ref.ids)
-	return s.installBlockFile(name, buf.Bytes(), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv), first, n, gen)
+	return s.installBlockFile(name, buf.Bytes(), s.sealIDs(idsPath(name), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv)), first, n, gen)
 }
 
 // blockBytesPerRow sizes writeBlock's buffer: a block of realistic events

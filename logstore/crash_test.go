@@ -21,6 +21,7 @@ import (
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/logstore/vfs"
 	"github.com/trail-audit/trail/merkle"
@@ -33,13 +34,23 @@ var crashRounds = flag.Int("crash.rounds", 0, "rounds of TestCrash (default $TRA
 const (
 	crashChildEnv = "TRAIL_CRASH_CHILD" // set in the child: the data directory
 	crashRoundEnv = "TRAIL_CRASH_ROUND" // the round number, for unique ids
+	crashKeysEnv  = "TRAIL_CRASH_KEYS"  // set in the child of TestCrashEncrypted: its keyring
 )
 
 // crashOptions are the store options of TestCrash: a small head and small
 // WAL segments, so that flushes, compaction, segment rotation and WAL
 // trimming all happen while the child is killed.
-func crashOptions(t testing.TB, dir string) logstore.Options {
+//
+// With keys (a keyring's text), the store encrypts at rest.
+func crashOptions(t testing.TB, dir, keys string) logstore.Options {
 	opts := storeOptions(t, dir, vfs.OS())
+	if keys != "" {
+		ring, err := keyring.Parse(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Encryption = ring
+	}
 	opts.HeadBytes = 256 << 10
 	opts.WALSegmentSize = 128 << 10
 	opts.ChunkRows = 32
@@ -64,9 +75,24 @@ type crashReceipt struct {
 // only after Append returned nil; a line cut by the kill is ignored.
 func TestCrash(t *testing.T) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
-		crashChild(t, dir)
+		crashChild(t, dir, os.Getenv(crashKeysEnv))
 		return
 	}
+	runCrash(t, "")
+}
+
+// TestCrashEncrypted is TestCrash with encryption at rest, the keyring
+// rotating from k1 to k2 half-way, so that recovery reads WAL records and
+// blocks sealed under both keys.
+func TestCrashEncrypted(t *testing.T) {
+	if os.Getenv(crashChildEnv) != "" {
+		return // a child of TestCrash
+	}
+	runCrash(t, line(t, 0, "k1"))
+}
+
+// runCrash runs the rounds of TestCrash, encrypting with keys when not "".
+func runCrash(t *testing.T, keys string) {
 	if testing.Short() {
 		t.Skip("crash test re-executes the test binary; skipped with -short")
 	}
@@ -94,12 +120,15 @@ func TestCrash(t *testing.T) {
 	acks := map[string]map[int64]crashReceipt{} // tenant → seq → receipt, over all rounds
 	total := 0
 	for round := range rounds {
+		if keys != "" && round == rounds/2 {
+			keys += line(t, 0, "k2")
+		}
 		kill := time.Duration(50+rng.IntN(351)) * time.Millisecond
 		// One round in four counts from the start of the process, so
 		// that the kill may land in recovery; the others from the end
 		// of Open, so that the store always gets to append and flush.
 		duringOpen := rng.IntN(4) == 0
-		got := runCrashChild(t, dir, round, kill, duringOpen)
+		got := runCrashChild(t, dir, keys, round, kill, duringOpen)
 		for _, r := range got {
 			m := acks[r.tenant]
 			if m == nil {
@@ -112,7 +141,7 @@ func TestCrash(t *testing.T) {
 			m[r.seq] = r
 		}
 		total += len(got)
-		if !checkCrashRound(t, dir, round, acks) {
+		if !checkCrashRound(t, dir, keys, round, acks) {
 			t.Fatalf("round %d failed (killed %v after %s); seed %d", round, kill, killFrom(duringOpen), seed)
 		}
 		t.Logf("round %d: killed %v after %s, %d events acknowledged, %d in all", round, kill, killFrom(duringOpen), len(got), total)
@@ -132,7 +161,7 @@ func killFrom(duringOpen bool) string {
 // runCrashChild runs one child on dir and kills it d after it opened the
 // store or, when duringOpen, d after it started (so that some kills land in
 // recovery). It returns the receipts the child reported.
-func runCrashChild(t *testing.T, dir string, round int, d time.Duration, duringOpen bool) []crashReceipt {
+func runCrashChild(t *testing.T, dir, keys string, round int, d time.Duration, duringOpen bool) []crashReceipt {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -140,7 +169,7 @@ func runCrashChild(t *testing.T, dir string, round int, d time.Duration, duringO
 	}
 	defer pr.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round), crashKeysEnv+"="+keys)
 	cmd.ExtraFiles = []*os.File{pw}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -218,10 +247,10 @@ func runCrashChild(t *testing.T, dir string, round int, d time.Duration, duringO
 const crashOpened = "opened\n"
 
 // crashChild is the body of the child process: it appends until killed.
-func crashChild(t *testing.T, dir string) {
+func crashChild(t *testing.T, dir, keys string) {
 	acks := os.NewFile(3, "acks")
 	round, _ := strconv.Atoi(os.Getenv(crashRoundEnv))
-	s, err := logstore.Open(crashOptions(t, dir))
+	s, err := logstore.Open(crashOptions(t, dir, keys))
 	if err != nil {
 		t.Fatalf("child: open: %v", err) // the parent sees an early exit
 	}
@@ -269,10 +298,10 @@ func crashChild(t *testing.T, dir string) {
 
 // checkCrashRound reopens the store after a kill and checks it against
 // every receipt acknowledged so far. It reports whether all was well.
-func checkCrashRound(t *testing.T, dir string, round int, acks map[string]map[int64]crashReceipt) bool {
+func checkCrashRound(t *testing.T, dir, keys string, round int, acks map[string]map[int64]crashReceipt) bool {
 	t.Helper()
 	ctx := context.Background()
-	opts := crashOptions(t, dir)
+	opts := crashOptions(t, dir, keys)
 	s, err := logstore.Open(opts)
 	if err != nil {
 		t.Errorf("round %d: reopen after kill: %v", round, err)

@@ -10,6 +10,7 @@
 //	<dir>/tenants/<tenant>/blocks/*.ids      id → row tables of each block
 //	<dir>/tenants/<tenant>/tiles/L<n>        Merkle tiles, height 8 (C2SP tlog-tiles)
 //	<dir>/tenants/<tenant>/checkpoints.log   every checkpoint signed at a block boundary
+//	<dir>/ENCRYPTION                         when encrypted at rest: key ids and check values
 //
 // # Write path
 //
@@ -28,6 +29,18 @@
 // in blocks with per-block dictionaries and postings. Queries plan candidate
 // rows from the indexes, then decode and match exactly with the reference
 // matcher of trail.Expr.
+//
+// # Encryption at rest
+//
+// With Options.Encryption (a keyring.Ring), every WAL record, block chunk,
+// block index and id table is sealed with AES-256-GCM under the ring's
+// current key, with additional data naming the unit's file and place, so
+// units cannot be moved undetected; any key of the ring opens them, so
+// keys rotate without rewriting anything. Tiles and checkpoints.log hold
+// only hashes and signed tree heads and stay plaintext. Open fails with an
+// error naming the key id and the file when the ring lacks a key the data
+// needs or holds other bytes under its id, and when an encrypted store is
+// opened without a ring. See encryption.go and docs/design/logstore.md.
 //
 // # Recovery
 //

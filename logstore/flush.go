@@ -234,12 +234,12 @@ func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
 	for _, r := range readers {
 		size += r.Meta().Bytes
 	}
-	buf := bytesBuffer{b: make([]byte, 0, size)} // a merge copies the chunks verbatim
-	if _, err := block.Merge(&buf, readers, nil, s.blockOpts); err != nil {
+	buf := bytesBuffer{b: make([]byte, 0, size)} // a merge copies the chunks verbatim (or re-sealed)
+	name := t.dir + "/blocks/" + blockName(srcs[0].first, rows, gen)
+	if _, err := block.Merge(&buf, readers, nil, s.blockOptions(name)); err != nil {
 		return nil, err
 	}
-	name := t.dir + "/blocks/" + blockName(srcs[0].first, rows, gen)
-	return s.installBlockFile(name, buf.b, encodeIDs(ids, minRecv, maxRecv), srcs[0].first, rows, gen)
+	return s.installBlockFile(name, buf.b, s.sealIDs(idsPath(name), encodeIDs(ids, minRecv, maxRecv)), srcs[0].first, rows, gen)
 }
 
 // bytesBuffer is a minimal io.Writer into a byte slice.

@@ -13,6 +13,7 @@ import (
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/logstore/block"
 	"github.com/trail-audit/trail/storetest"
@@ -49,16 +50,36 @@ type harness struct {
 	nows  map[trail.Store]func() time.Time
 	cur   map[string]*logstore.Store // the open store of each directory
 	small bool                       // tiny head so that blocks, flushes and compaction happen
+	ring  *keyring.Ring              // encryption at rest, when not nil
 }
 
 func newHarness(small bool) *harness {
 	return &harness{dirs: map[trail.Store]string{}, nows: map[trail.Store]func() time.Time{}, cur: map[string]*logstore.Store{}, small: small}
 }
 
+// testRing returns a ring of the given key ids, each key's bytes derived
+// from its id and seed, the last id current.
+func testRing(t testing.TB, seed byte, ids ...string) *keyring.Ring {
+	t.Helper()
+	var text string
+	for _, id := range ids {
+		l, err := keyring.Generate(bytes.NewReader(bytes.Repeat([]byte{seed + id[len(id)-1]}, 32)), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += l
+	}
+	r, err := keyring.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func (h *harness) open(t *testing.T, dir string, now func() time.Time) *logstore.Store {
 	t.Helper()
 	signer, verifier := testKey(t)
-	opts := logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Now: now}
+	opts := logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Now: now, Encryption: h.ring}
 	if h.small {
 		opts.HeadBytes = 64 << 10
 		opts.ChunkRows = 16
@@ -115,11 +136,11 @@ func (h *harness) Tamper(t *testing.T, s trail.Store, tenant string, seq int64) 
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if err := tamperRow(dir, tenant, seq); err != nil {
+	if err := tamperRow(dir, tenant, seq, h.ring); err != nil {
 		t.Fatalf("tamper: %v", err)
 	}
 	signer, verifier := testKey(t)
-	ns, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Now: now})
+	ns, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Now: now, Encryption: h.ring})
 	if err != nil {
 		return nil
 	}
@@ -130,8 +151,10 @@ func (h *harness) Tamper(t *testing.T, s trail.Store, tenant string, seq int64) 
 }
 
 // tamperRow rewrites one row of the block holding seq, replacing "success"
-// by "failure" (or changing the first letter of the action).
-func tamperRow(dir, tenant string, seq int64) error {
+// by "failure" (or changing the first letter of the action). With a ring,
+// it decrypts and re-encrypts the block as an attacker holding the key
+// could.
+func tamperRow(dir, tenant string, seq int64, ring *keyring.Ring) error {
 	bdir := filepath.Join(dir, "tenants", tenant, "blocks")
 	des, err := os.ReadDir(bdir)
 	if err != nil {
@@ -146,7 +169,11 @@ func tamperRow(dir, tenant string, seq int64) error {
 		if err != nil {
 			return err
 		}
-		r, err := block.Open(path, bytes.NewReader(data), int64(len(data)))
+		var opts block.Options
+		if ring != nil {
+			opts.Cipher = logstore.BlockCipher(ring, dir, path)
+		}
+		r, err := block.OpenWith(path, bytes.NewReader(data), int64(len(data)), opts)
 		if err != nil {
 			return err
 		}
@@ -155,7 +182,7 @@ func tamperRow(dir, tenant string, seq int64) error {
 			continue
 		}
 		var out bytes.Buffer
-		w := block.NewWriter(&out, tenant, m.FirstSeq, block.Options{})
+		w := block.NewWriter(&out, tenant, m.FirstSeq, opts)
 		err = r.Scan(0, m.Rows, func(row int, d []byte) error {
 			d = append([]byte(nil), d...)
 			if m.FirstSeq+int64(row) == seq {
@@ -193,4 +220,13 @@ func TestConformance(t *testing.T) {
 // events are read from blocks written by flushes and merged by compaction.
 func TestConformanceSmallHead(t *testing.T) {
 	storetest.Run(t, newHarness(true))
+}
+
+// TestConformanceEncrypted runs the suite with encryption at rest and a
+// tiny head, so that encrypted WAL records, blocks, merges and rewrites
+// are all exercised.
+func TestConformanceEncrypted(t *testing.T) {
+	h := newHarness(true)
+	h.ring = testRing(t, 0, "k1")
+	storetest.Run(t, h)
 }

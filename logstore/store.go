@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore/block"
 	"github.com/trail-audit/trail/logstore/vfs"
 	"github.com/trail-audit/trail/logstore/wal"
@@ -41,6 +42,18 @@ type Options struct {
 	ChunkRows      int   // rows per compressed chunk; default 128
 	MaxBlockRows   int   // compaction stops merging past this; default 4M
 	CacheBytes     int64 // decompressed block chunks kept for queries; default 256 MiB
+
+	// Encryption, when not nil, encrypts every byte of event content the
+	// store writes (WAL records, block chunks and indexes, id tables)
+	// with AES-256-GCM under the ring's current key; any key of the ring
+	// decrypts. Nil stores plaintext. Open fails with an error naming
+	// the key id and the file when data needs a key the ring lacks, when
+	// the ring's key of an id the store has seen has other bytes, and
+	// when an encrypted store is opened without a ring. A plaintext
+	// store opened with a ring stays readable and writes new data
+	// encrypted. Nonces come from crypto/rand, never from Rand. See
+	// docs/design/logstore.md, "Encryption at rest".
+	Encryption *keyring.Ring
 }
 
 func (o *Options) setDefaults() error {
@@ -117,8 +130,9 @@ type Store struct {
 	// its record synced; the next commit's record (or Close) logs them.
 	// Only the writer goroutine (and Close after it) touches them.
 	pendingNotes []commitSection
-	payload      []byte // the writer's commit record buffer, reused
-	blockOpts    block.Options
+	payload      []byte        // the writer's commit record buffer, reused
+	blockOpts    block.Options // of every block; blockOptions adds a file's cipher
+	enc          *encryption   // nil: plaintext
 	verifier     note.Verifier
 	headBytes    int64 // total leaf bytes in heads, guarded by commitMu
 	bgWG         sync.WaitGroup
@@ -176,6 +190,10 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("logstore: %s is in use by another process: %w", opts.Dir, err)
 	}
 	s.lock = lock
+	if err := s.setupEncryption(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -200,7 +218,7 @@ func (s *Store) recover() error {
 		}
 		s.tenants[t.name] = t
 	}
-	w, err := wal.Open(filepath.Join(s.opts.Dir, "wal"), wal.Options{SegmentSize: s.opts.WALSegmentSize, FS: s.fs})
+	w, err := wal.Open(filepath.Join(s.opts.Dir, "wal"), s.walOptions())
 	if err != nil {
 		return fmt.Errorf("logstore: open wal: %w", err)
 	}
@@ -211,7 +229,7 @@ func (s *Store) recover() error {
 		return s.replayRecord(payload)
 	})
 	if err != nil {
-		return fmt.Errorf("logstore: replay wal: %w", err)
+		return s.walOpenError(err)
 	}
 	// Check every tenant's root against its latest signed checkpoint and
 	// sign one for whatever the WAL held beyond it.
@@ -315,6 +333,9 @@ func (t *tenant) missingFrom() string {
 
 // replayRecord applies one WAL record during recovery.
 func (s *Store) replayRecord(payload []byte) error {
+	if keyring.IsSealed(payload) {
+		return fmt.Errorf("record encrypted with key id %s and no keyring was given", keyring.KeyOf(payload))
+	}
 	if len(payload) == 0 || payload[0] != recCommit {
 		return fmt.Errorf("unknown record type")
 	}
@@ -440,7 +461,12 @@ func (s *Store) Close() error {
 	close(s.quit)
 	s.closeMu.Unlock()
 	<-s.done
-	if err := s.writePendingNotes(); err != nil {
+	// A background flush may be logging them too: hold commitMu, as it
+	// does.
+	s.commitMu.Lock()
+	err := s.writePendingNotes()
+	s.commitMu.Unlock()
+	if err != nil {
 		s.log.Error("close: log the last checkpoints", "err", err)
 	}
 	s.bgWG.Wait() // a background flush finishes before the files close

@@ -16,7 +16,7 @@
 // File layout (integers little-endian; uvarint/varint as encoding/binary):
 //
 //	+---------------------------------------------------------------+
-//	| header   "TRLBLK" 0x00 version(1)                  8 bytes    |
+//	| header   "TRLBLK" 0x00 version (1, 2 = encrypted)  8 bytes    |
 //	+---------------------------------------------------------------+
 //	| chunk 0  zstd frame of the chunk payload          compLen[0]  |
 //	| chunk 1  …                                                    |
@@ -55,6 +55,13 @@
 // fileCRC (of every byte before the footer) by Verify. A chunk flagged
 // unindexed (its rows were erased by Merge, which cannot recompute free-text
 // words) has no chunk-level postings and matches every chunk-level lookup.
+//
+// An encrypted block (Options.Cipher) has format version 2 in its header
+// and footer; each chunk's zstd frame and the index's zstd frame are
+// stored sealed by the Cipher, with additional data ChunkAAD(i) and
+// IndexAAD(), and compLen, indexLen and the CRCs count the sealed bytes.
+// The header, footer and chunk table layout are unchanged, and Merge opens
+// and re-seals chunks rather than copying them verbatim.
 //
 // Every error names the file and, where it helps, the offset.
 package block

@@ -15,11 +15,12 @@ import (
 
 // Format constants.
 const (
-	version    = 1
-	headerLen  = 8
-	footerLen  = 40
-	headerText = "TRLBLK\x00\x01"
-	footerText = "TRLBLKFT"
+	version          = 1 // plaintext
+	versionEncrypted = 2 // chunks and index sealed by Options.Cipher
+	headerLen        = 8
+	footerLen        = 40
+	headerPrefix     = "TRLBLK\x00"
+	footerText       = "TRLBLKFT"
 
 	// DefaultChunkRows is the number of rows per chunk when Options.ChunkRows is 0.
 	DefaultChunkRows = 128
@@ -111,8 +112,37 @@ type chunkMeta struct {
 	flags    uint64
 }
 
+// headerOf returns the header of a file of format version v.
+func headerOf(v uint32) []byte { return []byte(headerPrefix + string(rune(v))) }
+
+// Cipher encrypts and authenticates the chunks and the index of a block
+// (Options.Cipher). The block passes as aad the unit's place in the file
+// (see ChunkAAD and IndexAAD); the Cipher should add the file's own
+// identity, so that units do not open in another file either.
+type Cipher interface {
+	// Seal appends the sealed form of plaintext to dst and returns the
+	// extended slice; plaintext and dst do not overlap.
+	Seal(dst, plaintext, aad []byte) []byte
+	// Open appends the plaintext that sealed holds to dst and returns the
+	// extended slice, or an error when sealed does not open with aad.
+	Open(dst, sealed, aad []byte) ([]byte, error)
+}
+
+// ChunkAAD is the additional data of chunk i: "trailblk", 'c', i as a
+// big-endian uint32.
+func ChunkAAD(i int) [13]byte {
+	var b [13]byte
+	copy(b[:], "trailblkc")
+	binary.BigEndian.PutUint32(b[9:], uint32(i))
+	return b
+}
+
+// IndexAAD is the additional data of the index: "trailblk", 'i'.
+func IndexAAD() []byte { return []byte("trailblki") }
+
 // footer is the fixed-size trailer of a file.
 type footer struct {
+	version     uint32
 	indexOff    uint64
 	indexLen    uint32
 	indexRawLen uint32
@@ -127,7 +157,7 @@ func (f footer) append(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint32(b, f.indexRawLen)
 	b = binary.LittleEndian.AppendUint32(b, f.indexCRC)
 	b = binary.LittleEndian.AppendUint32(b, f.fileCRC)
-	b = binary.LittleEndian.AppendUint32(b, version)
+	b = binary.LittleEndian.AppendUint32(b, f.version)
 	b = append(b, footerText...)
 	return binary.LittleEndian.AppendUint32(b, crc(b[start:]))
 }
@@ -139,10 +169,12 @@ func parseFooter(b []byte) (footer, error) {
 	if crc(b[:36]) != binary.LittleEndian.Uint32(b[36:]) {
 		return footer{}, errors.New("footer checksum mismatch")
 	}
-	if v := binary.LittleEndian.Uint32(b[24:]); v != version {
+	v := binary.LittleEndian.Uint32(b[24:])
+	if v != version && v != versionEncrypted {
 		return footer{}, errors.New("unsupported version")
 	}
 	return footer{
+		version:     v,
 		indexOff:    binary.LittleEndian.Uint64(b[0:]),
 		indexLen:    binary.LittleEndian.Uint32(b[8:]),
 		indexRawLen: binary.LittleEndian.Uint32(b[12:]),

@@ -14,6 +14,10 @@ import (
 // rows and chunks renumbered, so the result reads like a block written
 // directly from the concatenated rows with the same chunk boundaries.
 //
+// When the sources or the output are encrypted (Options.Cipher), chunks
+// are opened and sealed again for their new place, under the output
+// Cipher's current key, but still not decompressed.
+//
 // erase, when not nil, names rows (by seq) whose content must be removed.
 // Their chunks are decompressed and re-encoded with those rows erased, and
 // their index entries are dropped. The chunk-level (free-text) postings of
@@ -44,13 +48,14 @@ func Merge(w io.Writer, srcs []*Reader, erase func(seq int64) bool, opts Options
 		}
 	}
 
-	out := output{w: w, level: opts.Level}
+	out := newOutput(w, opts)
 	h := indexHeader{tenant: first.Tenant, firstSeq: first.FirstSeq, rows: total}
 	var (
 		killed    []uint32 // newly erased rows, merged numbering
 		unindexed = map[uint32]bool{}
 		reindexed = map[uint32]map[[2]string]bool{}
 		buf       []byte
+		plain     []byte
 		scratch   []byte
 		dc        decodedChunk
 		raw       []byte
@@ -71,7 +76,11 @@ func Merge(w io.Writer, srcs []*Reader, erase func(seq int64) bool, opts Options
 			nm := m
 			nm.firstRow += rowBase
 			if len(kill) == 0 {
-				if m.compLen > 0 {
+				switch {
+				case m.compLen == 0:
+					out.header()
+					nm.off = out.off
+				case s.foot.version == version && out.cipher == nil:
 					comp, err := s.readChunk(ci, &buf)
 					if err != nil {
 						return Meta{}, err
@@ -79,6 +88,14 @@ func Merge(w io.Writer, srcs []*Reader, erase func(seq int64) bool, opts Options
 					out.header()
 					nm.off = out.off
 					out.write(comp)
+				default:
+					// Sealed units are bound to their place: open and
+					// seal again, under the output's current key.
+					comp, err := s.chunkBytes(ci, &buf, &plain)
+					if err != nil {
+						return Meta{}, err
+					}
+					nm = out.writeUnit(nm, len(h.chunks), comp)
 				}
 			} else {
 				if err := s.decodeChunk(ci, &dc); err != nil {
@@ -110,7 +127,7 @@ func Merge(w io.Writer, srcs []*Reader, erase func(seq int64) bool, opts Options
 				} else if nm.flags&flagUnindexed == 0 {
 					reindexed[uint32(len(h.chunks))] = chunkTerms(&dc, kill, opts.Terms)
 				}
-				nm = out.writeChunk(nm, raw, &scratch)
+				nm = out.writeChunk(nm, len(h.chunks), raw, &scratch)
 			}
 			if out.err != nil {
 				return Meta{}, out.err

@@ -36,8 +36,9 @@ type Reader struct {
 	fields  []fieldIndex
 	noIndex []uint32 // chunks flagged unindexed
 
-	id    uint64 // the Reader's part of its cache keys
-	cache *Cache
+	id     uint64 // the Reader's part of its cache keys
+	cache  *Cache
+	cipher Cipher // nil for a plaintext block
 }
 
 // decodedChunk is a decompressed chunk: row j is data[start[j]:start[j+1]],
@@ -60,10 +61,16 @@ func Open(name string, r io.ReaderAt, size int64) (*Reader, error) {
 }
 
 // OpenWith is Open with options: opts.Cache, when not nil, holds the
-// Reader's decompressed chunks, shared with other Readers; the other
-// options are for writing and are ignored.
+// Reader's decompressed chunks, shared with other Readers; opts.Cipher
+// opens an encrypted block (a plaintext one is read without it, see
+// Encrypted), and ErrNoCipher is returned for an encrypted block when it
+// is nil; the other options are for writing and are ignored.
+//
+// The index of an encrypted block is opened here, so an error of the
+// Cipher (a key it lacks) comes back from OpenWith, wrapped; chunks are
+// opened when read.
 func OpenWith(name string, r io.ReaderAt, size int64, opts Options) (*Reader, error) {
-	br := &Reader{name: name, ra: r, size: size, id: readerIDs.Add(1), cache: opts.Cache}
+	br := &Reader{name: name, ra: r, size: size, id: readerIDs.Add(1), cache: opts.Cache, cipher: opts.Cipher}
 	if err := br.open(); err != nil {
 		return nil, err
 	}
@@ -74,6 +81,14 @@ func OpenWith(name string, r io.ReaderAt, size int64, opts Options) (*Reader, er
 	}
 	return br, nil
 }
+
+// ErrNoCipher is wrapped by the error of OpenWith for an encrypted block
+// opened without Options.Cipher.
+var ErrNoCipher = errors.New("block is encrypted and no cipher was given")
+
+// Encrypted reports whether the block's chunks and index are sealed
+// (format version 2).
+func (r *Reader) Encrypted() bool { return r.foot.version == versionEncrypted }
 
 func (r *Reader) errorf(off int64, format string, args ...any) error {
 	return fmt.Errorf("block %s: offset %d: %s", r.name, off, fmt.Sprintf(format, args...))
@@ -103,8 +118,13 @@ func (r *Reader) open() error {
 	if err != nil {
 		return err
 	}
-	if string(hb) != headerText {
+	if string(hb) != string(headerOf(r.foot.version)) {
 		return r.errorf(0, "bad header magic")
+	}
+	if r.foot.version == version {
+		r.cipher = nil
+	} else if r.cipher == nil {
+		return fmt.Errorf("block %s: %w", r.name, ErrNoCipher)
 	}
 	f := r.foot
 	if f.indexOff < headerLen || f.indexOff+uint64(f.indexLen) != uint64(footOff) {
@@ -116,6 +136,11 @@ func (r *Reader) open() error {
 	}
 	if crc(ib) != f.indexCRC {
 		return r.errorf(int64(f.indexOff), "index checksum mismatch")
+	}
+	if r.cipher != nil {
+		if ib, err = r.cipher.Open(nil, ib, IndexAAD()); err != nil {
+			return fmt.Errorf("block %s: index at offset %d: %w", r.name, f.indexOff, err)
+		}
 	}
 	raw, err := decoder().DecodeAll(ib, make([]byte, 0, f.indexRawLen))
 	if err != nil || len(raw) != int(f.indexRawLen) {
@@ -455,8 +480,8 @@ var chunkPool = sync.Pool{New: func() any { return new(decodedChunk) }}
 // scratch buffers for compressed chunk bytes.
 var compPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// readChunk reads the compressed bytes of chunk ci into *buf and checks
-// their CRC.
+// readChunk reads the stored bytes of chunk ci (sealed in an encrypted
+// block) into *buf and checks their CRC.
 func (r *Reader) readChunk(ci int, buf *[]byte) ([]byte, error) {
 	m := &r.chunks[ci]
 	comp := slices.Grow((*buf)[:0], m.compLen)[:m.compLen]
@@ -468,6 +493,20 @@ func (r *Reader) readChunk(ci int, buf *[]byte) ([]byte, error) {
 		return nil, r.errorf(m.off, "chunk %d: checksum mismatch", ci)
 	}
 	return comp, nil
+}
+
+// chunkBytes returns the compressed bytes of chunk ci: read into *buf
+// and, in an encrypted block, opened into *plain.
+func (r *Reader) chunkBytes(ci int, buf, plain *[]byte) ([]byte, error) {
+	comp, err := r.readChunk(ci, buf)
+	if err != nil || r.cipher == nil {
+		return comp, err
+	}
+	aad := ChunkAAD(ci)
+	if *plain, err = r.cipher.Open((*plain)[:0], comp, aad[:]); err != nil {
+		return nil, fmt.Errorf("block %s: chunk %d at offset %d: %w", r.name, ci, r.chunks[ci].off, err)
+	}
+	return *plain, nil
 }
 
 // decodeChunk reads, checks and decompresses chunk ci into c, reusing c's
@@ -485,7 +524,12 @@ func (r *Reader) decodeChunk(ci int, c *decodedChunk) error {
 	}
 	bp := compPool.Get().(*[]byte)
 	defer compPool.Put(bp)
-	comp, err := r.readChunk(ci, bp)
+	var pp *[]byte
+	if r.cipher != nil {
+		pp = compPool.Get().(*[]byte)
+		defer compPool.Put(pp)
+	}
+	comp, err := r.chunkBytes(ci, bp, pp)
 	if err != nil {
 		return err
 	}
@@ -552,11 +596,12 @@ func (r *Reader) Scan(from, to int, fn func(row int, data []byte) error) error {
 	return nil
 }
 
-// Verify reads the whole file and checks every chunk and the CRC-32C of
-// everything before the footer. It returns the first mismatch found.
+// Verify reads the whole file and checks every chunk (and, in an
+// encrypted block, that it opens) and the CRC-32C of everything before
+// the footer. It returns the first mismatch found.
 func (r *Reader) Verify() error {
-	sum := crc32.Update(0, castagnoli, []byte(headerText))
-	var buf []byte
+	sum := crc32.Update(0, castagnoli, headerOf(r.foot.version))
+	var buf, plain []byte
 	for ci, m := range r.chunks {
 		if m.compLen == 0 {
 			continue
@@ -566,6 +611,12 @@ func (r *Reader) Verify() error {
 			return err
 		}
 		sum = crc32.Update(sum, castagnoli, comp)
+		if r.cipher != nil {
+			aad := ChunkAAD(ci)
+			if plain, err = r.cipher.Open(plain[:0], comp, aad[:]); err != nil {
+				return fmt.Errorf("block %s: chunk %d at offset %d: %w", r.name, ci, m.off, err)
+			}
+		}
 	}
 	ib, err := r.readAt(int64(r.foot.indexOff), int(r.foot.indexLen))
 	if err != nil {

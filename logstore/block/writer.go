@@ -36,6 +36,12 @@ type Options struct {
 	// Cache, when not nil, holds the decompressed chunks of the Readers
 	// opened with OpenWith, shared between them. Writers ignore it.
 	Cache *Cache
+
+	// Cipher, when not nil, makes Writers and Merge write an encrypted
+	// block (format version 2): each compressed chunk and the compressed
+	// index are sealed by it. Readers need it to open such a block and
+	// ignore it for a plaintext one (see Reader.Encrypted).
+	Cipher Cipher
 }
 
 func (o Options) chunkRows() int {
@@ -63,11 +69,45 @@ type Meta struct {
 // output writes a block file sequentially, tracking the offset and the
 // CRC-32C of everything written. The first error sticks.
 type output struct {
-	w     io.Writer
-	level int // of the chunks
-	off   int64
-	crc   uint32
-	err   error
+	w      io.Writer
+	level  int    // of the chunks
+	cipher Cipher // nil: plaintext
+	sealed []byte // scratch of the sealed units
+	off    int64
+	crc    uint32
+	err    error
+}
+
+func newOutput(w io.Writer, opts Options) output {
+	return output{w: w, level: opts.Level, cipher: opts.Cipher}
+}
+
+func (o *output) version() uint32 {
+	if o.cipher != nil {
+		return versionEncrypted
+	}
+	return version
+}
+
+// seal returns b sealed with aad when the block is encrypted, else b.
+func (o *output) seal(b, aad []byte) []byte {
+	if o.cipher == nil {
+		return b
+	}
+	o.sealed = o.cipher.Seal(o.sealed[:0], b, aad)
+	return o.sealed
+}
+
+// writeUnit writes the compressed bytes of chunk c, number i of the file
+// (sealed first when the block is encrypted), and returns c with its
+// offset, stored length and CRC set.
+func (o *output) writeUnit(c chunkMeta, i int, comp []byte) chunkMeta {
+	o.header()
+	aad := ChunkAAD(i)
+	stored := o.seal(comp, aad[:])
+	c.off, c.compLen, c.crc = o.off, len(stored), crc(stored)
+	o.write(stored)
+	return c
 }
 
 func (o *output) write(b []byte) {
@@ -88,7 +128,7 @@ func (o *output) write(b []byte) {
 // header writes the file header if nothing was written yet.
 func (o *output) header() {
 	if o.off == 0 {
-		o.write([]byte(headerText))
+		o.write(headerOf(o.version()))
 	}
 }
 
@@ -101,8 +141,9 @@ func (o *output) finish(h *indexHeader, fields []byte) {
 		o.err = errors.New("block: index too large")
 		return
 	}
-	comp := encoder(indexLevel).EncodeAll(raw, make([]byte, 0, len(raw)/2))
+	comp := o.seal(encoder(indexLevel).EncodeAll(raw, make([]byte, 0, len(raw)/2)), IndexAAD())
 	f := footer{
+		version:     o.version(),
 		indexOff:    uint64(o.off),
 		indexLen:    uint32(len(comp)),
 		indexRawLen: uint32(len(raw)),
@@ -113,16 +154,16 @@ func (o *output) finish(h *indexHeader, fields []byte) {
 	o.write(f.append(nil))
 }
 
-// writeChunk compresses raw (a chunk payload) unless every row is erased,
-// writes it and returns its table entry.
-func (o *output) writeChunk(c chunkMeta, raw []byte, scratch *[]byte) chunkMeta {
+// writeChunk compresses raw (the payload of chunk c, number i of the file)
+// unless every row is erased, writes it and returns its table entry.
+func (o *output) writeChunk(c chunkMeta, i int, raw []byte, scratch *[]byte) chunkMeta {
 	o.header()
 	c.off = o.off
 	c.rawLen, c.compLen, c.crc = 0, 0, 0
 	if c.erased < c.rows {
 		*scratch = encoder(o.level).EncodeAll(raw, (*scratch)[:0])
-		c.rawLen, c.compLen, c.crc = len(raw), len(*scratch), crc(*scratch)
-		o.write(*scratch)
+		c = o.writeUnit(c, i, *scratch)
+		c.rawLen = len(raw)
 	}
 	return c
 }
@@ -222,7 +263,7 @@ func (f *fieldBuilder) recycle() {
 // firstSeq, writing to w. Nothing is written before the first row.
 func NewWriter(w io.Writer, tenant string, firstSeq int64, opts Options) *Writer {
 	bw := &Writer{
-		out:       output{w: w, level: opts.Level},
+		out:       newOutput(w, opts),
 		tenant:    tenant,
 		firstSeq:  firstSeq,
 		chunkRows: opts.chunkRows(),
@@ -336,7 +377,7 @@ func (w *Writer) flush() {
 	}
 	w.cur.firstRow = w.rows - w.cur.rows
 	w.lens = append(w.lens, w.data...)
-	w.chunks = append(w.chunks, w.out.writeChunk(w.cur, w.lens, &w.scratch))
+	w.chunks = append(w.chunks, w.out.writeChunk(w.cur, len(w.chunks), w.lens, &w.scratch))
 	w.lens, w.data = w.lens[:0], w.data[:0]
 	w.cur = chunkMeta{minTime: math.MaxInt64, maxTime: math.MinInt64}
 }

@@ -24,6 +24,12 @@
 // current one has reached Options.SegmentSize, so a segment exceeds it by at
 // most one Append.
 //
+// With Options.Cipher, each payload is stored sealed (encrypted and
+// authenticated) with additional data AAD(segment, offset) naming the
+// offset of its frame; the length and CRC-32C cover the sealed bytes, so
+// torn-tail recovery works without the key, and Replay opens each payload
+// before handing it on.
+//
 // A Position names the place just after a record: its segment and the byte
 // offset there. Positions order the log; the zero Position is its start.
 //

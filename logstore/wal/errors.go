@@ -17,6 +17,24 @@ func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("wal: corrupt segment %s at offset %d: %s", segmentName(e.Segment), e.Offset, e.Reason)
 }
 
+// RecordError reports a record that is intact (its checksum holds) but
+// that Options.Cipher could not open: encrypted with a key not at hand, or
+// not where it was written. Err is the Cipher's error.
+type RecordError struct {
+	Segment int   // index of the segment file
+	Offset  int64 // byte offset of the record's frame in it
+	Err     error
+}
+
+// File returns the segment's file name, e.g. "00000001.wal".
+func (e *RecordError) File() string { return segmentName(e.Segment) }
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("wal: segment %s, record at offset %d: %v", segmentName(e.Segment), e.Offset, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
 var (
 	// ErrFailed is wrapped by every error a Log returns after a write or
 	// sync failed and the Log could not truncate back to a record boundary.

@@ -2,8 +2,10 @@ package wal
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,6 +30,38 @@ type Options struct {
 	SegmentSize int64
 	// FS is the file system; nil means vfs.OS().
 	FS vfs.FS
+	// Cipher, when not nil, seals every record's payload as Append
+	// writes it and opens it as Replay reads it, binding it to its place
+	// in the log (see Cipher).
+	Cipher Cipher
+}
+
+// Cipher encrypts and authenticates record payloads (Options.Cipher).
+// The Log passes as aad the record's place, AAD(segment, offset), so a
+// record copied or moved to another place no longer opens. Framing and
+// checksums cover the sealed bytes: Open's recovery never needs the
+// Cipher.
+type Cipher interface {
+	// Seal appends the sealed form of payload to dst and returns the
+	// extended slice; payload and dst do not overlap.
+	Seal(dst, payload, aad []byte) []byte
+	// Open appends the payload that sealed holds to dst and returns the
+	// extended slice, or an error when sealed does not open with aad.
+	Open(dst, sealed, aad []byte) ([]byte, error)
+}
+
+// AADSize is the size of a record's additional data.
+const AADSize = 24
+
+// AAD returns the additional data that binds a sealed record to its place:
+// "trailwal", then the segment index and the byte offset of the record's
+// frame, each a big-endian uint64.
+func AAD(segment int, offset int64) [AADSize]byte {
+	var b [AADSize]byte
+	copy(b[:], "trailwal")
+	binary.BigEndian.PutUint64(b[8:], uint64(segment))
+	binary.BigEndian.PutUint64(b[16:], uint64(offset))
+	return b
 }
 
 // Position is the place just after a record: a segment index and a byte
@@ -62,9 +96,10 @@ type segment struct {
 // and records appended from several goroutines would be ordered only by
 // call order. Replay may run only before the first Append.
 type Log struct {
-	fs  vfs.FS
-	dir string
-	max int64 // segment size
+	fs     vfs.FS
+	dir    string
+	max    int64 // segment size
+	cipher Cipher
 
 	mu       sync.Mutex
 	sealed   []segment // older segments, ascending
@@ -106,7 +141,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.OS()
 	}
-	l := &Log{fs: opts.FS, dir: dir, max: opts.SegmentSize}
+	l := &Log{fs: opts.FS, dir: dir, max: opts.SegmentSize, cipher: opts.Cipher}
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: open: %w", err)
 	}
@@ -276,13 +311,14 @@ func (l *Log) usable() error {
 }
 
 // Replay calls fn for every record after from, in log order, with the
-// position just after the record and its payload, which is valid only
-// during the call. The zero Position (or one in a segment already removed)
+// position just after the record and its payload (opened by
+// Options.Cipher, if any), which is valid only during the call. The zero Position (or one in a segment already removed)
 // replays from the oldest record still stored. If fn returns an error,
 // Replay stops and returns it.
 //
 // Replay may run only before the first Append. It returns a
-// *CorruptionError for a bad record, and an error if from is past End.
+// *CorruptionError for a bad record, a *RecordError for one the Cipher
+// cannot open, and an error if from is past End.
 func (l *Log) Replay(from Position, fn func(pos Position, payload []byte) error) error {
 	l.mu.Lock()
 	err := l.usable()
@@ -325,6 +361,7 @@ func (l *Log) replaySegment(seg segment, start int64, fn func(Position, []byte) 
 	}
 	defer f.Close()
 	s := newScanner(f, start, seg.size)
+	var plain []byte
 	for {
 		p, reason, err := s.next()
 		switch {
@@ -334,6 +371,14 @@ func (l *Log) replaySegment(seg segment, start int64, fn func(Position, []byte) 
 			return fmt.Errorf("wal: read segment %s: %w", segmentName(seg.index), err)
 		case reason != "":
 			return &CorruptionError{Segment: seg.index, Offset: s.off, Reason: reason}
+		}
+		if l.cipher != nil {
+			at := s.off - headerSize - int64(len(p))
+			aad := AAD(seg.index, at)
+			if plain, err = l.cipher.Open(plain[:0], p, aad[:]); err != nil {
+				return &RecordError{Segment: seg.index, Offset: at, Err: err}
+			}
+			p = plain
 		}
 		if err := fn(Position{seg.index, s.off}, p); err != nil {
 			return err
@@ -382,8 +427,20 @@ func (l *Log) Append(payloads ...[]byte) (Position, error) {
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
-	for _, p := range payloads {
-		buf = appendFrame(buf, p)
+	for i, p := range payloads {
+		if l.cipher == nil {
+			buf = appendFrame(buf, p)
+			continue
+		}
+		start := len(buf)
+		aad := AAD(l.end.Segment, l.end.Offset+int64(start))
+		buf = l.cipher.Seal(append(buf, make([]byte, headerSize)...), p, aad[:])
+		sealed := buf[start+headerSize:]
+		if len(sealed) > MaxPayload {
+			return l.end, fmt.Errorf("wal: append: payload %d is %d bytes sealed, more than %d", i, len(sealed), MaxPayload)
+		}
+		binary.LittleEndian.PutUint32(buf[start:], uint32(len(sealed)))
+		binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(sealed, castagnoli))
 	}
 	if cap(buf) <= maxKeptBuffer {
 		l.buf = buf

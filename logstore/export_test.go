@@ -1,0 +1,20 @@
+package logstore
+
+import (
+	crand "crypto/rand"
+
+	"github.com/trail-audit/trail/keyring"
+	"github.com/trail-audit/trail/logstore/block"
+)
+
+// BlockCipher returns the cipher a store in dir encrypting with ring uses
+// for the block file at path, so that tests can rewrite encrypted blocks
+// as an attacker holding the key could.
+func BlockCipher(ring *keyring.Ring, dir, path string) block.Cipher {
+	sealer, err := ring.NewSealer(crand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	s := &Store{opts: Options{Dir: dir}}
+	return newFileCipher(sealer, s.rel(path))
+}
