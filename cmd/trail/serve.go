@@ -23,6 +23,7 @@ import (
 	"github.com/trail-audit/trail/api"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/pgstore"
@@ -54,6 +55,11 @@ type ServeConfig struct {
 	// RetentionArchive, when set, is where it archives what it removes.
 	RetentionInterval time.Duration
 	RetentionArchive  string
+	// EncryptionKeyFile holds the keys that encrypt the embedded store at
+	// rest; EncryptionKeys is the same text given directly (from
+	// TRAIL_ENCRYPTION_KEY). At most one of them.
+	EncryptionKeyFile string
+	EncryptionKeys    string
 }
 
 // Validate checks the configuration.
@@ -73,6 +79,10 @@ func (c *ServeConfig) Validate() error {
 		return errors.New("rate limits: must be >= 0")
 	case c.RetentionInterval < 0:
 		return errors.New("--retention-interval: must be >= 0")
+	case c.EncryptionKeyFile != "" && c.EncryptionKeys != "":
+		return errors.New("--encryption-key-file and TRAIL_ENCRYPTION_KEY: give one of them")
+	case c.Postgres != "" && (c.EncryptionKeyFile != "" || c.EncryptionKeys != ""):
+		return errors.New("--encryption-key-file: encryption at rest is for the embedded store; with --postgres use PostgreSQL's own (disk or TDE)")
 	}
 	return nil
 }
@@ -123,7 +133,11 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 			return nil, fmt.Errorf("--postgres: %w", err)
 		}
 	} else {
-		store, err = logstore.Open(logstore.Options{Dir: filepath.Join(cfg.Data, "store"), Signer: signer, Verifier: verifier, ServerName: cfg.ServerName, Logger: log})
+		ring, err := loadKeyring(cfg.EncryptionKeyFile, cfg.EncryptionKeys)
+		if err != nil {
+			return nil, err
+		}
+		store, err = logstore.Open(logstore.Options{Dir: filepath.Join(cfg.Data, "store"), Signer: signer, Verifier: verifier, ServerName: cfg.ServerName, Logger: log, Encryption: ring})
 		if err != nil {
 			return nil, err
 		}
@@ -226,6 +240,26 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	return s, nil
+}
+
+// loadKeyring reads the encryption keys from a file (mode 0600) or from
+// text; nil when neither is given (no encryption at rest).
+func loadKeyring(file, text string) (*keyring.Ring, error) {
+	switch {
+	case file != "":
+		r, err := keyring.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-key-file: %w", err)
+		}
+		return r, nil
+	case text != "":
+		r, err := keyring.Parse(text)
+		if err != nil {
+			return nil, fmt.Errorf("TRAIL_ENCRYPTION_KEY: %w", err)
+		}
+		return r, nil
+	}
+	return nil, nil
 }
 
 // maskingSecret derives the secret of the hmac masking action from the
@@ -333,6 +367,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fs.Float64Var(&cfg.ReadRate, "read-rate", 0, "read limit per key, requests/s (0 = unlimited)")
 	fs.Float64Var(&cfg.IPRate, "ip-rate", 0, "request limit per client IP, requests/s (0 = unlimited)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "info or debug")
+	fs.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "file of AES-256 keys (<id> <base64 of 32 bytes> per line, mode 0600, the last current) that encrypt the embedded store at rest; TRAIL_ENCRYPTION_KEY takes the same text directly")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", time.Hour, "how often to purge content past each tenant's retention (0: never)")
 	fs.StringVar(&cfg.RetentionArchive, "retention-archive", "", "directory where retention archives what it purges, as verifiable bundles")
 	if err := parseFlags(fs, args, e); err != nil {
@@ -340,6 +375,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	cfg.BootstrapKey = e.getenv("TRAIL_BOOTSTRAP_KEY")
+	cfg.EncryptionKeys = e.getenv("TRAIL_ENCRYPTION_KEY")
 	s, err := OpenServer(cfg, e.stderr)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "trail serve:", err)

@@ -18,6 +18,7 @@ import (
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/export"
+	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/merkle"
 	"github.com/trail-audit/trail/pgstore"
@@ -31,6 +32,7 @@ func runVerify(ctx context.Context, args []string, e env) int {
 	data := fs.String("data", "", "data directory of a stopped server to deep-verify")
 	bundle := fs.String("bundle", "", "bundle (zip) to verify offline")
 	pg := fs.String("postgres", "", "PostgreSQL connection string of a trail database to deep-verify")
+	keyFile := fs.String("encryption-key-file", "", "data mode: keys of a store encrypted at rest (or TRAIL_ENCRYPTION_KEY)")
 	keyArg := fs.String("verifier-key", "", "verifier key, or a file holding it (bundle, postgres and live modes)")
 	co := &clientOpts{}
 	fs.StringVar(&co.server, "server", "", "live mode: trail server URL to watch")
@@ -48,7 +50,12 @@ func runVerify(ctx context.Context, args []string, e env) int {
 	}
 	switch {
 	case *data != "":
-		return verifyData(ctx, *data, e)
+		ring, err := loadKeyring(*keyFile, e.getenv("TRAIL_ENCRYPTION_KEY"))
+		if err != nil {
+			fmt.Fprintln(e.stderr, "trail verify:", err)
+			return exitUsage
+		}
+		return verifyData(ctx, *data, ring, e)
 	case *bundle != "":
 		return verifyBundle(*bundle, key, e)
 	case *pg != "":
@@ -78,14 +85,14 @@ func readKeyArg(arg string) (string, error) {
 	return k, nil
 }
 
-func verifyData(ctx context.Context, dir string, e env) int {
+func verifyData(ctx context.Context, dir string, ring *keyring.Ring, e env) int {
 	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(dir, "signing.key"))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "trail verify:", err)
 		return exitFailure
 	}
 	start := time.Now()
-	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(dir, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
+	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(dir, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name(), Encryption: ring})
 	if err != nil {
 		fmt.Fprintln(e.stderr, "trail verify:", err)
 		return exitFailure
