@@ -35,20 +35,30 @@ func TestNormalizeErrors(t *testing.T) {
 		{"batch too big", func(s *sink.Sink) { s.BatchSize = sink.MaxBatchSize + 1 }, "batch_size"},
 		{"bad ca", func(s *sink.Sink) { s.TLS = &sink.TLS{CA: "nope"} }, "tls.ca"},
 		{"cert without key", func(s *sink.Sink) { s.TLS = &sink.TLS{Cert: "x"} }, "tls.cert"},
-		{"syslog", func(s *sink.Sink) { *s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSyslog, Address: "logs:6514", Format: sink.FormatCEF} }, ""},
-		{"syslog no port", func(s *sink.Sink) { *s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSyslog, Address: "logs"} }, "address"},
+		{"syslog", func(s *sink.Sink) {
+			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSyslog, Address: "logs:6514", Format: sink.FormatCEF}
+		}, ""},
+		{"syslog no port", func(s *sink.Sink) {
+			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSyslog, Address: "logs"}
+		}, "address"},
 		{"syslog ocsf", func(s *sink.Sink) {
 			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSyslog, Address: "logs:514", Format: sink.FormatOCSF}
 		}, "format"},
 		{"syslog hostname", func(s *sink.Sink) {
 			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSyslog, Address: "logs:514", Hostname: "a b"}
 		}, "hostname"},
-		{"hec without token", func(s *sink.Sink) { *s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSplunkHEC, URL: "https://splunk:8088"} }, "token"},
+		{"hec without token", func(s *sink.Sink) {
+			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeSplunkHEC, URL: "https://splunk:8088"}
+		}, "token"},
 		{"ocsf version", func(s *sink.Sink) {
 			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeOCSFHTTP, URL: "https://lake/", OCSFVersion: "2"}
 		}, "ocsf_version"},
-		{"file escapes", func(s *sink.Sink) { *s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeFile, Path: "../x"} }, "path"},
-		{"file tiny", func(s *sink.Sink) { *s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeFile, Path: "x", MaxSize: 10} }, "max_size"},
+		{"file escapes", func(s *sink.Sink) {
+			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeFile, Path: "../x"}
+		}, "path"},
+		{"file tiny", func(s *sink.Sink) {
+			*s = sink.Sink{ID: "s", Tenant: "acme", Name: "n", Type: sink.TypeFile, Path: "x", MaxSize: 10}
+		}, "max_size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
