@@ -712,3 +712,39 @@ func FuzzParseRule(f *testing.F) {
 		}
 	})
 }
+
+func TestManagerRunsEveryTenant(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := openStore(t, t.TempDir(), time.Now)
+	defer store.Close()
+	now := time.Now().UTC()
+	var es []*trail.Event
+	for i := range 10 {
+		e := login("192.0.2.1", now.Add(time.Duration(i)*time.Millisecond))
+		e.Tenant = "other"
+		es = append(es, e)
+	}
+	if _, err := store.Append(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(Config{Store: store, State: &FileState{Dir: t.TempDir()}, TickEvery: 10 * time.Millisecond}, 10*time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if _, err := store.Wait(wctx, "other", 10); err != nil {
+		t.Fatalf("no alert appended: %v", err)
+	}
+	e, err := m.Engine(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as := e.Alerts(StatusOpen); len(as) != 1 || as[0].RuleID != RuleFailedAuth {
+		t.Fatalf("got %+v", as)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("run: got %v", err)
+	}
+}

@@ -48,6 +48,13 @@ type Config struct {
 	TickEvery time.Duration // absence timer period in Run; default 1s
 }
 
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
 func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
