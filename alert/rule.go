@@ -332,13 +332,14 @@ const (
 // DefaultRules returns the rules every new tenant starts with:
 //
 //   - default.failed_auth (threshold, high): at least 10 failed
-//     authentications from one source IP within 5m. The filter
-//     "(action:*login* OR action:*signin* OR action:auth* OR
-//     action:*.auth* OR text:login) outcome:failure" is written with
-//     prefix terms only: action:*login* is not a q-language wildcard, so
-//     the rule matches actions that start with "auth", contain ".auth",
-//     or whose free text holds the word login or signin (user.login,
-//     auth.token.refresh, user.signin…); cooldown 15m.
+//     authentications from one source IP within 5m, cooldown 15m. The
+//     q language has prefix but no infix wildcards, so "action:*login* or
+//     auth*" is written as the filter
+//     "(text:login OR text:signin OR text:logon OR action:auth* OR
+//     action:user.auth* OR action:session.auth*) outcome:failure": the
+//     word login, signin or logon in any text field (user.login,
+//     login.failed, sso.login…) or an action starting with auth,
+//     user.auth or session.auth, with outcome failure.
 //   - default.denied_access (threshold, medium): at least 20 denied
 //     events (outcome:denied) by one actor within 5m; cooldown 15m.
 //   - default.ingest_spike (spike, medium): the tenant's events in the
