@@ -276,16 +276,37 @@ func (r *Runner) Run(ctx context.Context) error {
 		paused, cursor, gen, wake := r.paused, r.st.Cursor, r.gen, r.wake
 		r.mu.Unlock()
 		if paused {
-			select {
-			case <-wake:
-			case <-ctx.Done():
-			}
+			r.idle(ictx, wake)
 		} else {
 			r.step(ictx, cursor, gen)
 		}
 		cancel()
 	}
 	return ctx.Err()
+}
+
+// idle waits while paused, keeping the log size (and so Lag) fresh. ctx is
+// cancelled by Resume, Replay and the end of Run.
+func (r *Runner) idle(ctx context.Context, wake <-chan struct{}) {
+	r.mu.Lock()
+	size := r.size
+	r.mu.Unlock()
+	for {
+		n, err := r.o.Store.Wait(ctx, r.sink.Tenant, size)
+		if err != nil {
+			if ctx.Err() == nil {
+				// The store failed or closed: do not spin.
+				select {
+				case <-wake:
+				case <-ctx.Done():
+				}
+			}
+			return
+		}
+		r.mu.Lock()
+		r.size, size = n, n
+		r.mu.Unlock()
+	}
 }
 
 // step waits for events past cursor, delivers one batch of them (retrying

@@ -81,8 +81,9 @@ func (d *Syslog) Deliver(ctx context.Context, tenant string, items []Item) error
 	if !ok {
 		deadline = time.Now().Add(30 * time.Second)
 	}
-	d.conn.SetWriteDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { d.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	c := d.conn
+	c.SetWriteDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
 	var buf, msg []byte
 	for _, it := range items {

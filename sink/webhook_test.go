@@ -371,7 +371,7 @@ func TestPauseResumeReplay(t *testing.T) {
 	}
 	r.Pause()
 	appendN(t, st, "acme", "doc.read", 20, 5)
-	waitFor(t, "paused lag", 5*time.Second, func() bool { s := r.Status(); return s.State == sink.StatePaused })
+	waitFor(t, "paused lag", 5*time.Second, func() bool { s := r.Status(); return s.State == sink.StatePaused && s.Lag == 5 })
 	time.Sleep(50 * time.Millisecond)
 	if s := r.Status(); s.Cursor != 20 {
 		t.Errorf("paused sink moved its cursor to %d", s.Cursor)
