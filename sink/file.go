@@ -68,7 +68,8 @@ func (d *File) open() error {
 }
 
 // Deliver implements Destination.
-func (d *File) Deliver(ctx context.Context, tenant string, items []Item) error {
+func (d *File) Deliver(ctx context.Context, batch *Batch) error {
+	items := batch.Items
 	var b []byte
 	for _, it := range items {
 		b = append(b, it.Leaf...)

@@ -44,7 +44,8 @@ func NewHEC(s *Sink, env Env) (*HEC, error) {
 }
 
 // Deliver implements Destination.
-func (h *HEC) Deliver(ctx context.Context, tenant string, items []Item) error {
+func (h *HEC) Deliver(ctx context.Context, batch *Batch) error {
+	tenant, items := batch.Tenant, batch.Items
 	var b []byte
 	tq, _ := json.Marshal(tenant)
 	iq, _ := json.Marshal(h.index)

@@ -38,7 +38,8 @@ func NewOCSF(s *Sink, env Env) (*OCSF, error) {
 }
 
 // Deliver implements Destination.
-func (o *OCSF) Deliver(ctx context.Context, tenant string, items []Item) error {
+func (o *OCSF) Deliver(ctx context.Context, batch *Batch) error {
+	items := batch.Items
 	out := make([]map[string]any, len(items))
 	for i, it := range items {
 		out[i] = MapOCSF(it, o.version)

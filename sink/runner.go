@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,14 +22,26 @@ type Item struct {
 	Event *trail.Event
 }
 
+// Batch is what a Runner hands a Destination: one or more events of one
+// tenant, in seq order.
+type Batch struct {
+	Tenant string
+	Items  []Item
+	// ID names the delivery for receivers that dedup whole messages (the
+	// webhook-id): "<sink id>_<first seq>-<last seq>", the same on every
+	// retry, with "_r<n>" appended after the n-th Replay of this Runner so
+	// that replayed events are not dropped as duplicates.
+	ID string
+}
+
 // Destination delivers batches of one tenant's events. Deliver returns nil
 // only when the destination acknowledged every item of the batch; on error
 // the Runner delivers the same items again later, so a destination may see
-// a batch more than once (at least once). Items are in seq order. A
-// Runner calls Deliver from one goroutine at a time; ctx is cancelled when
-// the sink is paused, replayed or stopped.
+// a batch more than once (at least once). A Runner calls Deliver from one
+// goroutine at a time; ctx is cancelled when the sink is paused, replayed
+// or stopped.
 type Destination interface {
-	Deliver(ctx context.Context, tenant string, items []Item) error
+	Deliver(ctx context.Context, b *Batch) error
 	Close() error
 }
 
@@ -334,8 +347,16 @@ func (r *Runner) step(ctx context.Context, cursor int64, gen uint64) {
 			return
 		}
 	}
-	for len(items) > 0 {
-		err := r.o.Destination.Deliver(ctx, r.sink.Tenant, items)
+	var b *Batch
+	if len(items) > 0 {
+		id := r.sink.ID + "_" + strconv.FormatInt(items[0].Seq, 10) + "-" + strconv.FormatInt(items[len(items)-1].Seq, 10)
+		if gen > 0 {
+			id += "_r" + strconv.FormatUint(gen, 10)
+		}
+		b = &Batch{Tenant: r.sink.Tenant, Items: items, ID: id}
+	}
+	for b != nil {
+		err := r.o.Destination.Deliver(ctx, b)
 		if err == nil {
 			break
 		}

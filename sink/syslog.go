@@ -62,7 +62,8 @@ func NewSyslog(s *Sink, env Env) (*Syslog, error) {
 }
 
 // Deliver implements Destination.
-func (d *Syslog) Deliver(ctx context.Context, tenant string, items []Item) error {
+func (d *Syslog) Deliver(ctx context.Context, batch *Batch) error {
+	tenant, items := batch.Tenant, batch.Items
 	if d.conn == nil {
 		var c net.Conn
 		var err error

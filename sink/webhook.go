@@ -20,14 +20,13 @@ import (
 // where each event is its stored canonical JSON (with id and seq). The
 // headers are
 //
-//	webhook-id:        <sink id>_<first seq>-<last seq>  (the same on every retry of a batch)
+//	webhook-id:        Batch.ID, <sink id>_<first seq>-<last seq>[_r<n>] (the same on every retry)
 //	webhook-timestamp: <Unix seconds>
 //	webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
 //
 // keyed with the base64-decoded part of the whsec_ secret. A 2xx answer
 // acknowledges the batch; anything else is retried.
 type Webhook struct {
-	sinkID string
 	url    string
 	key    []byte
 	client *http.Client
@@ -44,13 +43,14 @@ func NewWebhook(s *Sink, env Env) (*Webhook, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Webhook{sinkID: s.ID, url: s.URL, key: key, client: c, now: env.now()}, nil
+	return &Webhook{url: s.URL, key: key, client: c, now: env.now()}, nil
 }
 
 // Deliver implements Destination.
-func (w *Webhook) Deliver(ctx context.Context, tenant string, items []Item) error {
+func (w *Webhook) Deliver(ctx context.Context, batch *Batch) error {
+	tenant, items := batch.Tenant, batch.Items
 	body := appendEnvelope(nil, "events", tenant, items)
-	id := w.sinkID + "_" + strconv.FormatInt(items[0].Seq, 10) + "-" + strconv.FormatInt(items[len(items)-1].Seq, 10)
+	id := batch.ID
 	ts := strconv.FormatInt(w.now().Unix(), 10)
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")

@@ -369,6 +369,12 @@ func TestPauseResumeReplay(t *testing.T) {
 			t.Fatalf("replayed delivery %d: seq %d, want %d", i, d.Seq, 15+i)
 		}
 	}
+	rc.mu.Lock()
+	lastID := rc.ids[len(rc.ids)-1]
+	rc.mu.Unlock()
+	if lastID != "p_15-19_r1" {
+		t.Errorf("webhook-id of the replayed batch %q, want p_15-19_r1 (a new id, so receivers do not drop it)", lastID)
+	}
 	r.Pause()
 	appendN(t, st, "acme", "doc.read", 20, 5)
 	waitFor(t, "paused lag", 5*time.Second, func() bool { s := r.Status(); return s.State == sink.StatePaused && s.Lag == 5 })
@@ -386,7 +392,7 @@ func TestBackoff(t *testing.T) {
 	var mu sync.Mutex
 	var sleeps []time.Duration
 	fails := 6
-	dest := destFunc(func(ctx context.Context, tenant string, items []sink.Item) error {
+	dest := destFunc(func(ctx context.Context, b *sink.Batch) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if fails > 0 {
@@ -419,9 +425,9 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-type destFunc func(ctx context.Context, tenant string, items []sink.Item) error
+type destFunc func(ctx context.Context, b *sink.Batch) error
 
-func (f destFunc) Deliver(ctx context.Context, tenant string, items []sink.Item) error {
-	return f(ctx, tenant, items)
+func (f destFunc) Deliver(ctx context.Context, b *sink.Batch) error {
+	return f(ctx, b)
 }
 func (f destFunc) Close() error { return nil }
