@@ -50,6 +50,7 @@ type rw [2]int
 var (
 	readRow   = [7]rw{{ok, ok}, {ok, forbidden}, {ok, forbidden}, {ok, forbidden}, {forbidden, forbidden}, {ok, ok}, {forbidden, forbidden}}
 	publicRow = [7]rw{{ok, ok}, {ok, ok}, {ok, ok}, {ok, ok}, {ok, ok}, {ok, ok}, {ok, ok}}
+	verifyRow = [7]rw{{ok, ok}, {ok, forbidden}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}
 	noneRow   = [7]rw{{0, 0}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}
 )
 
@@ -74,6 +75,14 @@ var authzTable = []struct {
 	{"DELETE /v1/keys/{id}", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/keys/{id}/rotate", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/erasures", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/alert-rules", readRow},
+	{"POST /v1/alert-rules", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/alert-rules/{id}", readRow},
+	{"PUT /v1/alert-rules/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"DELETE /v1/alert-rules/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/alerts", readRow},
+	{"POST /v1/alerts/{id}/acknowledge", verifyRow},
+	{"POST /v1/alerts/{id}/resolve", verifyRow},
 	{"GET /v1/settings", readRow},
 	{"PUT /v1/settings", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/schemas", readRow},
@@ -106,6 +115,20 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 	case "POST /v1/erasures":
 		req.Path += q
 		req.Body = map[string]any{"ids": []string{"more-" + target}, "reason": "authorisation test"}
+	case "GET /v1/alert-rules", "GET /v1/alerts":
+		req.Path += q
+	case "POST /v1/alert-rules":
+		req.Path += q
+		req.Body = map[string]any{"name": "made by test", "kind": "threshold", "filter": "outcome:failure", "window": "5m", "threshold": 3}
+	case "GET /v1/alert-rules/{id}", "PUT /v1/alert-rules/{id}", "DELETE /v1/alert-rules/{id}":
+		id := s.alertRule(t, target)
+		req.Path = "/v1/alert-rules/" + id + q
+		if route == "PUT /v1/alert-rules/{id}" {
+			req.Body = map[string]any{"name": "replaced", "kind": "threshold", "filter": "outcome:denied", "window": "1m", "threshold": 2}
+		}
+	case "POST /v1/alerts/{id}/acknowledge", "POST /v1/alerts/{id}/resolve":
+		id := s.firedAlert(t, target)
+		req.Path = strings.Replace(route[len("POST "):], "{id}", id, 1) + q
 	case "PUT /v1/settings":
 		req.Path += q
 		req.Body = map[string]any{"retention_days": 90}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/alert"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/schema"
@@ -33,6 +34,11 @@ type Config struct {
 	// Schemas holds every tenant's action schemas (/v1/schemas), which
 	// ingest enforces; nil: schemas kept in memory only.
 	Schemas *schema.Registry
+
+	// Alerts runs the alert rules (/v1/alert-rules, /v1/alerts); nil: an
+	// in-memory manager that stores rules and alerts but evaluates only if
+	// someone runs it.
+	Alerts *alert.Manager
 
 	// MaskSecret keys the hmac masking action: each tenant's key is
 	// derived from it, so it must be secret, random (at least 16 bytes)
@@ -129,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.maskers = newMaskers(s.cfg.Settings, s.cfg.MaskSecret)
+	if s.cfg.Alerts == nil {
+		s.cfg.Alerts = alert.NewManager(alert.Config{Store: cfg.Store, State: &alert.MemoryState{}, Now: cfg.Now, Logger: cfg.Logger}, 0)
+	}
 	s.audit = newAuditor(cfg.Store, cfg.Logger)
 	s.routes()
 	return s, nil
@@ -182,6 +191,14 @@ func (s *Server) table() []route {
 		{"DELETE /v1/keys/{id}", auth.PermKeys, s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
 		{"POST /v1/erasures", auth.PermSettings, s.erase},
+		{"GET /v1/alert-rules", auth.PermRead, s.listAlertRules},
+		{"POST /v1/alert-rules", auth.PermSettings, s.putAlertRule},
+		{"GET /v1/alert-rules/{id}", auth.PermRead, s.getAlertRule},
+		{"PUT /v1/alert-rules/{id}", auth.PermSettings, s.putAlertRule},
+		{"DELETE /v1/alert-rules/{id}", auth.PermSettings, s.deleteAlertRule},
+		{"GET /v1/alerts", auth.PermRead, s.listAlerts},
+		{"POST /v1/alerts/{id}/acknowledge", auth.PermVerify, s.setAlertStatus(false)},
+		{"POST /v1/alerts/{id}/resolve", auth.PermVerify, s.setAlertStatus(true)},
 		{"GET /v1/settings", auth.PermRead, s.getSettings},
 		{"PUT /v1/settings", auth.PermSettings, s.putSettings},
 		{"GET /v1/schemas", auth.PermRead, s.listSchemas},

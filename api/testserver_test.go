@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/alert"
 	"github.com/trail-audit/trail/api"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/checkpoint"
@@ -48,6 +50,7 @@ type testServer struct {
 	Verifier note.Verifier
 	VKey     string // verifier key text
 	Client   *http.Client
+	Alerts   *alert.Manager // evaluated on demand by firedAlert, not running
 
 	mu     sync.Mutex
 	tokens map[string]string // role/tenant → secret, see token
@@ -80,7 +83,8 @@ func newTestServer(t *testing.T, configure func(*api.Config)) *testServer {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	cfg := api.Config{Store: store, Keys: keys, VerifierKey: vkey, AutoTenants: true, Now: clock.Now, Registerer: reg, Gatherer: reg}
+	alerts := alert.NewManager(alert.Config{Store: store, State: &alert.MemoryState{}, Now: clock.Now}, 0)
+	cfg := api.Config{Store: store, Keys: keys, VerifierKey: vkey, AutoTenants: true, Now: clock.Now, Registerer: reg, Gatherer: reg, Alerts: alerts}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -89,7 +93,7 @@ func newTestServer(t *testing.T, configure func(*api.Config)) *testServer {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	ts := &testServer{t: t, URL: hs.URL, HTTP: hs, API: srv, Store: store, Keys: keys, Clock: clock,
+	ts := &testServer{t: t, URL: hs.URL, HTTP: hs, API: srv, Store: store, Keys: keys, Clock: clock, Alerts: alerts,
 		Verifier: verifier, VKey: vkey, Client: hs.Client(), tokens: map[string]string{}}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
@@ -287,3 +291,48 @@ func (s *testServer) actions(t testing.TB, tenant string) []string {
 	}
 	return out
 }
+
+// alertRule adds a rule to tenant's alert engine and returns its id.
+func (s *testServer) alertRule(t testing.TB, tenant string) string {
+	t.Helper()
+	e, err := s.Alerts.Engine(context.Background(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.PutRule(context.Background(), alert.Rule{Name: "test rule", Kind: alert.KindThreshold, Filter: "outcome:failure", Window: alert.Duration(time.Minute), Threshold: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// firedAlert makes tenant's engine fire an alert and returns its id: a
+// rule that fires on every event of a fresh action, one such event, and
+// the engine stepped over the log.
+func (s *testServer) firedAlert(t testing.TB, tenant string) string {
+	t.Helper()
+	ctx := context.Background()
+	e, err := s.Alerts.Engine(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	action := fmt.Sprintf("alert.test%d", alertSeq.Add(1))
+	if _, err := e.PutRule(ctx, alert.Rule{Name: action, Kind: alert.KindThreshold, Filter: "action:" + action, Window: alert.Duration(time.Minute), Threshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s.ingest(t, s.operator(), ev(tenant, action, "u9"))
+	for range 100 {
+		if _, err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range e.Alerts(alert.StatusOpen) {
+			if a.RuleName == action {
+				return a.ID
+			}
+		}
+	}
+	t.Fatalf("no alert fired for %s", action)
+	return ""
+}
+
+var alertSeq atomic.Int64

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/alert"
 	"github.com/trail-audit/trail/api"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/checkpoint"
@@ -187,10 +188,15 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	// Alert rules run on every node over the committed log; their state
+	// (cursor, windows, alert list) is kept per node in the data
+	// directory. Fired alerts are events with content-derived ids, so two
+	// nodes evaluating the same tenant store each alert once.
+	alerts := alert.NewManager(alert.Config{Store: store, State: &alert.FileState{Dir: filepath.Join(cfg.Data, "alerts")}, Logger: log}, 0)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := api.New(api.Config{
-		Store: store, Keys: keys, Settings: tenantSettings, MaskSecret: maskSecret, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
+		Store: store, Keys: keys, Settings: tenantSettings, MaskSecret: maskSecret, Alerts: alerts, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
 		IngestRate: limit.Config{Rate: cfg.IngestRate, Burst: max(int(cfg.IngestRate), 10000)},
 		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
 		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
@@ -217,6 +223,7 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	if pgSchemas != nil {
 		s.goBackground(func() { pgSchemas.Watch(baseCtx, schemas, pgwatch.Options{Logger: log}) })
 	}
+	s.goBackground(func() { alerts.Run(baseCtx) })
 	if cfg.RetentionInterval > 0 {
 		job := &retention.Job{Store: store, Settings: tenantSettings.Get, Logger: log}
 		if cfg.RetentionArchive != "" {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDefaultAlertFires runs the real server: a burst of failed logins
+// from one IP makes the default rule fire, the alert is listed by
+// GET /v1/alerts and can be acknowledged, and trail.alert.fired is in the
+// tenant's log.
+func TestDefaultAlertFires(t *testing.T) {
+	dir := t.TempDir()
+	const opKey = "operator-key-for-alerts-0123456789abc"
+	s, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "alerts.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	do := func(method, path, body string, out any) int {
+		req, _ := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+opKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if out != nil {
+			json.Unmarshal(data, out)
+		}
+		return resp.StatusCode
+	}
+	var batch strings.Builder
+	batch.WriteString(`{"events":[`)
+	for i := range 12 {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"tenant":"acme","action":"user.login","outcome":"failure","actor":{"id":"u%d"},"source":{"ip":"203.0.113.9"}}`, i)
+	}
+	batch.WriteString(`]}`)
+	if code := do("POST", "/v1/events", batch.String(), nil); code != http.StatusCreated {
+		t.Fatalf("ingest: %d", code)
+	}
+	var list struct {
+		Alerts []struct {
+			ID     string `json:"id"`
+			RuleID string `json:"rule_id"`
+			Group  string `json:"group"`
+			Status string `json:"status"`
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		do("GET", "/v1/alerts?tenant=acme", "", &list)
+		if len(list.Alerts) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(list.Alerts) != 1 || list.Alerts[0].RuleID != "default.failed_auth" || list.Alerts[0].Group != "203.0.113.9" {
+		t.Fatalf("alerts: %+v, want one failed-authentication alert for 203.0.113.9", list.Alerts)
+	}
+	var a struct{ Status string }
+	if code := do("POST", "/v1/alerts/"+list.Alerts[0].ID+"/acknowledge?tenant=acme", "", &a); code != http.StatusOK || a.Status != "acknowledged" {
+		t.Fatalf("acknowledge: %d %+v", code, a)
+	}
+	var page struct{ Events []struct{ Action string } }
+	do("GET", "/v1/events?tenant=acme&action=trail.alert.fired", "", &page)
+	if len(page.Events) != 1 {
+		t.Fatalf("%d trail.alert.fired events in the log, want 1", len(page.Events))
+	}
+}
