@@ -81,6 +81,18 @@ func TestDefaultAlertFires(t *testing.T) {
 	if code := do("POST", "/v1/alerts/"+list.Alerts[0].ID+"/acknowledge?tenant=acme", "", &a); code != http.StatusOK || a.Status != "acknowledged" {
 		t.Fatalf("acknowledge: %d %+v", code, a)
 	}
+	// The CLI sees the same.
+	vars := map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": opKey, "TRAIL_TENANT": "acme"}
+	if code, out, errOut := runCmd(t, vars, "", "alerts", "list", "--status", "acknowledged"); code != exitOK || !strings.Contains(out, list.Alerts[0].ID) {
+		t.Fatalf("trail alerts list: exit %d: %s%s", code, out, errOut)
+	}
+	rule := `{"name":"deletes","kind":"threshold","filter":"action:doc.delete","window":"1m","threshold":3}`
+	if code, out, errOut := runCmd(t, vars, rule, "alerts", "rule-create", "--file", "-"); code != exitOK || !strings.Contains(out, `"deletes"`) {
+		t.Fatalf("trail alerts rule-create: exit %d: %s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, vars, `{"name":"bad","kind":"sometimes"}`, "alerts", "rule-create", "--file", "-"); code != exitFailure || !strings.Contains(errOut, "kind") {
+		t.Fatalf("a bad rule: exit %d: %s", code, errOut)
+	}
 	var page struct{ Events []struct{ Action string } }
 	do("GET", "/v1/events?tenant=acme&action=trail.alert.fired", "", &page)
 	if len(page.Events) != 1 {
