@@ -75,6 +75,13 @@ var authzTable = []struct {
 	{"DELETE /v1/keys/{id}", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/keys/{id}/rotate", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/erasures", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/sinks", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"POST /v1/sinks", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"GET /v1/sinks/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"DELETE /v1/sinks/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"POST /v1/sinks/{id}/pause", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"POST /v1/sinks/{id}/resume", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"POST /v1/sinks/{id}/replay", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/alert-rules", readRow},
 	{"POST /v1/alert-rules", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/alert-rules/{id}", readRow},
@@ -115,6 +122,17 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 	case "POST /v1/erasures":
 		req.Path += q
 		req.Body = map[string]any{"ids": []string{"more-" + target}, "reason": "authorisation test"}
+	case "GET /v1/sinks":
+		req.Path += q
+	case "POST /v1/sinks":
+		req.Path += q
+		req.Body = map[string]any{"name": "made by test", "type": "file", "path": "authz-" + target + ".ndjson"}
+	case "GET /v1/sinks/{id}", "DELETE /v1/sinks/{id}", "POST /v1/sinks/{id}/pause", "POST /v1/sinks/{id}/resume", "POST /v1/sinks/{id}/replay":
+		id := s.fileSink(t, target)
+		req.Path = strings.Replace(route[strings.IndexByte(route, ' ')+1:], "{id}", id, 1) + q
+		if strings.HasSuffix(route, "/replay") {
+			req.Body = map[string]any{"seq": 0}
+		}
 	case "GET /v1/alert-rules", "GET /v1/alerts":
 		req.Path += q
 	case "POST /v1/alert-rules":

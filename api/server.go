@@ -20,6 +20,7 @@ import (
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/schema"
 	"github.com/trail-audit/trail/settings"
+	"github.com/trail-audit/trail/sink"
 )
 
 // Config configures a Server. Store and Keys are required.
@@ -39,6 +40,11 @@ type Config struct {
 	// in-memory manager that stores rules and alerts but evaluates only if
 	// someone runs it.
 	Alerts *alert.Manager
+
+	// Sinks runs the tenants' sinks and SinkConfigs keeps their
+	// configurations (/v1/sinks); nil: in-memory ones.
+	Sinks       *sink.Manager
+	SinkConfigs sink.Configs
 
 	// MaskSecret keys the hmac masking action: each tenant's key is
 	// derived from it, so it must be secret, random (at least 16 bytes)
@@ -135,6 +141,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.maskers = newMaskers(s.cfg.Settings, s.cfg.MaskSecret)
+	if s.cfg.Sinks == nil {
+		s.cfg.Sinks = sink.NewManager(sink.ManagerOptions{Store: cfg.Store, Cursors: &sink.MemCursors{}, Logger: cfg.Logger})
+	}
+	if s.cfg.SinkConfigs == nil {
+		s.cfg.SinkConfigs = &memSinkConfigs{}
+	}
 	if s.cfg.Alerts == nil {
 		s.cfg.Alerts = alert.NewManager(alert.Config{Store: cfg.Store, State: &alert.MemoryState{}, Now: cfg.Now, Logger: cfg.Logger}, 0)
 	}
@@ -145,7 +157,10 @@ func New(cfg Config) (*Server, error) {
 
 // Close flushes pending self-audit events and stops background work.
 func (s *Server) Close() error {
-	s.closeOnce.Do(s.audit.close)
+	s.closeOnce.Do(func() {
+		s.cfg.Sinks.Close() // before the audit writer and the store: runners read the store
+		s.audit.close()
+	})
 	return nil
 }
 
@@ -191,6 +206,13 @@ func (s *Server) table() []route {
 		{"DELETE /v1/keys/{id}", auth.PermKeys, s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
 		{"POST /v1/erasures", auth.PermSettings, s.erase},
+		{"GET /v1/sinks", auth.PermSettings, s.listSinks},
+		{"POST /v1/sinks", auth.PermSettings, s.createSink},
+		{"GET /v1/sinks/{id}", auth.PermSettings, s.getSink},
+		{"DELETE /v1/sinks/{id}", auth.PermSettings, s.deleteSink},
+		{"POST /v1/sinks/{id}/pause", auth.PermSettings, s.sinkAction},
+		{"POST /v1/sinks/{id}/resume", auth.PermSettings, s.sinkAction},
+		{"POST /v1/sinks/{id}/replay", auth.PermSettings, s.sinkAction},
 		{"GET /v1/alert-rules", auth.PermRead, s.listAlertRules},
 		{"POST /v1/alert-rules", auth.PermSettings, s.putAlertRule},
 		{"GET /v1/alert-rules/{id}", auth.PermRead, s.getAlertRule},

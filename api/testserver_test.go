@@ -1,10 +1,10 @@
 package api_test
 
 import (
-	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -25,6 +25,7 @@ import (
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/logstore"
+	"github.com/trail-audit/trail/sink"
 )
 
 // testClock is the wall clock shifted by an offset that tests advance, so
@@ -84,7 +85,8 @@ func newTestServer(t *testing.T, configure func(*api.Config)) *testServer {
 	}
 	reg := prometheus.NewRegistry()
 	alerts := alert.NewManager(alert.Config{Store: store, State: &alert.MemoryState{}, Now: clock.Now}, 0)
-	cfg := api.Config{Store: store, Keys: keys, VerifierKey: vkey, AutoTenants: true, Now: clock.Now, Registerer: reg, Gatherer: reg, Alerts: alerts}
+	sinks := sink.NewManager(sink.ManagerOptions{Store: store, Cursors: &sink.MemCursors{}, Env: sink.Env{FileDir: filepath.Join(dir, "sink-files")}})
+	cfg := api.Config{Store: store, Keys: keys, VerifierKey: vkey, AutoTenants: true, Now: clock.Now, Registerer: reg, Gatherer: reg, Alerts: alerts, Sinks: sinks}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -336,3 +338,17 @@ func (s *testServer) firedAlert(t testing.TB, tenant string) string {
 }
 
 var alertSeq atomic.Int64
+
+// fileSink creates a file sink in tenant through the API as the operator
+// and returns its id.
+func (s *testServer) fileSink(t testing.TB, tenant string) string {
+	t.Helper()
+	r := s.do(t, request{Method: "POST", Path: "/v1/sinks?tenant=" + tenant, Token: s.operator(),
+		Body: map[string]any{"name": "fixture", "type": "file", "path": fmt.Sprintf("fixture-%d.ndjson", alertSeq.Add(1))}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create sink: %d %s", r.Status, r.Body)
+	}
+	var v struct{ ID string }
+	r.JSON(t, &v)
+	return v.ID
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/trail-audit/trail/retention"
 	"github.com/trail-audit/trail/schema"
 	"github.com/trail-audit/trail/settings"
+	"github.com/trail-audit/trail/sink"
 )
 
 // ServeConfig is the configuration of "trail serve". Validate names the
@@ -193,10 +194,25 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	// directory. Fired alerts are events with content-derived ids, so two
 	// nodes evaluating the same tenant store each alert once.
 	alerts := alert.NewManager(alert.Config{Store: store, State: &alert.FileState{Dir: filepath.Join(cfg.Data, "alerts")}, Logger: log}, 0)
+	// Sinks deliver each tenant's log to SIEMs and webhooks from durable
+	// cursors in the data directory; their configurations are there too.
+	sinkConfigs := &sink.FileConfigs{Path: filepath.Join(cfg.Data, "sinks.json")}
+	sinks := sink.NewManager(sink.ManagerOptions{Store: store, Cursors: &sink.FileCursors{Dir: filepath.Join(cfg.Data, "sinks")},
+		Env: sink.Env{FileDir: filepath.Join(cfg.Data, "sink-files")}, Logger: log})
+	stored, err := sinkConfigs.List()
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("sinks: %w", err)
+	}
+	for _, x := range stored {
+		if err := sinks.Start(x); err != nil {
+			log.Error("sink not started", "sink", x.ID, "err", err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := api.New(api.Config{
-		Store: store, Keys: keys, Settings: tenantSettings, MaskSecret: maskSecret, Alerts: alerts, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
+		Store: store, Keys: keys, Settings: tenantSettings, MaskSecret: maskSecret, Alerts: alerts, Sinks: sinks, SinkConfigs: sinkConfigs, Schemas: schemas, VerifierKey: vkey, AutoTenants: cfg.AutoTenants,
 		IngestRate: limit.Config{Rate: cfg.IngestRate, Burst: max(int(cfg.IngestRate), 10000)},
 		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
 		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
