@@ -93,6 +93,26 @@ func TestDefaultAlertFires(t *testing.T) {
 	if code, _, errOut := runCmd(t, vars, `{"name":"bad","kind":"sometimes"}`, "alerts", "rule-create", "--file", "-"); code != exitFailure || !strings.Contains(errOut, "kind") {
 		t.Fatalf("a bad rule: exit %d: %s", code, errOut)
 	}
+	// Sinks through the CLI: a file sink receives the tenant's log.
+	code, out, errOut := runCmd(t, vars, `{"name":"archive","type":"file","path":"acme.ndjson"}`, "sinks", "create", "--file", "-")
+	var created struct{ ID string }
+	if code != exitOK || json.Unmarshal([]byte(out), &created) != nil || created.ID == "" {
+		t.Fatalf("trail sinks create: exit %d: %s%s", code, out, errOut)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, out, _ = runCmd(t, vars, "", "sinks", "status", created.ID)
+		if strings.Contains(out, `"lag": 0`) && !strings.Contains(out, `"cursor": 0`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out, `"lag": 0`) {
+		t.Fatalf("trail sinks status: %s", out)
+	}
+	if code, _, errOut := runCmd(t, vars, "", "sinks", "replay", "--seq", "0", created.ID); code != exitOK {
+		t.Fatalf("trail sinks replay: exit %d: %s", code, errOut)
+	}
 	var page struct{ Events []struct{ Action string } }
 	do("GET", "/v1/events?tenant=acme&action=trail.alert.fired", "", &page)
 	if len(page.Events) != 1 {
