@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
@@ -21,8 +22,8 @@ import (
 // (mask/testdata/secrets.jsonl: secrets in metadata, nested objects,
 // arrays, free text, changes, resource names, user agents, paths) through
 // the HTTP API of a real server, then looks for each secret in the export,
-// in every stored record read back from the store, and in every file of
-// the data directory: none may appear anywhere.
+// in what a file sink forwarded, in every stored record read back from the
+// store, and in every file of the data directory: none may appear anywhere.
 func TestNoCorpusSecretStored(t *testing.T) {
 	type entry struct {
 		Name   string          `json:"name"`
@@ -77,6 +78,14 @@ func TestNoCorpusSecretStored(t *testing.T) {
 		}
 		return data
 	}
+	// A file sink forwards the tenants' logs: what it writes must be clean
+	// too. The corpus events name their tenants; forward the first one's.
+	var first struct{ Tenant string }
+	json.Unmarshal(corpus[0].Event, &first)
+	if first.Tenant == "" {
+		first.Tenant = trail.DefaultTenant
+	}
+	post(http.MethodPost, "/v1/sinks?tenant="+first.Tenant, []byte(`{"name":"forward","type":"file","path":"forwarded.ndjson"}`))
 	tenants := map[string]bool{}
 	for _, e := range append(append([]entry(nil), corpus...), lookalikes...) {
 		post(http.MethodPost, "/v1/events", e.Event)
@@ -86,6 +95,15 @@ func TestNoCorpusSecretStored(t *testing.T) {
 			probe.Tenant = trail.DefaultTenant
 		}
 		tenants[probe.Tenant] = true
+	}
+	// Wait until the sink has forwarded everything.
+	forwarded := filepath.Join(dir, "sink-files", "forwarded.ndjson")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		data, _ := os.ReadFile(forwarded)
+		if bytes.Count(data, []byte("\n")) >= len(corpus) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	var exported []byte
 	for tn := range tenants {
@@ -105,6 +123,11 @@ func TestNoCorpusSecretStored(t *testing.T) {
 		}
 	}
 	found("the export", exported)
+	if data, err := os.ReadFile(forwarded); err != nil || bytes.Count(data, []byte("\n")) < len(corpus) {
+		t.Fatalf("the file sink forwarded %d lines (%v), want at least the %d corpus events", bytes.Count(data, []byte("\n")), err, len(corpus))
+	} else {
+		found("the forwarded payload", data)
+	}
 	// Every record, read back decompressed from the store.
 	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(dir, "signing.key"))
 	if err != nil {
