@@ -29,11 +29,14 @@ type Store interface {
 
 	// Query returns the events of q.Tenant that match q, in log order
 	// (newest first unless q.Order is OrderAsc), at most q.Limit of them,
-	// and a cursor for the next page when there may be more.
+	// and a cursor for the next page when there may be more. An erased
+	// event matches no filter; a query without one lists it as what
+	// remains of it (Erased set, server fields and LeafHash), in range
+	// when its ReceivedAt is in [q.From, q.To).
 	Query(ctx context.Context, q *Query) (*Page, error)
 
 	// Stats counts the events that match q.Query, grouped by a field and/or
-	// by time buckets.
+	// by time buckets. Erased events are not counted.
 	Stats(ctx context.Context, q *StatsQuery) (*Stats, error)
 
 	// Read returns up to limit stored records of tenant with seq >= from, in

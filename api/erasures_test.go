@@ -64,6 +64,24 @@ func TestErasures(t *testing.T) {
 			t.Errorf("erased event %d still names its actor: %s", i, r.Body)
 		}
 	}
+	// Queries: without a filter the erased events are listed as erased;
+	// a filter on the erased actor finds nothing.
+	var page trail.Page
+	r = s.do(t, request{Method: "GET", Path: "/v1/events?order=asc&limit=5", Token: reader})
+	r.JSON(t, &page)
+	if r.Status != http.StatusOK || len(page.Events) != 5 {
+		t.Fatalf("list: %d %s", r.Status, r.Body)
+	}
+	for i, e := range page.Events {
+		if want := i != 3; e.Erased != want || e.ID != ids[i] {
+			t.Errorf("list: event %d erased %v id %s, want erased %v id %s", i, e.Erased, e.ID, want, ids[i])
+		}
+	}
+	r = s.do(t, request{Method: "GET", Path: "/v1/events?actor=alice", Token: reader})
+	r.JSON(t, &page)
+	if r.Status != http.StatusOK || len(page.Events) != 0 {
+		t.Fatalf("query by an erased actor: %d %s", r.Status, r.Body)
+	}
 	// The erasures are in the log, without the actor they erased.
 	recs, err := s.Store.Read(context.Background(), "acme", 0, 100)
 	if err != nil {

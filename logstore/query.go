@@ -252,10 +252,12 @@ func candidates(src source, x *trail.Expr, from, to int64) ([]uint32, bool) {
 	if from == 0 && to == 0 {
 		return rows, all
 	}
-	// Prune by chunk time ranges.
+	// Prune by chunk time ranges (event time). Without a filter, erased
+	// rows are listed by their receipt time, which the chunk range does
+	// not bound: chunks holding them are kept.
 	var keep []uint32
 	for _, c := range src.b.r.Chunks() {
-		if (from != 0 && c.MaxTime < from) || (to != 0 && c.MinTime >= to) {
+		if ((from != 0 && c.MaxTime < from) || (to != 0 && c.MinTime >= to)) && !(x == nil && c.Erased > 0) {
 			continue
 		}
 		for r := c.FirstRow; r < c.FirstRow+c.Rows; r++ {
@@ -273,7 +275,7 @@ func candidates(src source, x *trail.Expr, from, to int64) ([]uint32, bool) {
 type selection struct {
 	match    trail.Matcher
 	from, to int64
-	filtered bool // a filter or a time range is set
+	filtered bool // a filter is set
 }
 
 // newSelection compiles q.Filter (nil matches everything).
@@ -289,15 +291,17 @@ func newSelection(q *trail.Query) (*selection, error) {
 	if !q.To.IsZero() {
 		sel.to = q.To.UnixNano()
 	}
-	sel.filtered = q.Filter != nil || sel.from != 0 || sel.to != 0
+	sel.filtered = q.Filter != nil
 	return sel, nil
 }
 
 // accepts reports whether ev is in the result. An erased event has no
-// content to match: it is in unfiltered results only.
+// content to match: it is in results without a filter only, when its
+// receipt time is in the range.
 func (sel *selection) accepts(ev *trail.Event) bool {
 	if ev.Erased {
-		return !sel.filtered
+		tn := ev.ReceivedAt.UnixNano()
+		return !sel.filtered && (sel.from == 0 || tn >= sel.from) && (sel.to == 0 || tn < sel.to)
 	}
 	tn := ev.Time.UnixNano()
 	return (sel.from == 0 || tn >= sel.from) && (sel.to == 0 || tn < sel.to) && sel.match(ev)
@@ -416,9 +420,6 @@ func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool
 	}
 	more := true
 	err := src.b.r.Rows(rows, func(row int, data []byte) error {
-		if isStub(data) {
-			return nil // erased content matches nothing
-		}
 		ev, err := v.decodeRow(src, row, data)
 		if err != nil {
 			return err

@@ -135,10 +135,17 @@ func newSelection(q *trail.Query) (*selection, error) {
 
 func (sel *selection) accepts(e *trail.Event) bool {
 	q := sel.q
-	if (!q.From.IsZero() && e.Time.Before(q.From)) || (!q.To.IsZero() && !e.Time.Before(q.To)) {
+	t := e.Time
+	if e.Erased { // what remains of an erased event: listed by receipt time, without a filter only
+		t = e.ReceivedAt
+		if q.Filter != nil {
+			return false
+		}
+	}
+	if (!q.From.IsZero() && t.Before(q.From)) || (!q.To.IsZero() && !t.Before(q.To)) {
 		return false
 	}
-	return sel.match(e)
+	return e.Erased || sel.match(e)
 }
 
 // requireTenant returns ENOTFOUND unless tenant has a log.
@@ -164,20 +171,30 @@ func (s *Store) requireTenant(ctx context.Context, tenant string) error {
 // scan calls fn with every event selected by sel, in its order, until fn
 // returns false. It fetches candidates in growing pages by seq, so a
 // selective index or an early stop costs little.
-func (s *Store) scan(ctx context.Context, sel *selection, want int, fn func(*trail.Event) bool) error {
+//
+// With stubs, a query without a filter also lists what remains of erased
+// events (trail_erased), by their receipt time.
+func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, fn func(*trail.Event) bool) error {
 	q := sel.q
 	if err := s.requireTenant(ctx, q.Tenant); err != nil {
 		return err
 	}
+	stubs = stubs && q.Filter == nil
 	var b sqlBuilder
-	where := []string{"tenant = " + b.arg(q.Tenant)}
+	tenantArg := b.arg(q.Tenant)
+	where := []string{"tenant = " + tenantArg}
+	erasedWhere := []string{"tenant = " + tenantArg}
 	// Times in the database have microseconds; the matcher decides at the
 	// edges.
 	if !q.From.IsZero() {
-		where = append(where, "time >= "+b.arg(q.From.Add(-time.Microsecond)))
+		a := b.arg(q.From.Add(-time.Microsecond))
+		where = append(where, "time >= "+a)
+		erasedWhere = append(erasedWhere, "received_at >= "+a)
 	}
 	if !q.To.IsZero() {
-		where = append(where, "time < "+b.arg(q.To.Add(time.Microsecond)))
+		a := b.arg(q.To.Add(time.Microsecond))
+		where = append(where, "time < "+a)
+		erasedWhere = append(erasedWhere, "received_at < "+a)
 	}
 	cond, exact := b.cond(q.Filter)
 	if cond != "" {
@@ -189,9 +206,13 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, fn func(*tra
 		cmp, order = "<", "DESC"
 	}
 	cursorAt, loAt, hiAt, limitAt := len(b.args), len(b.args)+1, len(b.args)+2, len(b.args)+3
-	sql := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
-		" AND seq " + cmp + " " + b.arg(int64(0)) + " AND seq >= " + b.arg(int64(0)) + " AND seq <= " + b.arg(int64(0)) +
-		" ORDER BY seq " + order + " LIMIT " + b.arg(0)
+	bounds := " AND seq " + cmp + " " + b.arg(int64(0)) + " AND seq >= " + b.arg(int64(0)) + " AND seq <= " + b.arg(int64(0))
+	sql := "SELECT seq, data, NULL::text, NULL::timestamptz FROM trail_events WHERE " + strings.Join(where, " AND ") + bounds
+	if stubs {
+		sql += " UNION ALL SELECT seq, NULL, id, received_at FROM trail_erased WHERE " + strings.Join(erasedWhere, " AND ") + bounds
+	}
+	sql += " ORDER BY seq " + order + " LIMIT " + b.arg(0)
+	var tree *merkle.Tree // for the leaf hashes of erased events, opened at the first
 	firstPage := 5000
 	if want > 0 {
 		firstPage = want + 1
@@ -223,14 +244,34 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, fn func(*tra
 			for rows.Next() {
 				var seq int64
 				var data []byte
-				if err := rows.Scan(&seq, &data); err != nil {
+				var id *string
+				var recv *time.Time
+				if err := rows.Scan(&seq, &data, &id, &recv); err != nil {
 					rows.Close()
 					return false, s.dbError("query", err)
 				}
 				n++
 				cursor = seq
-				e, err := decodeStored(q.Tenant, seq, data)
-				if err != nil {
+				var e *trail.Event
+				if data == nil && id != nil && recv != nil {
+					if tree == nil {
+						h, err := s.head(ctx, s.pool, q.Tenant)
+						if err == nil {
+							tree, err = s.readTree(ctx, q.Tenant, h, h.size)
+						}
+						if err != nil {
+							rows.Close()
+							return false, err
+						}
+					}
+					lh, err := tree.LeafHashAt(seq)
+					if err != nil {
+						rows.Close()
+						return false, s.dbError("query", err)
+					}
+					h := trail.Hash(lh)
+					e = &trail.Event{ID: *id, Seq: seq, Tenant: q.Tenant, ReceivedAt: recv.UTC(), Erased: true, LeafHash: &h}
+				} else if e, err = decodeStored(q.Tenant, seq, data); err != nil {
 					rows.Close()
 					return false, err
 				}
@@ -354,7 +395,7 @@ func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) 
 		return nil, err
 	}
 	p := &trail.Page{Events: []*trail.Event{}}
-	err = s.scan(ctx, sel, q.Limit, func(e *trail.Event) bool {
+	err = s.scan(ctx, sel, q.Limit, true, func(e *trail.Event) bool {
 		p.Events = append(p.Events, e)
 		return len(p.Events) < q.Limit
 	})
@@ -380,7 +421,7 @@ func (s *Store) Stats(ctx context.Context, sq *trail.StatsQuery) (*trail.Stats, 
 	}
 	c := trail.NewStatsCounter(sq)
 	var addErr error
-	err = s.scan(ctx, sel, 0, func(e *trail.Event) bool {
+	err = s.scan(ctx, sel, 0, false, func(e *trail.Event) bool {
 		addErr = c.Add(e)
 		return addErr == nil
 	})

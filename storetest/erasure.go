@@ -65,15 +65,30 @@ func testErasure(t *testing.T, h Harness) {
 				t.Errorf("Get(%d): erased event %+v, want only id, seq, tenant, received_at and leaf hash", b.Seq, e)
 			}
 		}
-		got := f.pageAll(trail.Query{Tenant: tenant, Order: trail.OrderAsc, Limit: 7}, nil)
-		var wantSeqs []int64
+		// Without a filter the erased events are listed, as erased; any
+		// filter leaves them out.
+		var all, live []int64
 		for _, b := range before {
+			all = append(all, b.Seq)
 			if !slices.Contains(want, b.Seq) {
-				wantSeqs = append(wantSeqs, b.Seq)
+				live = append(live, b.Seq)
 			}
 		}
-		if !slices.Equal(got, wantSeqs) {
-			t.Errorf("Query after erasure: %v", diffSeqs(got, wantSeqs))
+		if got := f.pageAll(trail.Query{Tenant: tenant, Order: trail.OrderAsc, Limit: 7}, nil); !slices.Equal(got, all) {
+			t.Errorf("Query without a filter after erasure: %v", diffSeqs(got, all))
+		}
+		p, err := f.s.Query(f.ctx, &trail.Query{Tenant: tenant, Order: trail.OrderAsc, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range p.Events {
+			if erased := slices.Contains(want, e.Seq); e.Erased != erased || (erased && (e.ID != before[e.Seq].Event.ID || e.Action != "")) {
+				t.Errorf("Query: event %d erased %v (%+v), want erased %v with only server fields", e.Seq, e.Erased, e, erased)
+			}
+		}
+		notNobody := trail.Not(trail.Term(trail.FieldActor, "nobody"))
+		if got := f.pageAll(trail.Query{Tenant: tenant, Filter: notNobody, Order: trail.OrderAsc, Limit: 7}, nil); !slices.Equal(got, live) {
+			t.Errorf("Query with a filter after erasure: %v", diffSeqs(got, live))
 		}
 		cp := f.checkpoint(tenant)
 		for _, s := range want {

@@ -154,7 +154,7 @@ func (s *memStore) Get(ctx context.Context, tenant, id string) (*trail.Event, er
 
 // scan calls fn with every matching, non-erased event of q in q's order
 // after the cursor until fn returns false.
-func (s *memStore) scan(q *trail.Query, fn func(*trail.Event) bool) error {
+func (s *memStore) scan(q *trail.Query, stubs bool, fn func(*trail.Event) bool) error {
 	after, hasCursor, err := q.Normalize()
 	if err != nil {
 		return err
@@ -179,6 +179,9 @@ func (s *memStore) scan(q *trail.Query, fn func(*trail.Event) bool) error {
 	}
 	for ; seq >= 0 && seq < n; seq += step {
 		if l.data[seq] == nil {
+			if stubs && q.Filter == nil && inRange(l.recv[seq], q.From, q.To) && !fn(s.event(l, q.Tenant, seq)) {
+				break
+			}
 			continue
 		}
 		e := s.event(l, q.Tenant, seq)
@@ -191,7 +194,7 @@ func (s *memStore) scan(q *trail.Query, fn func(*trail.Event) bool) error {
 
 func (s *memStore) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) {
 	p := &trail.Page{Events: []*trail.Event{}}
-	err := s.scan(q, func(e *trail.Event) bool {
+	err := s.scan(q, true, func(e *trail.Event) bool {
 		p.Events = append(p.Events, e)
 		return len(p.Events) < q.Limit
 	})
@@ -212,7 +215,7 @@ func (s *memStore) Stats(ctx context.Context, q *trail.StatsQuery) (*trail.Stats
 	qq.Cursor = ""
 	c := trail.NewStatsCounter(q)
 	var addErr error
-	err := s.scan(&qq, func(e *trail.Event) bool {
+	err := s.scan(&qq, false, func(e *trail.Event) bool {
 		addErr = c.Add(e)
 		return addErr == nil
 	})

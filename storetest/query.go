@@ -15,7 +15,8 @@ import (
 // bruteForce returns the seqs of the events q selects, in q's order: the
 // reference semantics, q.Filter.Compile() applied to every stored event
 // whose Time is in [q.From, q.To). Erased events have no content and match
-// nothing.
+// no filter; without a filter they are listed when their ReceivedAt is in
+// [q.From, q.To).
 func bruteForce(events []stored, q *trail.Query) ([]int64, error) {
 	m, err := q.Filter.Compile()
 	if err != nil {
@@ -23,7 +24,13 @@ func bruteForce(events []stored, q *trail.Query) ([]int64, error) {
 	}
 	var out []int64
 	for _, s := range events {
-		if s.Event == nil || !inRange(s.Event.Time, q.From, q.To) || !m(s.Event) {
+		if s.Event == nil {
+			if q.Filter == nil && inRange(s.ReceivedAt, q.From, q.To) {
+				out = append(out, s.Seq)
+			}
+			continue
+		}
+		if !inRange(s.Event.Time, q.From, q.To) || !m(s.Event) {
 			continue
 		}
 		out = append(out, s.Seq)

@@ -225,9 +225,10 @@ func (f *fixture) readAll(tenant string) []trail.Record {
 
 // stored is one event read back through Read: Event is nil when erased.
 type stored struct {
-	Seq      int64
-	LeafHash trail.Hash
-	Event    *trail.Event
+	Seq        int64
+	LeafHash   trail.Hash
+	Event      *trail.Event
+	ReceivedAt time.Time // of an erased event (Event nil)
 }
 
 // storedEvents reads and decodes every event of tenant.
@@ -238,6 +239,7 @@ func (f *fixture) storedEvents(tenant string) []stored {
 	for i, r := range recs {
 		out[i] = stored{Seq: r.Seq, LeafHash: r.LeafHash}
 		if r.Data == nil {
+			out[i].ReceivedAt = r.ReceivedAt
 			continue
 		}
 		e, err := trail.DecodeEvent(r.Data)
