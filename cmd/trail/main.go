@@ -48,6 +48,7 @@ var commands = map[string]struct {
 	"keys":     {runKeys, "create, list, revoke and rotate API keys"},
 	"tenants":  {runTenants, "list and create tenants"},
 	"settings": {runSettings, "show or change a tenant's retention, legal hold and masking"},
+	"schemas":  {runSchemas, "list, show and set the JSON Schemas that ingest enforces on each action's metadata"},
 	"sinks":    {runSinks, "list, create, inspect, pause, resume, replay and delete sinks"},
 	"alerts":   {runAlerts, "list, acknowledge and resolve alerts; list, create and delete alert rules"},
 	"erase":    {runErase, "erase the content of events (by id, or an actor's), keeping proofs valid"},

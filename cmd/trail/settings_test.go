@@ -69,6 +69,18 @@ func TestSettingsCLI(t *testing.T) {
 	if code, _, errOut := runCmd(t, vars, "", "settings", "set"); code != exitUsage || !strings.Contains(errOut, "nothing to set") {
 		t.Errorf("set without flags: exit %d: %s", code, errOut)
 	}
+	// Action schemas through the CLI: set one, an event that breaks it is
+	// refused naming the path, list shows it.
+	schema := `{"type":"object","required":["amount"],"properties":{"amount":{"type":"number","minimum":0}}}`
+	if code, out, errOut := runCmd(t, vars, schema, "schemas", "put", "--file", "-", "invoice.paid"); code != exitOK || !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("schemas put: exit %d: %s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, vars, `{"action":"invoice.paid","actor":{"id":"u1"},"metadata":{"amount":-5}}`, "ingest"); code != exitFailure || !strings.Contains(errOut, "metadata.amount") {
+		t.Fatalf("ingest breaking the schema: exit %d: %s", code, errOut)
+	}
+	if code, out, errOut := runCmd(t, vars, "", "schemas", "list"); code != exitOK || !strings.Contains(out, "invoice.paid") {
+		t.Fatalf("schemas list: exit %d: %s%s", code, out, errOut)
+	}
 	// The settings survive a restart (settings.json in the data directory).
 	if _, err := os.Stat(dir + "/settings.json"); err != nil {
 		t.Fatalf("settings.json: %v", err)
