@@ -80,6 +80,11 @@ type Options struct {
 	MinBackoff time.Duration // first retry delay; default 1s
 	MaxBackoff time.Duration // cap of the retry delay; default 5m
 
+	// Include, when set, names events a sink delivers although its filter
+	// does not match them: trail serve uses it for the alerts of the rules
+	// that name the sink.
+	Include func(sinkID string, e *trail.Event) bool
+
 	Now    func() time.Time                                 // default time.Now
 	Rand   func() float64                                   // jitter in [0,1); default math/rand/v2.Float64
 	Sleep  func(ctx context.Context, d time.Duration) error // default a timer; returns ctx.Err() when ctx ends first
@@ -387,7 +392,7 @@ func (r *Runner) read(ctx context.Context, cursor int64, n int) ([]Item, int64, 
 			return nil, 0, fmt.Errorf("seq %d: %w", rec.Seq, err)
 		}
 		e.Seq = rec.Seq
-		if r.match(e) {
+		if r.match(e) || (r.o.Include != nil && r.o.Include(r.sink.ID, e)) {
 			items = append(items, Item{Seq: rec.Seq, Leaf: rec.Data, Event: e})
 		}
 	}

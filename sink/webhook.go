@@ -17,6 +17,8 @@ import (
 //
 //	{"type":"events","tenant":"acme","data":[<event>,…]}
 //
+// and fired alerts (trail.alert.fired events) as {"type":"alert",…}
+//
 // where each event is its stored canonical JSON (with id and seq). The
 // headers are
 //
@@ -47,10 +49,36 @@ func NewWebhook(s *Sink, env Env) (*Webhook, error) {
 }
 
 // Deliver implements Destination.
+//
+// Alerts (trail.alert.fired events) go in a message of their own with type
+// "alert" (webhook-id suffixed "_alert"), after the batch's other events
+// (type "events"); both must be acknowledged.
 func (w *Webhook) Deliver(ctx context.Context, batch *Batch) error {
-	tenant, items := batch.Tenant, batch.Items
-	body := appendEnvelope(nil, "events", tenant, items)
-	id := batch.ID
+	var events, alerts []Item
+	for _, it := range batch.Items {
+		if it.Event != nil && it.Event.Action == AlertAction {
+			alerts = append(alerts, it)
+		} else {
+			events = append(events, it)
+		}
+	}
+	if len(events) > 0 || len(alerts) == 0 {
+		if err := w.send(ctx, "events", batch.Tenant, batch.ID, events); err != nil {
+			return err
+		}
+	}
+	if len(alerts) > 0 {
+		return w.send(ctx, "alert", batch.Tenant, batch.ID+"_alert", alerts)
+	}
+	return nil
+}
+
+// AlertAction is the action of the events that record fired alerts.
+const AlertAction = "trail.alert.fired"
+
+// send posts one signed message.
+func (w *Webhook) send(ctx context.Context, typ, tenant, id string, items []Item) error {
+	body := appendEnvelope(nil, typ, tenant, items)
 	ts := strconv.FormatInt(w.now().Unix(), 10)
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,7 +199,8 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	// cursors in the data directory; their configurations are there too.
 	sinkConfigs := &sink.FileConfigs{Path: filepath.Join(cfg.Data, "sinks.json")}
 	sinks := sink.NewManager(sink.ManagerOptions{Store: store, Cursors: &sink.FileCursors{Dir: filepath.Join(cfg.Data, "sinks")},
-		Env: sink.Env{FileDir: filepath.Join(cfg.Data, "sink-files")}, Logger: log})
+		Env: sink.Env{FileDir: filepath.Join(cfg.Data, "sink-files")}, Logger: log,
+		Runner: sink.Options{Include: alertsFor(alerts)}})
 	stored, err := sinkConfigs.List()
 	if err != nil {
 		store.Close()
@@ -263,6 +265,31 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	return s, nil
+}
+
+// alertsFor routes fired alerts to the sinks their rule names, whatever
+// those sinks' filters: a sink delivers a trail.alert.fired event when the
+// rule that fired lists it. Delivery goes through the sink's cursor like
+// every event, so it is durable and at least once.
+func alertsFor(m *alert.Manager) func(sinkID string, e *trail.Event) bool {
+	return func(sinkID string, e *trail.Event) bool {
+		if e.Action != sink.AlertAction || e.Metadata == nil {
+			return false
+		}
+		ruleID, _ := e.Metadata["rule_id"].(string)
+		if ruleID == "" {
+			return false
+		}
+		eng, err := m.Engine(context.Background(), e.Tenant)
+		if err != nil {
+			return false
+		}
+		r, err := eng.Rule(ruleID)
+		if err != nil {
+			return false
+		}
+		return slices.Contains(r.Sinks, sinkID)
+	}
 }
 
 // loadKeyring reads the encryption keys from a file (mode 0600) or from
