@@ -78,6 +78,7 @@ var authzTable = []struct {
 	{"GET /v1/sinks", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/sinks", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/sinks/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"PUT /v1/sinks/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"DELETE /v1/sinks/{id}", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/sinks/{id}/pause", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/sinks/{id}/resume", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
@@ -127,11 +128,14 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 	case "POST /v1/sinks":
 		req.Path += q
 		req.Body = map[string]any{"name": "made by test", "type": "file", "path": "authz-" + target + ".ndjson"}
-	case "GET /v1/sinks/{id}", "DELETE /v1/sinks/{id}", "POST /v1/sinks/{id}/pause", "POST /v1/sinks/{id}/resume", "POST /v1/sinks/{id}/replay":
+	case "GET /v1/sinks/{id}", "PUT /v1/sinks/{id}", "DELETE /v1/sinks/{id}", "POST /v1/sinks/{id}/pause", "POST /v1/sinks/{id}/resume", "POST /v1/sinks/{id}/replay":
 		id := s.fileSink(t, target)
 		req.Path = strings.Replace(route[strings.IndexByte(route, ' ')+1:], "{id}", id, 1) + q
 		if strings.HasSuffix(route, "/replay") {
 			req.Body = map[string]any{"seq": 0}
+		}
+		if route == "PUT /v1/sinks/{id}" {
+			req.Body = map[string]any{"name": "renamed", "type": "file", "path": "renamed-" + id + ".ndjson"}
 		}
 	case "GET /v1/alert-rules", "GET /v1/alerts":
 		req.Path += q

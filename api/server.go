@@ -209,6 +209,7 @@ func (s *Server) table() []route {
 		{"GET /v1/sinks", auth.PermSettings, s.listSinks},
 		{"POST /v1/sinks", auth.PermSettings, s.createSink},
 		{"GET /v1/sinks/{id}", auth.PermSettings, s.getSink},
+		{"PUT /v1/sinks/{id}", auth.PermSettings, s.replaceSink},
 		{"DELETE /v1/sinks/{id}", auth.PermSettings, s.deleteSink},
 		{"POST /v1/sinks/{id}/pause", auth.PermSettings, s.sinkAction},
 		{"POST /v1/sinks/{id}/resume", auth.PermSettings, s.sinkAction},

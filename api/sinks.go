@@ -132,6 +132,53 @@ func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	return nil
 }
 
+// replaceSink replaces a sink's configuration, keeping its id, tenant and
+// cursor (a webhook keeps its secret unless the body brings one), and
+// restarts it.
+func (s *Server) replaceSink(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	tenant, err := s.sinkTenant(r, p)
+	if err != nil {
+		return err
+	}
+	old, err := s.findSink(tenant, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in sink.Sink
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if in.ID != "" && in.ID != old.ID {
+		return trail.FieldError("id", "cannot change")
+	}
+	if in.Tenant != "" && in.Tenant != tenant {
+		return trail.FieldError("tenant", "cannot change")
+	}
+	in.ID, in.Tenant = old.ID, tenant
+	if in.Type == sink.TypeWebhook && in.Secret == "" && old.Type == sink.TypeWebhook {
+		in.Secret = old.Secret
+	}
+	if in.Type == sink.TypeWebhook && in.Secret == "" {
+		if in.Secret, err = sink.NewSecret(rand.Reader); err != nil {
+			return err
+		}
+	}
+	if err := in.Normalize(); err != nil {
+		return err
+	}
+	if err := s.cfg.Sinks.Start(in); err != nil {
+		return err
+	}
+	if err := s.cfg.SinkConfigs.Put(in); err != nil {
+		return err
+	}
+	if err := s.audit.recordSync(tenant, r, p, "trail.sink.updated", map[string]any{"sink_id": in.ID, "name": in.Name, "type": string(in.Type)}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.view(in))
+	return nil
+}
+
 func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	tenant, err := s.sinkTenant(r, p)
 	if err != nil {

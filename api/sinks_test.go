@@ -75,6 +75,12 @@ func TestSinksAPI(t *testing.T) {
 	if r := s.do(t, request{Method: "POST", Path: "/v1/sinks/" + v.ID + "/pause", Token: admin}); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"paused":true`) {
 		t.Fatalf("pause: %d %s", r.Status, r.Body)
 	}
+	// Replacing the configuration keeps the id and the secret.
+	r = s.do(t, request{Method: "PUT", Path: "/v1/sinks/" + v.ID, Token: admin, Body: map[string]any{
+		"name": "siem", "type": "webhook", "url": recv.URL, "filter": "action:user.*"}})
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"filter":"action:user.*"`) || strings.Contains(string(r.Body), secret) {
+		t.Fatalf("replace: %d %s", r.Status, r.Body)
+	}
 	// Another tenant's admin does not see it.
 	if r := s.do(t, request{Method: "GET", Path: "/v1/sinks/" + v.ID, Token: s.token(auth.Admin, "other")}); r.Status != http.StatusNotFound {
 		t.Fatalf("other tenant: %d", r.Status)
