@@ -18,7 +18,7 @@ func TestBruteForce(t *testing.T) {
 			Source: &trail.Source{IP: "10.1.2.3"}, Reason: "Scheduled key rotation", Metadata: map[string]any{"plan": "pro", "count": 3.0}}},
 		{Seq: 1, Event: &trail.Event{Seq: 1, Time: at(1), Action: "user.logout", Outcome: "failure", Actor: trail.Actor{ID: "u_2"},
 			Source: &trail.Source{IP: "2001:db8:a:1::5"}, Metadata: map[string]any{"client": map[string]any{"os": "linux"}}}},
-		{Seq: 2}, // erased
+		{Seq: 2, ReceivedAt: at(2)}, // erased: listed by receipt time without a filter only
 		{Seq: 3, Event: &trail.Event{Seq: 3, Time: at(3), Action: "route.update", Outcome: "success", Actor: trail.Actor{ID: "u_1"},
 			Source: &trail.Source{IP: "10.2.0.1"}, Reason: "requested by the security team"}},
 	}
@@ -29,7 +29,7 @@ func TestBruteForce(t *testing.T) {
 		from, to time.Time
 		want     []int64 // ascending
 	}{
-		{name: "All", want: []int64{0, 1, 3}},
+		{name: "All", want: []int64{0, 1, 2, 3}},
 		{name: "Actor", filter: T(trail.FieldActor, "u_1"), want: []int64{0, 3}},
 		{name: "ActionPrefix", filter: P(trail.FieldAction, "user."), want: []int64{0, 1}},
 		{name: "IPv4/16", filter: T(trail.FieldIP, "10.1.0.0/16"), want: []int64{0}},
@@ -40,7 +40,7 @@ func TestBruteForce(t *testing.T) {
 		{name: "TextPhrase", filter: T(trail.FieldText, "security team"), want: []int64{3}},
 		{name: "TextPhraseWrongOrder", filter: T(trail.FieldText, "team security"), want: nil},
 		{name: "Not", filter: trail.Not(T(trail.FieldOutcome, "success")), want: []int64{1}},
-		{name: "TimeRange", from: at(1), to: at(3), want: []int64{1}},
+		{name: "TimeRange", from: at(1), to: at(3), want: []int64{1, 2}},
 		{name: "TimeFromInclusive", from: at(3), want: []int64{3}},
 	}
 	for _, tc := range cases {
