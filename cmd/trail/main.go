@@ -52,7 +52,7 @@ var commands = map[string]struct {
 	"sinks":    {runSinks, "list, create, inspect, pause, resume, replay and delete sinks"},
 	"alerts":   {runAlerts, "list, acknowledge and resolve alerts; list, create and delete alert rules"},
 	"erase":    {runErase, "erase the content of events (by id, or an actor's), keeping proofs valid"},
-	"bench":    {runBench, "measure ingest, queries, export and verification (and a PostgreSQL baseline)"},
+	"bench":    {runBench, "measure ingest, queries, export and verification of either store (--store embedded|postgres) against a raw PostgreSQL baseline"},
 }
 
 func run(ctx context.Context, args []string, e env) int {
