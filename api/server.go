@@ -21,6 +21,7 @@ import (
 	"github.com/trail-audit/trail/schema"
 	"github.com/trail-audit/trail/settings"
 	"github.com/trail-audit/trail/sink"
+	"github.com/trail-audit/trail/ui"
 )
 
 // Config configures a Server. Store and Keys are required.
@@ -240,6 +241,13 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	// The dashboard (package ui) is static and public; its pages call the
+	// API with the user's key. It is not an API route, so it is not in
+	// table(), Routes() or openapi.json; every other path, /v1/… included,
+	// still gets the JSON 404 below.
+	dashboard := ui.Handler()
+	s.mux.Handle("GET /{$}", dashboard)
+	s.mux.Handle("GET /ui/", dashboard)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
