@@ -192,7 +192,10 @@ func BenchmarkScale(b *testing.B) {
 	}
 	var dsn string
 	if schema := os.Getenv("TRAIL_BENCH_SCHEMA"); schema != "" {
-		dsn = pgtest.WithSchema(pgtest.DSN(b), schema)
+		var err error
+		if dsn, err = pgstore.WithSchema(pgtest.DSN(b), schema); err != nil {
+			b.Fatal(err)
+		}
 	} else {
 		_, dsn = pgtest.Schema(b)
 	}

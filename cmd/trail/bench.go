@@ -920,7 +920,7 @@ type benchSchema struct {
 func createBenchSchema(ctx context.Context, dsn string) (*benchSchema, error) {
 	s := &benchSchema{base: dsn, name: "trail_bench_" + randomHex(6)}
 	var err error
-	if s.dsn, err = withSearchPath(dsn, s.name); err != nil {
+	if s.dsn, err = pgstore.WithSchema(dsn, s.name); err != nil {
 		return nil, fmt.Errorf("--postgres: %w", err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)
@@ -955,23 +955,6 @@ func (s *benchSchema) drop() error {
 		return fmt.Errorf("drop schema %s: %w", s.name, err)
 	}
 	return nil
-}
-
-// withSearchPath returns dsn, a URL or a key=value connection string,
-// with its search_path set to schema (which needs no quoting), replacing
-// any search_path it had.
-func withSearchPath(dsn, schema string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", err
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	return dsn + " search_path=" + schema, nil // the last setting of a key wins
 }
 
 // postgres loads the same events into a table of a schema of its own

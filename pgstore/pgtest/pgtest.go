@@ -11,13 +11,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trail-audit/trail/pgstore"
 )
 
 // EnvVar names the environment variable that holds the test server's
@@ -70,18 +70,9 @@ func Schema(t testing.TB) (name, dsn string) {
 			t.Errorf("drop schema %s: %v", name, err)
 		}
 	})
-	return name, WithSchema(base, name)
-}
-
-// WithSchema returns dsn with its search_path set to schema. dsn may be a
-// URL or a key=value connection string.
-func WithSchema(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		return dsn + sep + "search_path=" + url.QueryEscape(schema)
+	dsn, err = pgstore.WithSchema(base, name)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvVar, err)
 	}
-	return dsn + " search_path=" + schema
+	return name, dsn
 }
