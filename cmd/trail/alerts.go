@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 )
 
 // runAlerts lists and handles alerts and manages alert rules:
@@ -60,25 +57,13 @@ func runAlerts(ctx context.Context, args []string, e env) int {
 	case "rules":
 		err = c.getJSON(ctx, "/v1/alert-rules", nil, &out)
 	case "rule-create":
-		var r io.Reader
-		switch *file {
-		case "":
+		if *file == "" {
 			fmt.Fprintln(e.stderr, "trail alerts rule-create: --file is required (- for stdin)")
 			return exitUsage
-		case "-":
-			r = e.stdin
-		default:
-			f, err := os.Open(*file)
-			if err != nil {
-				fmt.Fprintln(e.stderr, "trail alerts:", err)
-				return exitUsage
-			}
-			defer f.Close()
-			r = f
 		}
-		var rule any
-		if err := json.NewDecoder(r).Decode(&rule); err != nil {
-			fmt.Fprintln(e.stderr, "trail alerts: --file:", err)
+		rule, ferr := readJSONFile(*file, e.stdin)
+		if ferr != nil {
+			fmt.Fprintln(e.stderr, "trail alerts:", ferr)
 			return exitUsage
 		}
 		err = c.sendJSON(ctx, http.MethodPost, "/v1/alert-rules", rule, &out)

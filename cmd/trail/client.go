@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -173,4 +174,25 @@ func (p *progress) print() {
 func (p *progress) done() {
 	p.print()
 	fmt.Fprintln(p.w)
+}
+
+// readJSONFile decodes the JSON document in file, or on stdin when file is
+// "-". Numbers stay exact (json.Number).
+func readJSONFile(file string, stdin io.Reader) (any, error) {
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("--file: %w", err)
+	}
+	return v, nil
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 )
 
 // runSchemas manages a tenant's action schemas (JSON Schema draft 2020-12
@@ -65,25 +62,13 @@ func runSchemas(ctx context.Context, args []string, e env) int {
 		if !ok {
 			return exitUsage
 		}
-		var r io.Reader
-		switch *file {
-		case "":
+		if *file == "" {
 			fmt.Fprintln(e.stderr, "trail schemas put: --file is required (- for stdin)")
 			return exitUsage
-		case "-":
-			r = e.stdin
-		default:
-			f, err := os.Open(*file)
-			if err != nil {
-				fmt.Fprintln(e.stderr, "trail schemas:", err)
-				return exitUsage
-			}
-			defer f.Close()
-			r = f
 		}
-		var doc any
-		if err := json.NewDecoder(r).Decode(&doc); err != nil {
-			fmt.Fprintln(e.stderr, "trail schemas: --file:", err)
+		doc, ferr := readJSONFile(*file, e.stdin)
+		if ferr != nil {
+			fmt.Fprintln(e.stderr, "trail schemas:", ferr)
 			return exitUsage
 		}
 		err = c.sendJSON(ctx, http.MethodPut, "/v1/schemas/"+a, doc, &out)

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 )
 
 // runSinks manages a tenant's sinks:
@@ -46,25 +43,13 @@ func runSinks(ctx context.Context, args []string, e env) int {
 	case "list":
 		err = c.getJSON(ctx, "/v1/sinks", nil, &out)
 	case "create":
-		var r io.Reader
-		switch *file {
-		case "":
+		if *file == "" {
 			fmt.Fprintln(e.stderr, "trail sinks create: --file is required (- for stdin)")
 			return exitUsage
-		case "-":
-			r = e.stdin
-		default:
-			f, err := os.Open(*file)
-			if err != nil {
-				fmt.Fprintln(e.stderr, "trail sinks:", err)
-				return exitUsage
-			}
-			defer f.Close()
-			r = f
 		}
-		var body any
-		if err := json.NewDecoder(r).Decode(&body); err != nil {
-			fmt.Fprintln(e.stderr, "trail sinks: --file:", err)
+		body, ferr := readJSONFile(*file, e.stdin)
+		if ferr != nil {
+			fmt.Fprintln(e.stderr, "trail sinks:", ferr)
 			return exitUsage
 		}
 		err = c.sendJSON(ctx, http.MethodPost, "/v1/sinks", body, &out)
