@@ -106,12 +106,7 @@ func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return err
 	}
 	in.ID = "snk_" + hex.EncodeToString(b[:])
-	if in.Type == sink.TypeWebhook && in.Secret == "" {
-		if in.Secret, err = sink.NewSecret(rand.Reader); err != nil {
-			return err
-		}
-	}
-	if err := in.Normalize(); err != nil {
+	if err := prepareSink(&in, ""); err != nil {
 		return err
 	}
 	if err := s.cfg.SinkConfigs.Put(in); err != nil {
@@ -155,15 +150,11 @@ func (s *Server) replaceSink(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		return trail.FieldError("tenant", "cannot change")
 	}
 	in.ID, in.Tenant = old.ID, tenant
-	if in.Type == sink.TypeWebhook && in.Secret == "" && old.Type == sink.TypeWebhook {
-		in.Secret = old.Secret
+	kept := ""
+	if old.Type == sink.TypeWebhook {
+		kept = old.Secret
 	}
-	if in.Type == sink.TypeWebhook && in.Secret == "" {
-		if in.Secret, err = sink.NewSecret(rand.Reader); err != nil {
-			return err
-		}
-	}
-	if err := in.Normalize(); err != nil {
+	if err := prepareSink(&in, kept); err != nil {
 		return err
 	}
 	if err := s.cfg.Sinks.Start(in); err != nil {
@@ -177,6 +168,21 @@ func (s *Server) replaceSink(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	}
 	writeJSON(w, http.StatusOK, s.view(in))
 	return nil
+}
+
+// prepareSink gives a webhook without a secret the kept one or a new one,
+// and validates the sink.
+func prepareSink(in *sink.Sink, kept string) error {
+	if in.Type == sink.TypeWebhook && in.Secret == "" {
+		in.Secret = kept
+		if in.Secret == "" {
+			var err error
+			if in.Secret, err = sink.NewSecret(rand.Reader); err != nil {
+				return err
+			}
+		}
+	}
+	return in.Normalize()
 }
 
 func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
