@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,19 +45,7 @@ func TestAlertToWebhook(t *testing.T) {
 
 	dir := t.TempDir()
 	const opKey = "operator-key-for-alert-sinks-0123456789"
-	s, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "alertsink.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "alertsink.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
 	do := func(method, path, body string, out any) {
 		req, _ := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+opKey)

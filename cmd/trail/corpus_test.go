@@ -56,13 +56,7 @@ func TestNoCorpusSecretStored(t *testing.T) {
 
 	dir := t.TempDir()
 	const opKey = "operator-key-for-the-corpus-0123456789"
-	s, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "corpus.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "corpus.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
 	post := func(method, path string, body []byte) []byte {
 		req, _ := http.NewRequest(method, s.URL()+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+opKey)
@@ -109,10 +103,7 @@ func TestNoCorpusSecretStored(t *testing.T) {
 	for tn := range tenants {
 		exported = append(exported, post(http.MethodGet, "/v1/export?format=ndjson&tenant="+tn, nil)...)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 
 	found := func(where string, data []byte) {
 		t.Helper()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"io"
 	"os"
@@ -32,22 +31,13 @@ func TestServeEncrypted(t *testing.T) {
 	good, wrong := writeKey("good", "k1"), writeKey("wrong", "k1")
 	const opKey = "operator-key-for-encryption-0123456789"
 	cfg := ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "enc.test", BootstrapKey: opKey, AutoTenants: true, EncryptionKeyFile: good}
-	s, err := OpenServer(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := startServer(t, cfg, io.Discard)
 	const marker = "zebra-quartz-marker-7731"
 	vars := map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": opKey}
 	if code, _, errOut := runCmd(t, vars, `{"action":"doc.read","actor":{"id":"u1"},"reason":"`+marker+`"}`, "ingest", "--tenant", "acme"); code != exitOK {
 		t.Fatalf("ingest: exit %d: %s", code, errOut)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -218,4 +219,29 @@ func rewriteZip(t *testing.T, src, dst, name string, edit func([]byte) []byte) {
 	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startServer opens a server with cfg and runs it until the test ends, or
+// until stop is called (stop waits for the shutdown, is safe to call twice
+// and fails the test if Run did).
+func startServer(t *testing.T, cfg ServeConfig, logOut io.Writer) (s *Server, stop func()) {
+	t.Helper()
+	s, err := OpenServer(cfg, logOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return s, stop
 }

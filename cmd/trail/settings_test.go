@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -13,19 +12,7 @@ import (
 func TestSettingsCLI(t *testing.T) {
 	dir := t.TempDir()
 	const opKey = "operator-key-for-settings-0123456789"
-	s, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "settings.test", BootstrapKey: opKey}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "settings.test", BootstrapKey: opKey}, os.Stderr)
 	vars := map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": opKey, "TRAIL_TENANT": "acme"}
 	code, _, errOut := runCmd(t, vars, "", "settings", "set", "--retention-days", "30", "--legal-hold=true",
 		"--rule", "path=metadata.card,action=partial", "--rule", "detector=email,action=hmac")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -59,20 +58,8 @@ func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeSelfSigned(t, t.TempDir())
 	const opKey = "operator-key-for-tls-test-0123456789"
-	s, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "tls.test", BootstrapKey: opKey,
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "tls.test", BootstrapKey: opKey,
 		TLSCert: certFile, TLSKey: keyFile, AutoTenants: true}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
 	if !strings.HasPrefix(s.URL(), "https://") {
 		t.Fatalf("URL %s, want https", s.URL())
 	}
