@@ -18,6 +18,7 @@ import (
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/auth"
+	"github.com/trail-audit/trail/mask"
 )
 
 // eventInput is the client's wire shape of an event: every field a client
@@ -300,10 +301,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	}
 	// Secrets are masked before anything is hashed or stored; the masked
 	// paths are listed in each event's masked field.
-	for _, e := range events {
-		m, err := s.maskers.get(e.Tenant)
-		if err != nil {
-			return err
+	var m *mask.Masker
+	for i, e := range events {
+		if i == 0 || e.Tenant != events[i-1].Tenant { // batches are mostly of one tenant
+			if m, err = s.maskers.get(e.Tenant); err != nil {
+				return err
+			}
 		}
 		m.Apply(e)
 	}
