@@ -3,6 +3,7 @@ package logstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -316,6 +317,7 @@ func (s *Store) Erase(ctx context.Context, tenantName string, seqs []int64) (*tr
 	if len(want) == 0 {
 		return res, nil
 	}
+	sorted := slices.Sorted(maps.Keys(want))
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	if s.isClosed() {
@@ -331,14 +333,8 @@ func (s *Store) Erase(ctx context.Context, tenantName string, seqs []int64) (*tr
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		hit := false
-		for q := range want {
-			if q >= b.first && q < b.first+int64(b.rows) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
+		// Does any wanted seq fall in this block?
+		if i, _ := slices.BinarySearch(sorted, b.first); i == len(sorted) || sorted[i] >= b.first+int64(b.rows) {
 			continue
 		}
 		erased, err := s.purgeBlock(t, b, func(ev *trail.Event) bool { return want[ev.Seq] })
