@@ -1,0 +1,325 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	trail "github.com/trail-audit/trail"
+)
+
+// ErrSpoolFull is returned (wrapped) when writing to the spool would take
+// it past Config.SpoolMaxBytes.
+var ErrSpoolFull = &trail.Error{Code: trail.EUNAVAILABLE, Field: "SpoolMaxBytes", Message: "the spool is full"}
+
+// spool is a bounded, append-only, on-disk queue of events: a directory of
+// segment files named seg-<16 hex digits>.spool, in order of that number,
+// and a LOCK file flock'd while it is open. The newest segment (the active
+// one) takes appends; the others are sealed and are read whole, delivered
+// and deleted, oldest first. See record.go for the file format.
+//
+// All methods are safe for concurrent use.
+type spool struct {
+	dir    string
+	max    int64 // bound on the bytes of all segments
+	segMax int64 // an active segment at least this large is sealed
+	log    *slog.Logger
+	lock   *os.File
+
+	mu         sync.Mutex
+	sealed     []segment // oldest first
+	active     *os.File  // nil until the first append after a seal
+	activeSeg  segment
+	nextSeq    uint64
+	total      int64 // bytes of all segments, sealed and active
+	recovered  int   // records kept from earlier runs at open
+	truncated  int64 // bytes cut off torn tails at open
+	notifyData chan struct{}
+}
+
+// segment is one segment file.
+type segment struct {
+	seq     uint64
+	size    int64
+	records int
+}
+
+func (s *spool) path(seq uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("seg-%016x.spool", seq))
+}
+
+// openSpool opens (creating it when needed) the spool in dir, bounded by
+// max bytes. It checks every segment left by an earlier run, truncates a
+// torn tail (logging it) and deletes segments that hold no record. It fails
+// when another process holds the spool open.
+func openSpool(dir string, maxBytes int64, log *slog.Logger) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, &trail.Error{Code: trail.ECONFLICT, Field: "SpoolDir", Message: "spool " + dir + " is in use by another client", Err: err}
+	}
+	s := &spool{dir: dir, max: maxBytes, log: log, lock: lock, notifyData: make(chan struct{}, 1)}
+	s.segMax = min(max(maxBytes/8, 64<<10), 8<<20)
+	if err := s.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if len(s.sealed) > 0 {
+		s.notify()
+	}
+	return s, nil
+}
+
+// recover scans the segments of an earlier run: all of them are sealed.
+func (s *spool) recover() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	var seqs []uint64
+	for _, e := range entries {
+		name := e.Name()
+		hex, ok1 := strings.CutPrefix(name, "seg-")
+		hex, ok2 := strings.CutSuffix(hex, ".spool")
+		if !ok1 || !ok2 || len(hex) != 16 {
+			continue
+		}
+		seq, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil {
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	changed := false
+	for _, seq := range seqs {
+		s.nextSeq = seq + 1
+		seg, err := s.check(seq)
+		if err != nil {
+			return err
+		}
+		if seg.records == 0 {
+			if err := os.Remove(s.path(seq)); err != nil {
+				return fmt.Errorf("spool: %w", err)
+			}
+			changed = true
+			continue
+		}
+		s.sealed = append(s.sealed, seg)
+		s.total += seg.size
+		s.recovered += seg.records
+	}
+	if changed {
+		return syncDir(s.dir)
+	}
+	return nil
+}
+
+// check reads one segment of an earlier run and truncates a torn tail.
+func (s *spool) check(seq uint64) (segment, error) {
+	p := s.path(seq)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return segment{}, fmt.Errorf("spool: %w", err)
+	}
+	if len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic {
+		s.log.Warn("trail client: spool segment without a valid header, discarded", "file", p, "bytes", len(data))
+		s.truncated += int64(len(data))
+		return segment{seq: seq}, nil
+	}
+	recs, good, err := readRecords(data[len(segmentMagic):])
+	size := int64(len(segmentMagic) + good)
+	if err != nil {
+		s.log.Warn("trail client: torn spool tail truncated", "file", p, "kept_records", len(recs), "cut_bytes", int64(len(data))-size)
+		s.truncated += int64(len(data)) - size
+		if err := truncateSync(p, size); err != nil {
+			return segment{}, err
+		}
+	}
+	return segment{seq: seq, size: size, records: len(recs)}, nil
+}
+
+func truncateSync(p string, size int64) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("spool: sync dir: %w", err)
+	}
+	return nil
+}
+
+// append writes the payloads as records and fsyncs them: when it returns
+// nil they survive a crash. It writes all or none: ErrSpoolFull (wrapped)
+// when they do not fit under the bound. On a write error the segment is
+// sealed at its last good size.
+func (s *spool) append(payloads [][]byte) error {
+	var buf []byte
+	for _, p := range payloads {
+		buf = appendRecord(buf, p)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	extra := int64(len(buf))
+	if s.active == nil {
+		extra += int64(len(segmentMagic))
+	}
+	if s.total+extra > s.max {
+		return fmt.Errorf("spool %d bytes more: %w", len(buf), ErrSpoolFull)
+	}
+	if s.active == nil {
+		f, err := os.OpenFile(s.path(s.nextSeq), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if _, err := f.Write([]byte(segmentMagic)); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return fmt.Errorf("spool: %w", err)
+		}
+		if err := syncDir(s.dir); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		s.active, s.activeSeg = f, segment{seq: s.nextSeq, size: int64(len(segmentMagic))}
+		s.nextSeq++
+		s.total += s.activeSeg.size
+	}
+	_, err := s.active.Write(buf)
+	if err == nil {
+		err = s.active.Sync()
+	}
+	if err != nil {
+		// What was written may be partly on disk: cut it off and seal.
+		s.active.Truncate(s.activeSeg.size)
+		s.sealLocked()
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.activeSeg.size += int64(len(buf))
+	s.activeSeg.records += len(payloads)
+	s.total += int64(len(buf))
+	if s.activeSeg.size >= s.segMax {
+		s.sealLocked()
+	}
+	s.notify()
+	return nil
+}
+
+// sealLocked closes the active segment; s.mu is held.
+func (s *spool) sealLocked() {
+	if s.active == nil {
+		return
+	}
+	s.active.Close()
+	s.active = nil
+	if s.activeSeg.records == 0 {
+		os.Remove(s.path(s.activeSeg.seq))
+		s.total -= s.activeSeg.size
+		return
+	}
+	s.sealed = append(s.sealed, s.activeSeg)
+}
+
+func (s *spool) notify() {
+	select {
+	case s.notifyData <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the oldest segment and its records, sealing the active
+// segment first when it is the only one. ok is false when the spool is
+// empty.
+func (s *spool) next() (seg segment, recs [][]byte, ok bool, err error) {
+	s.mu.Lock()
+	if len(s.sealed) == 0 {
+		s.sealLocked()
+	}
+	if len(s.sealed) == 0 {
+		s.mu.Unlock()
+		return segment{}, nil, false, nil
+	}
+	seg = s.sealed[0]
+	s.mu.Unlock()
+	data, err := os.ReadFile(s.path(seg.seq))
+	if err != nil {
+		return seg, nil, false, fmt.Errorf("spool: %w", err)
+	}
+	if len(data) < len(segmentMagic) {
+		return seg, nil, true, nil
+	}
+	recs, _, rerr := readRecords(data[len(segmentMagic):])
+	if rerr != nil {
+		s.log.Warn("trail client: spool segment damaged since it was written; replaying the records before the damage", "file", s.path(seg.seq), "records", len(recs))
+	}
+	return seg, recs, true, nil
+}
+
+// remove deletes a delivered sealed segment.
+func (s *spool) remove(seg segment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.sealed, func(x segment) bool { return x.seq == seg.seq })
+	if i < 0 {
+		return nil
+	}
+	if err := os.Remove(s.path(seg.seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.sealed = slices.Delete(s.sealed, i, i+1)
+	s.total -= seg.size
+	return nil
+}
+
+// bytes returns the size of all segments.
+func (s *spool) bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// empty reports whether the spool holds no record.
+func (s *spool) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sealed) == 0 && (s.active == nil || s.activeSeg.records == 0)
+}
+
+// close seals the active segment and releases the lock.
+func (s *spool) close() error {
+	s.mu.Lock()
+	s.sealLocked()
+	s.mu.Unlock()
+	return s.lock.Close()
+}
