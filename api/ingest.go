@@ -229,18 +229,40 @@ type ingestResponse struct {
 }
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.limits.MaxBatchBytes)+1<<20))
+	body, err := s.readBody(w, r)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return &trail.Error{Code: trail.ETOOLARGE, Message: "request body exceeds " + strconv.Itoa(s.limits.MaxBatchBytes) + " bytes"}
-		}
-		return trail.FieldError("", "read body: %v", err)
+		return err
 	}
 	events, err := s.readEvents(r, body)
 	if err != nil {
 		return err
 	}
+	return s.commitEvents(w, r, p, events, "events")
+}
+
+// readBody reads a request body of at most the batch size limit (plus
+// room for framing); a larger one is ETOOLARGE.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.limits.MaxBatchBytes)+1<<20))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, &trail.Error{Code: trail.ETOOLARGE, Message: "request body exceeds " + strconv.Itoa(s.limits.MaxBatchBytes) + " bytes"}
+		}
+		return nil, trail.FieldError("", "read body: %v", err)
+	}
+	return body, nil
+}
+
+// commitEvents is the ingest path every ingest endpoint shares, after its
+// body is decoded into events: tenant (the event's, else ?tenant= for an
+// all-tenant key, else the key's), authorisation, rate limit, schemas,
+// masking, store.Append and the 201 receipt response. It is all or
+// nothing. Errors name an event as "<list>[i]…", list being the name of
+// the array in the request body ("events", or "items" for a Kubernetes
+// EventList).
+func (s *Server) commitEvents(w http.ResponseWriter, r *http.Request, p *auth.Principal, events []*trail.Event, list string) error {
+	var err error
 	defTenant := r.URL.Query().Get("tenant")
 	if p.Tenant != auth.AllTenants {
 		defTenant = p.Tenant
@@ -253,7 +275,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		if e.Tenant == "" {
 			e.Tenant = trail.DefaultTenant
 		}
-		field := "events[" + strconv.Itoa(i) + "].tenant"
+		field := list + "[" + strconv.Itoa(i) + "].tenant"
 		if err := trail.ValidateTenantName(e.Tenant); err != nil {
 			return trail.FieldError(field, "must match [a-z0-9][a-z0-9_-]{0,62}")
 		}
@@ -261,7 +283,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 			return &trail.Error{Code: trail.EFORBIDDEN, Field: field, Message: "tenant _system is reserved for trail's own events"}
 		}
 		if strings.HasPrefix(e.Action, "trail.") && p.Role != auth.Operator {
-			return &trail.Error{Code: trail.EFORBIDDEN, Field: "events[" + strconv.Itoa(i) + "].action", Message: "actions trail.* are reserved for trail's own events"}
+			return &trail.Error{Code: trail.EFORBIDDEN, Field: list + "[" + strconv.Itoa(i) + "].action", Message: "actions trail.* are reserved for trail's own events"}
 		}
 		if err := p.Authorize(auth.PermIngest, e.Tenant); err != nil {
 			var te *trail.Error
@@ -294,7 +316,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		if err := s.cfg.Schemas.Validate(e.Tenant, e); err != nil {
 			var te *trail.Error
 			if errors.As(err, &te) {
-				return te.WithIndex("events", i)
+				return te.WithIndex(list, i)
 			}
 			return err
 		}
@@ -313,7 +335,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	start := s.now()
 	res, err := s.cfg.Store.Append(r.Context(), events)
 	if err != nil {
-		return err
+		return renameList(err, list)
 	}
 	s.m.commit.Observe(s.now().Sub(start).Seconds())
 	s.m.ingestEvents.Add(float64(len(events)))
@@ -328,6 +350,18 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		}
 	}
 	return writeIngest(w, &out)
+}
+
+// renameList renames the "events[i]" that a store's errors start their
+// Field with to "<list>[i]".
+func renameList(err error, list string) error {
+	var te *trail.Error
+	if list == "events" || !errors.As(err, &te) || !strings.HasPrefix(te.Field, "events") {
+		return err
+	}
+	c := *te
+	c.Field = list + strings.TrimPrefix(te.Field, "events")
+	return &c
 }
 
 // addProofs sets each receipt's inclusion proof against its tenant's

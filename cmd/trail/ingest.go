@@ -9,20 +9,36 @@ import (
 	"io"
 	"net/http"
 	"os"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/adapter"
 )
 
-// runIngest sends events from files or stdin: a JSON object (one event), a
-// JSON array, {"events":[…]}, or NDJSON; in batches of --batch.
+// runIngest sends events from files or stdin; in batches of --batch.
+// With --format json or ndjson (the default, one reader for both) the
+// input is a JSON object (one event), a JSON array, {"events":[…]}, or
+// NDJSON. With --format vault it is the JSON lines of Vault's file audit
+// device, mapped by adapter.Vault (response entries only).
 func runIngest(ctx context.Context, args []string, e env) int {
 	fs := newFlags("ingest", e)
 	co := addClientFlags(fs)
 	batch := fs.Int("batch", 1000, "events per request (at most 10000)")
 	quiet := fs.Bool("quiet", false, "no progress output")
+	format := fs.String("format", "json", "input format: json or ndjson (trail events, either shape), or vault (Vault's file audit device)")
 	if err := parseFlags(fs, args, e); err != nil {
 		return exitUsage
 	}
 	if *batch < 1 || *batch > 10000 {
 		fmt.Fprintln(e.stderr, "trail ingest: --batch: must be between 1 and 10000")
+		return exitUsage
+	}
+	read := ingestStream
+	switch *format {
+	case "json", "ndjson":
+	case "vault":
+		read = ingestVault
+	default:
+		fmt.Fprintf(e.stderr, "trail ingest: --format: must be json, ndjson or vault (got %q)\n", *format)
 		return exitUsage
 	}
 	c, err := newClient(co)
@@ -53,7 +69,7 @@ func runIngest(ctx context.Context, args []string, e env) int {
 			}
 			r = f
 		}
-		if err := ingestStream(ctx, c, r, *batch, prog); err != nil {
+		if err := read(ctx, c, r, *batch, prog); err != nil {
 			prog.done()
 			fmt.Fprintf(e.stderr, "trail ingest: %s: %v\n", name, err)
 			return exitFailure
@@ -180,4 +196,78 @@ func peekNonSpace(br *bufio.Reader) (byte, error) {
 			return b, br.UnreadByte()
 		}
 	}
+}
+
+// ingestVault sends the response entries of a Vault file audit log, each
+// mapped by adapter.Vault, as NDJSON batches of batch events. A line that
+// does not map stops it with the line number and the field; the batches
+// before it are stored (their ids are derived from the lines, so a rerun
+// stores nothing twice).
+func ingestVault(ctx context.Context, c *client, r io.Reader, batch int, prog *progress) error {
+	br := bufio.NewReaderSize(&countingReader{r: r, p: prog}, 1<<20)
+	var buf bytes.Buffer
+	pending, sent := 0, 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		resp, err := c.do(ctx, http.MethodPost, "/v1/events", nil, &buf, "application/x-ndjson")
+		if err != nil {
+			return fmt.Errorf("events %d–%d: %w", sent, sent+pending-1, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		sent += pending
+		if prog.total == 0 {
+			prog.add(int64(pending))
+		}
+		pending = 0
+		buf.Reset()
+		return nil
+	}
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if l := bytes.TrimSpace(line); len(l) > 0 {
+			ev, merr := adapter.Vault(l)
+			if merr != nil {
+				return fmt.Errorf("line %d: %w", n, merr)
+			}
+			if ev != nil {
+				wire, werr := clientJSON(ev)
+				if werr != nil {
+					return fmt.Errorf("line %d: %w", n, werr)
+				}
+				buf.Write(wire)
+				buf.WriteByte('\n')
+				if pending++; pending == batch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err == io.EOF {
+			return flush()
+		}
+	}
+}
+
+// clientJSON encodes an event as a client sends it: without the fields
+// the server sets (seq, received_at, masked, erased, leaf_hash).
+func clientJSON(e *trail.Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"seq", "received_at", "masked", "erased", "leaf_hash"} {
+		delete(m, k)
+	}
+	return json.Marshal(m)
 }
