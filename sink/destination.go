@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/trail-audit/trail/egress"
 )
 
 // Env is what destinations take from the process rather than from a
@@ -15,7 +17,11 @@ type Env struct {
 	FileDir string
 	// HTTPClient, when set, is used by HTTP destinations instead of a
 	// client built from the sink's TLS options (tests; egress proxies).
+	// Egress then checks only literal addresses in the URL.
 	HTTPClient *http.Client
+	// Egress decides which addresses network sinks (webhook, Splunk HEC,
+	// OCSF, syslog) may connect to; nil allows every address.
+	Egress *egress.Policy
 	// Hostname is the syslog HOSTNAME when the sink sets none; default os.Hostname.
 	Hostname string
 	// Now is the clock; default time.Now.

@@ -5,21 +5,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	trail "github.com/trail-audit/trail"
 )
 
 // httpClient returns the client of an HTTP destination: Env.HTTPClient when
-// set, otherwise one with s.TLS and a 30 s timeout.
+// set, otherwise one with s.TLS and a 30 s timeout whose connections (and
+// redirects) Env.Egress checks. A URL whose host is a literal address the
+// policy refuses is an EINVALID error naming "url".
 func httpClient(s *Sink, env Env) (*http.Client, error) {
-	if env.HTTPClient != nil {
-		return env.HTTPClient, nil
-	}
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		return nil, err
+	}
+	if err := env.Egress.CheckHost(u.Hostname()); err != nil {
+		return nil, trail.FieldError("url", "%v", err)
+	}
+	if env.HTTPClient != nil {
+		return env.HTTPClient, nil
 	}
 	tc, err := s.TLS.config(u.Hostname())
 	if err != nil {
@@ -28,6 +36,7 @@ func httpClient(s *Sink, env Env) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.Proxy = nil
+	tr.DialContext = env.Egress.Dialer(net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 

@@ -50,8 +50,12 @@ func NewSyslog(s *Sink, env Env) (*Syslog, error) {
 		d.hostname = env.hostname()
 	}
 	d.dialer.Timeout = 10 * time.Second
+	host, _, _ := net.SplitHostPort(s.Address)
+	if err := env.Egress.CheckHost(host); err != nil {
+		return nil, trail.FieldError("address", "%v", err)
+	}
+	d.dialer = *env.Egress.Dialer(d.dialer)
 	if s.TLS != nil {
-		host, _, _ := net.SplitHostPort(s.Address)
 		c, err := s.TLS.config(host)
 		if err != nil {
 			return nil, err

@@ -25,6 +25,7 @@ import (
 	"github.com/trail-audit/trail/api"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/egress"
 	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/logstore"
@@ -63,6 +64,11 @@ type ServeConfig struct {
 	// TRAIL_ENCRYPTION_KEY). At most one of them.
 	EncryptionKeyFile string
 	EncryptionKeys    string
+	// SinkAllowNetworks and SinkDenyNetworks adjust which addresses sinks
+	// may connect to (egress.DefaultDenied otherwise): comma-separated
+	// CIDR prefixes or addresses; an allowed range wins.
+	SinkAllowNetworks string
+	SinkDenyNetworks  string
 }
 
 // Validate checks the configuration.
@@ -87,7 +93,21 @@ func (c *ServeConfig) Validate() error {
 	case c.Postgres != "" && (c.EncryptionKeyFile != "" || c.EncryptionKeys != ""):
 		return errors.New("--encryption-key-file: encryption at rest is for the embedded store; with --postgres use PostgreSQL's own (disk or TDE)")
 	}
-	return nil
+	_, err := c.egressPolicy()
+	return err
+}
+
+// egressPolicy is the policy sinks' connections are checked against.
+func (c *ServeConfig) egressPolicy() (*egress.Policy, error) {
+	allow, err := egress.ParsePrefixes("--sink-allow-networks", c.SinkAllowNetworks)
+	if err != nil {
+		return nil, err
+	}
+	deny, err := egress.ParsePrefixes("--sink-deny-networks", c.SinkDenyNetworks)
+	if err != nil {
+		return nil, err
+	}
+	return egress.NewPolicy(allow, deny), nil
 }
 
 // Server is a running trail server: Open it, Run it, Close it. Tests boot
@@ -198,8 +218,13 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 	// Sinks deliver each tenant's log to SIEMs and webhooks from durable
 	// cursors in the data directory; their configurations are there too.
 	sinkConfigs := &sink.FileConfigs{Path: filepath.Join(cfg.Data, "sinks.json")}
+	egressPolicy, err := cfg.egressPolicy()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	sinks := sink.NewManager(sink.ManagerOptions{Store: store, Cursors: &sink.FileCursors{Dir: filepath.Join(cfg.Data, "sinks")},
-		Env: sink.Env{FileDir: filepath.Join(cfg.Data, "sink-files")}, Logger: log,
+		Env: sink.Env{FileDir: filepath.Join(cfg.Data, "sink-files"), Egress: egressPolicy}, Logger: log,
 		Runner: sink.Options{Include: alertsFor(alerts)}})
 	stored, err := sinkConfigs.List()
 	if err != nil {
@@ -418,6 +443,8 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fs.Float64Var(&cfg.IPRate, "ip-rate", 0, "request limit per client IP, requests/s (0 = unlimited)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "info or debug")
 	fs.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "file of AES-256 keys (<id> <base64 of 32 bytes> per line, mode 0600, the last current) that encrypt the embedded store at rest; TRAIL_ENCRYPTION_KEY takes the same text directly")
+	fs.StringVar(&cfg.SinkAllowNetworks, "sink-allow-networks", "", "comma-separated CIDR prefixes sinks may reach although denied by default (loopback, link-local and metadata addresses), e.g. 127.0.0.1/32")
+	fs.StringVar(&cfg.SinkDenyNetworks, "sink-deny-networks", "", "comma-separated CIDR prefixes sinks may not reach, besides the defaults, e.g. 10.0.0.0/8 when tenant admins must not reach the internal network")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", time.Hour, "how often to purge content past each tenant's retention (0: never)")
 	fs.StringVar(&cfg.RetentionArchive, "retention-archive", "", "directory where retention archives what it purges, as verifiable bundles")
 	if err := parseFlags(fs, args, e); err != nil {
