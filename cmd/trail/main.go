@@ -52,6 +52,7 @@ var commands = map[string]struct {
 	"sinks":    {runSinks, "list, create, inspect, pause, resume, replay and delete sinks"},
 	"alerts":   {runAlerts, "list, acknowledge and resolve alerts; list, create and delete alert rules"},
 	"erase":    {runErase, "erase the content of events (by id, or an actor's), keeping proofs valid"},
+	"proxy":    {runProxy, "put trail in front of an API: forward every call and record an audit event for it"},
 	"bench":    {runBench, "measure ingest, queries, export and verification of either store (--store embedded|postgres) against a raw PostgreSQL baseline"},
 }
 
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string, e env) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: trail <command> [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "ingest", "query", "tail", "export", "verify", "keys", "tenants", "bench"} {
+	for _, name := range []string{"serve", "ingest", "query", "tail", "export", "verify", "keys", "tenants", "proxy", "bench"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].help)
 	}
 	fmt.Fprintln(w, "\nEvery flag has an environment twin: --addr is TRAIL_ADDR, --server TRAIL_SERVER, and so on.\nRun \"trail <command> -h\" for its flags.")
