@@ -97,3 +97,58 @@ export async function verifyEventProof(resp, verifierKey) {
     return { ok: false, size: 0, signature: "skipped", message: "verification failed: " + e.message };
   }
 }
+
+// isPow2 reports whether n is an exact power of two (1, 2, 4, …).
+function isPow2(n) { return n > 0 && Number.isInteger(Math.log2(n)) && 2 ** Math.log2(n) === n; }
+
+// verifyConsistency checks that the tree of size second with root
+// secondRoot extends the tree of size first with root firstRoot, given the
+// consistency proof path (RFC 9162 §2.1.4.2). Roots and path entries are
+// 32-byte Uint8Arrays. It resolves to nothing when the proof holds and
+// throws an Error saying what failed otherwise.
+export async function verifyConsistency(first, second, firstRoot, secondRoot, path) {
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(second) || first < 0 || first > second) {
+    throw new Error(`consistency: sizes ${first} → ${second} are not in order`);
+  }
+  if (first === second) {
+    if (path.length) throw new Error("consistency: proof between equal sizes must be empty");
+    if (!eq(firstRoot, secondRoot)) throw new Error(`consistency: two different roots for size ${first}`);
+    return;
+  }
+  if (first === 0) {
+    if (path.length) throw new Error("consistency: proof from the empty tree must be empty");
+    return;
+  }
+  if (!path.length) throw new Error("consistency: empty proof");
+  const p = isPow2(first) ? [firstRoot, ...path] : path.slice();
+  let fn = first - 1, sn = second - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr = p[0], sr = p[0];
+  for (const c of p.slice(1)) {
+    if (sn === 0) throw new Error("consistency: proof too long");
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      if (fn % 2 === 0) { while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); } }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new Error("consistency: proof too short");
+  if (!eq(fr, firstRoot)) throw new Error(`consistency: old root mismatch: computed ${hex(fr)}, expected ${hex(firstRoot)}`);
+  if (!eq(sr, secondRoot)) throw new Error(`consistency: new root mismatch: computed ${hex(sr)}, expected ${hex(secondRoot)}`);
+}
+
+// checkCheckpoint parses a signed checkpoint note and checks its signature
+// with the verifier key. It resolves to {cp, signature} where signature is
+// "verified", "unsupported" (no Ed25519 in this browser) or "failed".
+export async function checkCheckpoint(note, verifierKey) {
+  const cp = parseCheckpoint(note);
+  let signature;
+  try { signature = (await verifyNoteSignature(cp, verifierKey)) ? "verified" : "failed"; }
+  catch (e) { signature = e.name === "NotSupportedError" ? "unsupported" : "failed"; }
+  return { cp, signature };
+}
+
+export { hex };
