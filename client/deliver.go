@@ -93,21 +93,27 @@ func (c *Client) rejected(event []byte, err error) {
 
 // post sends one request and classifies the answer.
 func (c *Client) post(events [][]byte) answer {
-	n := len(events)
+	// {"events":[…]}, not NDJSON: trail's NDJSON reader mangles bodies
+	// larger than 64 KiB (see docs/sdk-go.md).
+	n := len(`{"events":[]}`) + len(events)
 	for _, e := range events {
 		n += len(e)
 	}
-	body := make([]byte, 0, n)
-	for _, e := range events {
-		body = append(append(body, e...), '\n')
+	body := append(make([]byte, 0, n), `{"events":[`...)
+	for i, e := range events {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, e...)
 	}
+	body = append(body, "]}"...)
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return answer{reject: -1, err: err}
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Key)
 	req.Header.Set("User-Agent", "trail-go-client")
 	start := time.Now()

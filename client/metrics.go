@@ -59,8 +59,11 @@ func (c *Client) registerMetrics(r prometheus.Registerer) (*prometheus.Histogram
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "trail_client", Name: "spool_bytes", Help: "Size of the spool's files."},
 			func() float64 { return float64(c.spoolBytes()) }),
 	}
-	for _, col := range cs {
+	for i, col := range cs {
 		if err := r.Register(col); err != nil {
+			for _, done := range cs[:i] {
+				r.Unregister(done)
+			}
 			return nil, err
 		}
 	}

@@ -286,7 +286,8 @@ func (s *spool) next() (seg segment, recs [][]byte, ok bool, err error) {
 	return seg, recs, true, nil
 }
 
-// remove deletes a delivered sealed segment.
+// remove deletes a delivered sealed segment. A segment whose file cannot
+// be removed is replayed again by the next run (trail keeps one copy).
 func (s *spool) remove(seg segment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,11 +295,13 @@ func (s *spool) remove(seg segment) error {
 	if i < 0 {
 		return nil
 	}
+	// Forgotten even when the file cannot be removed: its events are
+	// delivered, and sending them again each round would gain nothing.
+	s.sealed = slices.Delete(s.sealed, i, i+1)
+	s.total -= seg.size
 	if err := os.Remove(s.path(seg.seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.sealed = slices.Delete(s.sealed, i, i+1)
-	s.total -= seg.size
 	return nil
 }
 
