@@ -108,6 +108,17 @@ type Principal struct {
 	Name   string
 	Role   Role
 	Tenant string
+	// Filter, when not empty, is a filter in the query language (package
+	// query) that bounds everything the principal reads: the API ANDs it
+	// with every query, live tail and stats request, and answers a request
+	// for one event outside it exactly as for an id that does not exist.
+	// Viewer tokens (package viewtoken) carry it; API keys never do.
+	Filter string
+	// EventsOnly limits the principal to the routes that read events and
+	// verify the log (query, get, stream, stats, checkpoint, proofs,
+	// verifier key); every other route answers 403 whatever the role
+	// allows. Viewer tokens set it, with or without a Filter.
+	EventsOnly bool
 }
 
 // AllTenants reports whether p may act on every tenant: operators always
