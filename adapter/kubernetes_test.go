@@ -302,3 +302,16 @@ func FuzzKubernetes(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkKubernetes maps the ten-item EventList of testdata; the figure
+// to compare with ingest's per-event cost.
+func BenchmarkKubernetes(b *testing.B) {
+	body := readList(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := adapter.Kubernetes(body, adapter.KubernetesOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
