@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -301,4 +302,138 @@ func TestProxyFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkProxyOverhead measures what the proxy adds to a call at 2,000
+// requests per second: an open-loop load alternates one-second rounds
+// calling an upstream on this machine directly and through "trail proxy"
+// (recording every call into a real trail server, also on this machine,
+// through the Go SDK), and reports the difference of the p50 and p99
+// latencies of the two. TRAIL_PROXY_BENCH_ROUNDS sets the number of
+// rounds of each (default 4). Run it with -benchtime=1x -count=5 and take
+// the medians.
+func BenchmarkProxyOverhead(b *testing.B) {
+	const rate = 2000
+	rounds := 4
+	if v := os.Getenv("TRAIL_PROXY_BENCH_ROUNDS"); v != "" {
+		fmt.Sscan(v, &rounds)
+	}
+	const opKey = "operator-key-for-the-proxy-benchmark-0123456789"
+	srv, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: b.TempDir(), ServerName: "bench.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan error, 1)
+	go func() { sdone <- srv.Run(sctx) }()
+	defer func() { scancel(); <-sdone }()
+	var key struct{ Key string }
+	op := &client{base: srv.URL(), key: opKey, hc: srv.httpClient()}
+	if err := op.sendJSON(context.Background(), "POST", "/v1/keys", map[string]string{"name": "bench proxy", "role": "writer", "tenant": "bench"}, &key); err != nil {
+		b.Fatal(err)
+	}
+
+	body := []byte(`{"id":"p_7","name":"a project","members":3}`)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	defer up.Close()
+	dir := b.TempDir()
+	cfgFile := filepath.Join(dir, "proxy.json")
+	os.WriteFile(cfgFile, []byte(`{"routes":[{"method":"GET","path":"/v1/projects/{id}"}],"api_key_headers":["X-Api-Key"]}`), 0o600)
+	p, err := OpenProxy(ProxyConfig{Listen: "127.0.0.1:0", Upstream: up.URL, Server: srv.URL(), Key: key.Key, File: cfgFile}, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pctx, pcancel := context.WithCancel(context.Background())
+	pdone := make(chan error, 1)
+	go func() { pdone <- p.Run(pctx) }()
+	defer func() { pcancel(); <-pdone }()
+
+	tr := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: time.Minute}
+	hc := &http.Client{Transport: tr}
+	get := func(u string) time.Duration {
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("X-Api-Key", "bench-caller-key")
+		t0 := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Error(err)
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(t0)
+	}
+	// Warm both paths' connections.
+	for range 200 {
+		get(up.URL + "/v1/projects/p_7")
+		get(p.URL() + "/v1/projects/p_7")
+	}
+	var direct, proxied []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		direct, proxied = direct[:0], proxied[:0]
+		for range rounds {
+			direct = append(direct, pacedLoad(rate, time.Second, func() time.Duration { return get(up.URL + "/v1/projects/p_7") })...)
+			proxied = append(proxied, pacedLoad(rate, time.Second, func() time.Duration { return get(p.URL() + "/v1/projects/p_7") })...)
+		}
+	}
+	b.StopTimer()
+	d50, d99 := latencyAt(direct, 50), latencyAt(direct, 99)
+	p50, p99 := latencyAt(proxied, 50), latencyAt(proxied, 99)
+	b.ReportMetric(float64(d50.Microseconds()), "direct-p50-µs")
+	b.ReportMetric(float64(d99.Microseconds()), "direct-p99-µs")
+	b.ReportMetric(float64(p50.Microseconds()), "proxied-p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), "proxied-p99-µs")
+	b.ReportMetric(float64((p50 - d50).Microseconds()), "added-p50-µs")
+	b.ReportMetric(float64((p99 - d99).Microseconds()), "added-p99-µs")
+	// Every proxied call is recorded: wait for the client to deliver.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.client.Flush(ctx); err != nil {
+		b.Errorf("flush: %v", err)
+	}
+	st, cs := p.Auditor().Stats(), p.client.Stats()
+	if st.SendErrors != 0 || st.Invalid != 0 {
+		b.Errorf("auditor stats %+v, want every call recorded", st)
+	}
+	b.Logf("%d direct and %d proxied calls at %d/s; events recorded %d; client %+v", len(direct), len(proxied), rate, st.Recorded, cs)
+}
+
+// pacedLoad starts call at rate per second for d, each on its own
+// goroutine at its scheduled time whether or not earlier calls have
+// finished (an open loop, so a slow call does not slow the load), and
+// returns the latencies.
+func pacedLoad(rate int, d time.Duration, call func() time.Duration) []time.Duration {
+	interval := time.Second / time.Duration(rate)
+	n := int(d / interval)
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat[i] = call()
+		}()
+	}
+	wg.Wait()
+	return lat
+}
+
+// latencyAt returns the p-th percentile (nearest rank) of ds.
+func latencyAt(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(i-1, 0)]
 }
