@@ -234,6 +234,20 @@ func TestJWKSRotation(t *testing.T) {
 	if e.Actor.ID != AnonymousActor || auth(e)["jwt_problem"] != problemKeysDown {
 		t.Errorf("with the JWKS down: actor %q auth %v, want anonymous and keys_unavailable", e.Actor.ID, auth(e))
 	}
+	// Calls do not each wait for a provider that is down: it is asked
+	// again only after the minimum interval.
+	n := down.fetches.Load()
+	g.do(t, okHandler, bearer("GET", "/", tok1))
+	g.do(t, okHandler, bearer("GET", "/", tok1))
+	if got := down.fetches.Load(); got != n {
+		t.Errorf("%d fetches of a JWKS that is down within %v, want none", got-n, jwksMinInterval)
+	}
+	down.down.Store(false)
+	down.publish(pub1)
+	g.clock.Add(jwksMinInterval)
+	if _, e := g.do(t, okHandler, bearer("GET", "/", tok1)); e.Actor.ID != "u_1" {
+		t.Errorf("once the provider is back: actor %q auth %v, want u_1", e.Actor.ID, auth(e))
+	}
 }
 
 func mustRSA(t *testing.T) *rsa.PrivateKey {

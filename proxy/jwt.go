@@ -251,13 +251,17 @@ type jwksCache struct {
 
 // keysFor returns the keys with key id kid (every key when kid is
 // empty), fetching the set as described on jwksCache. It fails only when
-// no set could ever be fetched.
+// no set could ever be fetched; after a failed first fetch it fails at
+// once, without fetching, for jwksMinInterval.
 func (c *jwksCache) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	c.mu.Lock()
-	set, fetchedAt, last := c.set, c.fetchedAt, c.lastAttempt
+	set, fetchedAt, last, inflight, lastErr := c.set, c.fetchedAt, c.lastAttempt, c.inflight, c.lastErr
 	c.mu.Unlock()
 	now := c.now()
 	if set == nil {
+		if inflight == nil && lastErr != nil && now.Sub(last) < jwksMinInterval {
+			return nil, lastErr // do not make every call wait for an identity provider that is down
+		}
 		if err := c.fetch(ctx); err != nil {
 			return nil, err
 		}
@@ -316,7 +320,7 @@ func (c *jwksCache) fetch(ctx context.Context) error {
 	c.lastAttempt = c.now()
 	c.mu.Unlock()
 
-	set, err := c.get(ctx)
+	set, err := c.get(context.WithoutCancel(ctx)) // shared by every waiter: not cancelled by the first one's client
 
 	c.mu.Lock()
 	if err == nil {

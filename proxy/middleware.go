@@ -121,6 +121,14 @@ func New(cfg Config, opts Options) (*Auditor, error) {
 	}
 	a.router = newRouter(&cfg)
 	a.jwt = newJWTVerifier(cfg.JWT, hc, a.now, a.log)
+	if a.jwt.jwks != nil {
+		// Fetch the keys now, so that the first calls do not wait for them.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
+			defer cancel()
+			a.jwt.jwks.fetch(ctx)
+		}()
+	}
 	for _, h := range cfg.APIKeyHeaders {
 		a.apiKeyHeaders = append(a.apiKeyHeaders, canonicalHeader(h))
 	}
