@@ -97,9 +97,9 @@ export function mount(ctx, params) {
       legend: { live: false },
     }, data, target);
     // A click on the plot opens the events of that bucket.
-    plot.over.addEventListener("click", () => {
-      const i = plot.cursor.idx;
-      if (i === null || i === undefined) return;
+    plot.over.addEventListener("click", (ev) => {
+      const i = plot.posToIdx(ev.clientX - plot.over.getBoundingClientRect().left);
+      if (i === null || i === undefined || i < 0 || i >= data[0].length) return;
       const start = data[0][i] * 1000;
       location.hash = href("events", { ...eventsFilter(""), from: new Date(start).toISOString(), to: new Date(start + step * 1000).toISOString() });
     });
