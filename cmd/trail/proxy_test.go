@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -373,15 +374,22 @@ func BenchmarkProxyOverhead(b *testing.B) {
 		get(p.URL() + "/v1/projects/p_7")
 	}
 	var direct, proxied []time.Duration
+	var directCPU, proxiedCPU time.Duration // CPU time of this process (load, upstream, proxy and trail) per phase
 	b.ResetTimer()
 	for range b.N {
 		direct, proxied = direct[:0], proxied[:0]
 		for range rounds {
+			c0 := processCPU()
 			direct = append(direct, pacedLoad(rate, time.Second, func() time.Duration { return get(up.URL + "/v1/projects/p_7") })...)
+			c1 := processCPU()
 			proxied = append(proxied, pacedLoad(rate, time.Second, func() time.Duration { return get(p.URL() + "/v1/projects/p_7") })...)
+			directCPU += c1 - c0
+			proxiedCPU += processCPU() - c1
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(directCPU.Microseconds())/float64(len(direct)), "direct-cpu-µs/call")
+	b.ReportMetric(float64(proxiedCPU.Microseconds())/float64(len(proxied)), "proxied-cpu-µs/call")
 	d50, d99 := latencyAt(direct, 50), latencyAt(direct, 99)
 	p50, p99 := latencyAt(proxied, 50), latencyAt(proxied, 99)
 	b.ReportMetric(float64(d50.Microseconds()), "direct-p50-µs")
@@ -436,4 +444,13 @@ func latencyAt(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[max(i-1, 0)]
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
