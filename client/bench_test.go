@@ -64,3 +64,24 @@ func BenchmarkSendEnqueue(b *testing.B) {
 func itoa(n int) string {
 	return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
 }
+
+// BenchmarkSendSpooled measures Send under FailSpool with a full queue:
+// each call appends one record to the spool and fsyncs it.
+func BenchmarkSendSpooled(b *testing.B) {
+	c, err := New(Config{Server: hungServer(b), Key: "k", QueueSize: 1, FailPolicy: FailSpool, SpoolDir: b.TempDir(), RequestTimeout: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		c.Close(ctx)
+	}()
+	e := event(1)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := c.Send(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -97,6 +97,9 @@ func TestDeliversEveryEventExactlyOnce(t *testing.T) {
 	if got := counterValue(t, reg, "trail_client_events_acknowledged_total"); got != 1000 {
 		t.Errorf("trail_client_events_acknowledged_total = %v, want 1000", got)
 	}
+	if n := requestCount(t, reg, "ok"); n < 10 {
+		t.Errorf("request_duration_seconds{outcome=ok} counted %d requests, want at least 10 batches of 100", n)
+	}
 	if err := c.Close(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +107,28 @@ func TestDeliversEveryEventExactlyOnce(t *testing.T) {
 	if err := c.Send(t.Context(), event(0)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
+}
+
+// requestCount reads the sample count of the request latency histogram.
+func requestCount(t *testing.T, reg *prometheus.Registry, outcome string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "trail_client_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // counterValue reads a registered counter.
@@ -628,5 +653,59 @@ func TestCloseWithoutSpoolDropsAndReports(t *testing.T) {
 	}
 	if st := c.Stats(); st.Dropped != 5 {
 		t.Errorf("stats %+v, want 5 dropped", st)
+	}
+}
+
+// TestMetrics: every metric is registered, reads the same numbers as
+// Stats, and a second client on the same registry is refused.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := newClient(t, Config{Server: hungServer(t), Key: "k", BatchSize: 5, QueueSize: 5, FlushInterval: time.Millisecond,
+		FailPolicy: FailDrop, RequestTimeout: time.Hour, SpoolDir: t.TempDir(), Registerer: reg})
+	for i := range 5 {
+		c.Send(t.Context(), event(i))
+	}
+	waitQueue(t, c, 0) // the batch hangs in a request
+	for i := range 8 {
+		c.Send(t.Context(), event(i))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		switch {
+		case m.GetCounter() != nil:
+			got[mf.GetName()] = m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			got[mf.GetName()] = m.GetGauge().GetValue()
+		default:
+			got[mf.GetName()] = -1
+		}
+	}
+	st := c.Stats()
+	for name, want := range map[string]float64{
+		"trail_client_events_sent_total":         float64(st.Sent),
+		"trail_client_events_acknowledged_total": 0,
+		"trail_client_events_duplicate_total":    0,
+		"trail_client_events_retried_total":      0,
+		"trail_client_events_spooled_total":      0,
+		"trail_client_events_replayed_total":     0,
+		"trail_client_events_rejected_total":     0,
+		"trail_client_events_dropped_total":      float64(st.Dropped),
+		"trail_client_queue_length":              float64(st.Queued),
+		"trail_client_spool_bytes":               float64(st.SpoolBytes),
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (registered %v), want %v", name, v, ok, want)
+		}
+	}
+	if st.Sent != 10 || st.Dropped != 3 || st.Queued != 5 {
+		t.Errorf("stats %+v, want 10 sent, 5 queued, 3 dropped", st)
+	}
+	if _, err := New(Config{Server: "http://x", Key: "k", Registerer: reg}); err == nil {
+		t.Error("a second client registered the same metrics")
 	}
 }

@@ -197,7 +197,10 @@ func eventIndex(field string) (int, bool) {
 		return 0, false
 	}
 	i, err := strconv.Atoi(rest[:end])
-	return i, err == nil && i >= 0
+	if err != nil || i < 0 {
+		return 0, false
+	}
+	return i, true
 }
 
 // retryAfter parses a Retry-After header: delay seconds or an HTTP date.
