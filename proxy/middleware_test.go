@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -435,5 +437,56 @@ func TestNewRequiresMaskKey(t *testing.T) {
 	}
 	if _, err := New(Config{MaskKey: testMaskKey}, Options{Recorder: &memRecorder{}, Tenant: "Bad Tenant"}); err == nil {
 		t.Error("an invalid tenant was accepted")
+	}
+}
+
+// TestUpgradeThroughProxy switches protocols through the reverse proxy
+// (as WebSocket does): the connection is handed over, bytes flow both
+// ways, and the call is recorded with status 101.
+func TestUpgradeThroughProxy(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	}))
+	defer up.Close()
+	f := newFixture(t, Config{})
+	u, _ := url.Parse(up.URL)
+	h, _ := NewReverseProxy(f.a, u, nil)
+	px := httptest.NewServer(h)
+	defer px.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	io.WriteString(conn, "hello\n")
+	if line, _ := br.ReadString('\n'); line != "echo: hello\n" {
+		t.Errorf("through the upgraded connection: %q", line)
+	}
+	conn.Close()
+	waitFor(t, func() bool { return len(f.rec.all()) == 1 })
+	e := f.rec.all()[0]
+	if e.Request.Status != 101 || e.Metadata["upgraded"] != true || e.Outcome != "success" {
+		t.Errorf("recorded status %d upgraded %v outcome %s", e.Request.Status, e.Metadata["upgraded"], e.Outcome)
 	}
 }
