@@ -178,6 +178,20 @@ COMMENT ON TABLE trail_schemas IS 'Per-tenant, per-action JSON Schemas for event
 DROP INDEX trail_events_action;
 CREATE INDEX trail_events_action_outcome ON trail_events (tenant, action, outcome, seq);
 `},
+	// Dashboard sessions (pgstore/pgsessions), shared by every node. Not
+	// per tenant (an operator's session spans tenants), so keyed by the
+	// hash of the session id alone.
+	{4, "dashboard sessions", `
+CREATE TABLE trail_sessions (
+	id_hash      text COLLATE "C" PRIMARY KEY,
+	session      jsonb NOT NULL,
+	last_seen_at timestamptz NOT NULL,
+	expires_at   timestamptz NOT NULL
+);
+CREATE INDEX trail_sessions_last_seen ON trail_sessions (last_seen_at);
+CREATE INDEX trail_sessions_expires ON trail_sessions (expires_at);
+COMMENT ON TABLE trail_sessions IS 'Dashboard sign-in sessions keyed by the SHA-256 of the session id (never the id), shared by every node.';
+`},
 }
 
 // migrateLockKey is the advisory lock that serialises migrations of one

@@ -11,6 +11,7 @@ import (
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/session"
+	"github.com/trail-audit/trail/session/sessiontest"
 )
 
 // clock is a settable test clock.
@@ -221,4 +222,8 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: got %v, want an error on %s", tt.name, err, tt.field)
 		}
 	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	sessiontest.Run(t, func(*testing.T) session.Store { return &session.MemoryStore{} })
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/trail-audit/trail/internal/browsertest"
 	"github.com/trail-audit/trail/internal/oidctest"
+	"github.com/trail-audit/trail/pgstore/pgtest"
 )
 
 // sessionActions returns the trail.* session and auth actions in tenant's
@@ -217,5 +221,66 @@ func TestSignInChromiumOIDC(t *testing.T) {
 		chromedp.Click("#signin-oidc", chromedp.ByID), chromedp.WaitVisible("#reason", chromedp.ByID), chromedp.Text("#reason", &reason, chromedp.ByID))
 	if !strings.Contains(reason, "no trail role") {
 		t.Errorf("refusal page says %q", reason)
+	}
+}
+
+// TestSignInTwoNodes: two "trail serve --postgres" processes on one
+// database share dashboard sessions: a session made through node A works
+// on node B, and a sign-out through B ends it on A at once.
+func TestSignInTwoNodes(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	const key = "operator-key-for-two-nodes-0123456789"
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startNode(t, dsn, dirA, key)
+	sk, err := os.ReadFile(filepath.Join(dirA, "signing.key")) // every node signs with the same key
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, "signing.key"), sk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, dsn, dirB, key)
+	req := func(method, url, cookie, csrf, body string) (int, string) {
+		t.Helper()
+		r, err := http.NewRequest(method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: "trail_session", Value: cookie})
+		}
+		if csrf != "" {
+			r.Header.Set("X-CSRF-Token", csrf)
+		}
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		for _, c := range res.Cookies() {
+			if c.Name == "trail_session" && c.Value != "" {
+				return res.StatusCode, c.Value + " " + string(out)
+			}
+		}
+		return res.StatusCode, string(out)
+	}
+	status, out := req("POST", a.url+"/v1/session", "", "", `{"key":"`+key+`"}`)
+	cookie, body, _ := strings.Cut(out, " ")
+	var v struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if status != 201 || json.Unmarshal([]byte(body), &v) != nil || v.CSRF == "" {
+		t.Fatalf("sign in on node A: %d %s", status, out)
+	}
+	if status, out := req("GET", b.url+"/v1/session", cookie, "", ""); status != 200 || !strings.Contains(out, v.CSRF) {
+		t.Fatalf("the session on node B: %d %s", status, out)
+	}
+	if status, out := req("DELETE", b.url+"/v1/session", cookie, v.CSRF, ""); status != 204 {
+		t.Fatalf("sign out on node B: %d %s", status, out)
+	}
+	if status, _ := req("GET", a.url+"/v1/events?tenant=_system", cookie, "", ""); status != 401 {
+		t.Errorf("the session on node A after sign-out on B: %d, want 401", status)
 	}
 }

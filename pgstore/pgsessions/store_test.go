@@ -1,0 +1,87 @@
+package pgsessions_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trail-audit/trail/auth"
+	"github.com/trail-audit/trail/pgstore"
+	"github.com/trail-audit/trail/pgstore/pgsessions"
+	"github.com/trail-audit/trail/pgstore/pgtest"
+	"github.com/trail-audit/trail/session"
+	"github.com/trail-audit/trail/session/sessiontest"
+)
+
+// newPool migrates a fresh schema and returns a pool on it.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	_, dsn := pgtest.Schema(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := pgstore.Migrate(t.Context(), conn); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func TestStore(t *testing.T) {
+	sessiontest.Run(t, func(t *testing.T) session.Store { return pgsessions.New(newPool(t)) })
+}
+
+// TestTwoNodes: two managers (two nodes) over one database share their
+// sessions: signed in on one, known on the other; signed out on the other,
+// gone on both.
+func TestTwoNodes(t *testing.T) {
+	pool := newPool(t)
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, err := session.NewManager(session.Config{Store: pgsessions.New(pool), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := session.NewManager(session.Config{Store: pgsessions.New(pool), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := auth.Principal{KeyID: "0123456789abcdef", Name: "ops", Role: auth.Admin, Tenant: "acme"}
+	id, created, err := a.Create(ctx, p, session.MethodKey, auth.HashToken("k"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Lookup(ctx, id)
+	if err != nil || got.Principal != p || got.CSRFToken != created.CSRFToken {
+		t.Fatalf("lookup on the other node: %+v, %v", got, err)
+	}
+	if err := b.End(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Lookup(ctx, id); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("after sign-out on the other node: %v, want ErrNoSession", err)
+	}
+	// The idle timeout counts uses on either node.
+	id, _, _ = a.Create(ctx, p, session.MethodKey, "", "")
+	for range 3 {
+		now = now.Add(20 * time.Minute)
+		if _, err := b.Lookup(ctx, id); err != nil {
+			t.Fatalf("used every 20 minutes on node b: %v", err)
+		}
+	}
+	now = now.Add(31 * time.Minute)
+	if _, err := a.Lookup(ctx, id); !errors.Is(err, session.ErrIdle) {
+		t.Errorf("idle on both nodes: %v, want ErrIdle", err)
+	}
+}
