@@ -317,7 +317,7 @@ func TestActorFromClientCertificate(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		name      string
 		certs     []tls.Certificate
 		wantActor string
@@ -333,6 +333,7 @@ func TestActorFromClientCertificate(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
+			waitFor(t, func() bool { return len(f.rec.all()) == i+1 }) // recorded after the answer
 			evs := f.rec.all()
 			e := evs[len(evs)-1]
 			if e.Actor.ID != tt.wantActor {

@@ -399,6 +399,8 @@ func TestReverseProxy(t *testing.T) {
 	if s.xff != "203.0.113.7, 127.0.0.1" || s.host != u.Host {
 		t.Errorf("upstream saw X-Forwarded-For %q host %q", s.xff, s.host)
 	}
+	// The client can have the whole answer before the event is recorded.
+	waitFor(t, func() bool { return len(f.rec.all()) == 1 })
 	evs := f.rec.all()
 	e := evs[len(evs)-1]
 	if e.Action != "project.create" || e.Request.Status != 201 || e.Source.IP != "203.0.113.7" || e.Request.ID != rid {
@@ -414,6 +416,7 @@ func TestReverseProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	waitFor(t, func() bool { return len(f.rec.all()) == 2 })
 	evs = f.rec.all()
 	e = evs[len(evs)-1]
 	if resp.StatusCode != 502 || e.Request.Status != 502 || e.Outcome != "error" {
