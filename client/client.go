@@ -209,13 +209,17 @@ func (c *Client) enqueue(ctx context.Context, data []byte) error {
 func (c *Client) pushLocked(data []byte) {
 	c.accepted++
 	c.queue = append(c.queue, item{n: c.accepted, at: time.Now(), data: data})
-	full := len(c.queue) == c.cfg.BatchSize || len(c.queue) == 1
+	full := len(c.queue) == c.batchFull() || len(c.queue) == 1
 	c.mu.Unlock()
 	c.n.sent.Add(1)
 	if full {
 		c.poke()
 	}
 }
+
+// batchFull is the queue length at which a batch goes without waiting
+// for FlushInterval: BatchSize, or QueueSize when that is smaller.
+func (c *Client) batchFull() int { return min(c.cfg.BatchSize, c.cfg.QueueSize) }
 
 func (c *Client) poke() {
 	select {
@@ -343,7 +347,7 @@ func (c *Client) pump() {
 			}
 			continue
 		}
-		if len(c.queue) < c.cfg.BatchSize && !stopping && c.flushTo < c.queue[0].n {
+		if len(c.queue) < c.batchFull() && !stopping && c.flushTo < c.queue[0].n {
 			if wait := c.cfg.FlushInterval - time.Since(c.queue[0].at); wait > 0 {
 				c.mu.Unlock()
 				timer.Reset(wait)

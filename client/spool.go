@@ -39,6 +39,7 @@ type spool struct {
 	activeSeg  segment
 	nextSeq    uint64
 	total      int64 // bytes of all segments, sealed and active
+	closed     bool
 	recovered  int   // records kept from earlier runs at open
 	truncated  int64 // bytes cut off torn tails at open
 	notifyData chan struct{}
@@ -181,7 +182,7 @@ func syncDir(dir string) error {
 
 // append writes the payloads as records and fsyncs them: when it returns
 // nil they survive a crash. It writes all or none: ErrSpoolFull (wrapped)
-// when they do not fit under the bound. On a write error the segment is
+// when they do not fit under the bound, ErrClosed after close. On a write error the segment is
 // sealed at its last good size.
 func (s *spool) append(payloads [][]byte) error {
 	var buf []byte
@@ -190,6 +191,9 @@ func (s *spool) append(payloads [][]byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
 	extra := int64(len(buf))
 	if s.active == nil {
 		extra += int64(len(segmentMagic))
@@ -322,6 +326,7 @@ func (s *spool) empty() bool {
 // close seals the active segment and releases the lock.
 func (s *spool) close() error {
 	s.mu.Lock()
+	s.closed = true
 	s.sealLocked()
 	s.mu.Unlock()
 	return s.lock.Close()
