@@ -311,13 +311,15 @@ func TestProxyFlags(t *testing.T) {
 // (recording every call into a real trail server, also on this machine,
 // through the Go SDK), and reports the difference of the p50 and p99
 // latencies of the two. TRAIL_PROXY_BENCH_ROUNDS sets the number of
-// rounds of each (default 4). Run it with -benchtime=1x -count=5 and take
-// the medians.
+// rounds of each (default 4), TRAIL_PROXY_BENCH_RATE the calls per second
+// (default 2000). Run it with -benchtime=1x -count=5 and take the medians.
 func BenchmarkProxyOverhead(b *testing.B) {
-	const rate = 2000
-	rounds := 4
+	rate, rounds := 2000, 4
 	if v := os.Getenv("TRAIL_PROXY_BENCH_ROUNDS"); v != "" {
 		fmt.Sscan(v, &rounds)
+	}
+	if v := os.Getenv("TRAIL_PROXY_BENCH_RATE"); v != "" {
+		fmt.Sscan(v, &rate)
 	}
 	const opKey = "operator-key-for-the-proxy-benchmark-0123456789"
 	srv, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: b.TempDir(), ServerName: "bench.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
