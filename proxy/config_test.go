@@ -3,6 +3,9 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,6 +148,10 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"routes":[{"path":"/{a}/{b...}"},{"method":"GET","path":"/"}]}`))
 	f.Add([]byte(`{"jwt":{"hmac_secret_file":"x","algorithms":["HS256"]},"rate_limits":{"ip":{"rate":1e-9}}}`))
 	f.Add([]byte(`{"trusted_proxies":["::1","fe80::/10"],"api_key_headers":["x-key"],"capture":"none"}`))
+	// Accepted configurations fetch their JWKS from here, never from the
+	// hosts the fuzzer makes up.
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"keys":[]}`) }))
+	defer jwks.Close()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -160,6 +167,9 @@ func FuzzParseConfig(f *testing.F) {
 		c.MaskKey = testMaskKey
 		if c.JWT != nil && c.JWT.HMACSecretFile != "" {
 			c.JWT.HMACSecret = hmacSecret
+		}
+		if c.JWT != nil && c.JWT.JWKSURL != "" {
+			c.JWT.JWKSURL = jwks.URL
 		}
 		if _, err := New(c, Options{Recorder: &memRecorder{}}); err != nil {
 			t.Fatalf("accepted config does not build an Auditor: %v", err)
