@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -37,6 +38,7 @@ func NewReverseProxy(a *Auditor, upstream *url.URL, transport http.RoundTripper)
 			pr.SetXForwarded()
 		},
 		Transport:     transport,
+		BufferPool:    &bufferPool{},
 		FlushInterval: -1, // stream as the upstream writes: the proxy must not add latency
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := http.StatusBadGateway
@@ -66,5 +68,21 @@ func NewTransport() *http.Transport {
 	t.MaxIdleConnsPerHost = 1024
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 0
+	// Bodies pass through as the upstream encoded them: no gzip added
+	// behind the client's back and decoded again.
+	t.DisableCompression = true
 	return t
 }
+
+// bufferPool lends the 32 KiB copy buffers of the reverse proxy, which
+// would otherwise allocate one per call.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
