@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -346,13 +347,18 @@ func (c *oidcClient) principal(sub string, claims map[string]any) (auth.Principa
 			break
 		}
 	}
-	if len(sub) > 200 {
-		sub = sub[:200]
+	return auth.Principal{KeyID: "oidc:" + clip(sub, 200), Name: clip(name, 200), Role: role, Tenant: tenant}, nil
+}
+
+// clip cuts s to at most n bytes of valid UTF-8 (invalid bytes become
+// U+FFFD first).
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
 	}
-	if len(name) > 200 {
-		name = name[:200]
-	}
-	return auth.Principal{KeyID: "oidc:" + sub, Name: name, Role: role, Tenant: tenant}, nil
+	return s
 }
 
 // oidcFailed audits a refused sign-in in _system and shows the page.

@@ -284,3 +284,64 @@ func TestSignInTwoNodes(t *testing.T) {
 		t.Errorf("the session on node A after sign-out on B: %d, want 401", status)
 	}
 }
+
+// FuzzSignInFlags: --oidc-group-roles and --oidc-scopes parse into valid
+// roles and scopes with openid, or fail naming the flag.
+func FuzzSignInFlags(f *testing.F) {
+	f.Add("trail-admins=admin,staff=viewer", "openid profile email")
+	f.Add("a=boss", "email,profile")
+	f.Add("=admin", "")
+	f.Add("noequals", "openid")
+	f.Fuzz(func(t *testing.T, groups, scopes string) {
+		c := SignInConfig{OIDCIssuer: "https://idp.example", OIDCClientID: "trail", OIDCRedirectURL: "https://trail.example/auth/oidc/callback",
+			OIDCGroupRoles: groups, OIDCScopes: scopes}
+		oc, err := c.oidc()
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "--oidc-group-roles") {
+				t.Fatalf("error %q does not name --oidc-group-roles", err)
+			}
+			return
+		}
+		for g, r := range oc.GroupRoles {
+			if g == "" || !r.Valid() {
+				t.Fatalf("group %q → role %q", g, r)
+			}
+		}
+	})
+}
+
+// TestSignInFlagErrors: wrong sign-in flags stop "trail serve" with a
+// message naming the flag.
+func TestSignInFlagErrors(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--session-idle", "10s"}, "--session-idle"},
+		{[]string{"--session-max", "-1h"}, "--session-max"},
+		{[]string{"--oidc-client-id", "trail"}, "--oidc-issuer"},
+		{[]string{"--oidc-issuer", "https://idp", "--oidc-redirect-url", "https://t/auth/oidc/callback"}, "--oidc-client-id"},
+		{[]string{"--oidc-issuer", "https://idp", "--oidc-client-id", "c"}, "--oidc-redirect-url"},
+		{[]string{"--oidc-issuer", "https://idp", "--oidc-client-id", "c", "--oidc-redirect-url", "https://t/auth/oidc/callback", "--oidc-client-secret", "x", "--oidc-client-secret-file", secret}, "--oidc-client-secret-file"},
+		{[]string{"--oidc-issuer", "https://idp", "--oidc-client-id", "c", "--oidc-redirect-url", "https://t/auth/oidc/callback", "--oidc-group-roles", "ops=root"}, "--oidc-group-roles"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, tt.args...)
+			code, _, errOut := runCmd(t, map[string]string{"TRAIL_BOOTSTRAP_KEY": dashOperatorKey}, "", args...)
+			if code == exitOK || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr %q; want a failure naming %s", code, errOut, tt.want)
+			}
+		})
+	}
+	// The secret file is read and the environment twin works.
+	c := SignInConfig{OIDCIssuer: "https://idp", OIDCClientID: "c", OIDCRedirectURL: "https://t/auth/oidc/callback", OIDCClientSecretFile: secret}
+	oc, err := c.oidc()
+	if err != nil || oc.ClientSecret != "s3cret" {
+		t.Errorf("secret from file: %v, %+v", err, oc)
+	}
+}
