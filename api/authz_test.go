@@ -61,6 +61,7 @@ var authzTable = []struct {
 	want  [7]rw
 }{
 	{"POST /v1/events", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {created, forbidden}, {forbidden, forbidden}, {created, created}}},
+	{"POST /v1/ingest/kubernetes", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {created, forbidden}, {forbidden, forbidden}, {created, created}}},
 	{"GET /v1/events", readRow},
 	{"GET /v1/events/{id}", readRow},
 	{"GET /v1/export", [7]rw{{ok, ok}, {ok, forbidden}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
@@ -74,6 +75,7 @@ var authzTable = []struct {
 	{"GET /v1/keys", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"DELETE /v1/keys/{id}", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/keys/{id}/rotate", [7]rw{{ok, ok}, {ok, hidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
+	{"POST /v1/viewer-tokens", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/erasures", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/sinks", [7]rw{{ok, ok}, {ok, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"POST /v1/sinks", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
@@ -98,6 +100,13 @@ var authzTable = []struct {
 	{"PUT /v1/schemas/{action}", [7]rw{{created, created}, {created, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}, {forbidden, forbidden}}},
 	{"GET /v1/tenants", withOperator(noneRow, rw{ok, ok})},
 	{"POST /v1/tenants", withOperator(noneRow, rw{created, created})},
+	// Sessions: a bearer token signs in (POST, 201); GET and DELETE need
+	// the session cookie, so a bearer token alone is 401 (the cookie runs
+	// are in session_test.go).
+	{"POST /v1/session", [7]rw{{created, created}, {created, created}, {created, created}, {created, created}, {created, created}, {created, created}, {created, created}}},
+	{"GET /v1/session", [7]rw{{401, 401}, {401, 401}, {401, 401}, {401, 401}, {401, 401}, {401, 401}, {401, 401}}},
+	{"DELETE /v1/session", [7]rw{{401, 401}, {401, 401}, {401, 401}, {401, 401}, {401, 401}, {401, 401}, {401, 401}}},
+	{"GET /v1/session/config", publicRow},
 	{"GET /healthz", publicRow},
 	{"GET /readyz", publicRow},
 	{"GET /openapi.json", publicRow},
@@ -118,6 +127,10 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 	switch route {
 	case "POST /v1/events":
 		req.Body = ev(target, "doc.edit", "u1")
+	case "POST /v1/ingest/kubernetes":
+		req.Path += q
+		req.Body = kubeBody(kubeItem("authz-"+target, "get"))
+		req.Header = map[string]string{"Content-Type": "application/json"}
 	case "GET /v1/events", "GET /v1/export", "GET /v1/stream", "GET /v1/log/checkpoint", "GET /v1/keys", "GET /v1/settings", "GET /v1/schemas":
 		req.Path += q
 	case "POST /v1/erasures":
@@ -175,6 +188,8 @@ func authzRequest(t *testing.T, s *testServer, route, target string) request {
 		req.Path += q + "&from=1"
 	case "POST /v1/keys":
 		req.Body = map[string]any{"name": "made by test", "role": "viewer", "tenant": target}
+	case "POST /v1/viewer-tokens":
+		req.Body = map[string]any{"tenant": target, "filter": "actor:u0"}
 	case "DELETE /v1/keys/{id}":
 		id, _ := s.createKey(auth.Viewer, target, nil)
 		req.Path = "/v1/keys/" + id
@@ -260,7 +275,7 @@ func TestAuthzMatrix(t *testing.T) {
 
 func isPublic(route string) bool {
 	switch route {
-	case "GET /v1/log/key", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /metrics":
+	case "GET /v1/log/key", "GET /v1/session/config", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /metrics":
 		return true
 	}
 	return false

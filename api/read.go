@@ -167,12 +167,9 @@ func (s *Server) readQuery(r *http.Request, p *auth.Principal, perm auth.Permiss
 	if err != nil {
 		return nil, err
 	}
-	if q.Filter != nil {
-		m, err := s.maskers.get(tenant)
-		if err != nil {
-			return nil, err
-		}
-		q.Filter = searchForm(m, q.Filter)
+	// The caller's filter, ANDed with a viewer token's own, in search form.
+	if q.Filter, err = s.scopedFilter(p, tenant, q.Filter); err != nil {
+		return nil, err
 	}
 	return q, nil
 }
@@ -209,6 +206,13 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	id := r.PathValue("id")
 	e, err := s.cfg.Store.Get(r.Context(), tenant, id)
+	if err == nil || trail.ErrorCode(err) == trail.ENOTFOUND {
+		// For a viewer token, an event outside its filter and an id that
+		// does not exist get the same answer: no existence oracle.
+		if err = s.inScope(p, tenant, id, e, err); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}

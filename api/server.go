@@ -19,9 +19,11 @@ import (
 	"github.com/trail-audit/trail/auth"
 	"github.com/trail-audit/trail/limit"
 	"github.com/trail-audit/trail/schema"
+	"github.com/trail-audit/trail/session"
 	"github.com/trail-audit/trail/settings"
 	"github.com/trail-audit/trail/sink"
 	"github.com/trail-audit/trail/ui"
+	"github.com/trail-audit/trail/viewtoken"
 )
 
 // Config configures a Server. Store and Keys are required.
@@ -62,6 +64,25 @@ type Config struct {
 	ReadRate   limit.Config
 	IPRate     limit.Config
 
+	// Sessions keeps the dashboard's sign-in sessions (cookie
+	// trail_session); nil: in memory, with the default timeouts.
+	// SecureCookies marks cookies Secure on plain HTTP too (behind a
+	// TLS-terminating proxy); over TLS they always are. OIDC, when set,
+	// enables sign-in at /auth/oidc/login.
+	Sessions      *session.Manager
+	SecureCookies bool
+	OIDC          *OIDCConfig
+
+	// ViewerTokenSecret keys the MAC of viewer tokens (POST
+	// /v1/viewer-tokens, package viewtoken): random, at least 16 bytes,
+	// the same on every node; changing it revokes every token. nil: a
+	// random secret for this process only. ViewerTokenMaxTTL bounds their
+	// lifetime (0: 24h). EmbedOrigins are the origins allowed to frame
+	// /embed (CSP frame-ancestors; see ui.CheckOrigins); none: no site.
+	ViewerTokenSecret []byte
+	ViewerTokenMaxTTL time.Duration
+	EmbedOrigins      []string
+
 	Now        func() time.Time
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: a private registry
@@ -84,6 +105,9 @@ type Server struct {
 	m       *metrics
 	audit   *auditor
 	maskers *maskers
+	// viewTokens mints and checks viewer tokens (viewertokens.go).
+	viewTokens *viewtoken.Minter
+	sess       *sessionAuth
 
 	closeOnce sync.Once
 }
@@ -151,7 +175,16 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.Alerts == nil {
 		s.cfg.Alerts = alert.NewManager(alert.Config{Store: cfg.Store, State: &alert.MemoryState{}, Now: cfg.Now, Logger: cfg.Logger}, 0)
 	}
+	if s.viewTokens, err = newViewTokens(cfg, s.log); err != nil {
+		return nil, err
+	}
+	if err := ui.CheckOrigins(cfg.EmbedOrigins); err != nil {
+		return nil, err
+	}
 	s.audit = newAuditor(cfg.Store, cfg.Logger)
+	if s.sess, err = newSessionAuth(cfg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -193,6 +226,7 @@ type Route struct {
 func (s *Server) table() []route {
 	return []route{
 		{"POST /v1/events", auth.PermIngest, s.ingest},
+		{"POST /v1/ingest/kubernetes", auth.PermIngest, s.ingestKubernetes},
 		{"GET /v1/events", auth.PermRead, s.query},
 		{"GET /v1/events/{id}", auth.PermRead, s.getEvent},
 		{"GET /v1/export", auth.PermExport, s.export},
@@ -206,6 +240,7 @@ func (s *Server) table() []route {
 		{"GET /v1/keys", auth.PermKeys, s.listKeys},
 		{"DELETE /v1/keys/{id}", auth.PermKeys, s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", auth.PermKeys, s.rotateKey},
+		{"POST /v1/viewer-tokens", auth.PermKeys, s.createViewerToken},
 		{"POST /v1/erasures", auth.PermSettings, s.erase},
 		{"GET /v1/sinks", auth.PermSettings, s.listSinks},
 		{"POST /v1/sinks", auth.PermSettings, s.createSink},
@@ -230,6 +265,10 @@ func (s *Server) table() []route {
 		{"PUT /v1/schemas/{action}", auth.PermSettings, s.putSchema},
 		{"GET /v1/tenants", auth.PermTenants, s.listTenants},
 		{"POST /v1/tenants", auth.PermTenants, s.createTenant},
+		{"POST /v1/session", "", s.createSession},
+		{"GET /v1/session", "", s.getSession},
+		{"DELETE /v1/session", "", s.deleteSession},
+		{"GET /v1/session/config", "", s.sessionConfig},
 		{"GET /healthz", "", s.healthz},
 		{"GET /readyz", "", s.readyz},
 		{"GET /openapi.json", "", s.openapi},
@@ -241,6 +280,10 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	// OIDC sign-in answers with redirects and HTML pages, not JSON, so it
+	// is outside /v1 and the API table (see oidc.go).
+	s.mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)
+	s.mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
 	// The dashboard (package ui) is static and public; its pages call the
 	// API with the user's key. It is not an API route, so it is not in
 	// table(), Routes() or openapi.json; every other path, /v1/… included,
@@ -248,6 +291,9 @@ func (s *Server) routes() {
 	dashboard := ui.Handler()
 	s.mux.Handle("GET /{$}", dashboard)
 	s.mux.Handle("GET /ui/", dashboard)
+	// The embeddable viewer: read-only, driven by a viewer token, framable
+	// by EmbedOrigins only (docs/embedding.md).
+	s.mux.Handle("GET /embed", ui.EmbedHandler(s.cfg.EmbedOrigins))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -285,6 +331,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(sw, r, trail.Errorf(trail.EFORBIDDEN, "role %s cannot %s", pr.Role, rt.perm))
 				return
 			}
+			if err := checkEventsOnly(rt.pattern, pr); err != nil { // viewer tokens: see viewertokens.go
+				s.writeError(sw, r, err)
+				return
+			}
 			p = &pr
 		}
 		if err := rt.handle(sw, r, p); err != nil {
@@ -293,14 +343,26 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-// authenticate reads the bearer token. A failure is audited in _system.
+// authenticate reads the bearer token, or without an Authorization header
+// the dashboard's session cookie (see session.go, which also checks the
+// CSRF token of state-changing requests). A failure is audited in _system.
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	h := r.Header.Get("Authorization")
+	if h == "" && hasCookie(r, SessionCookie) {
+		return s.authenticateSession(r)
+	}
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
 		return auth.Principal{}, trail.Errorf(trail.EUNAUTHENTICATED, "missing bearer token in the Authorization header")
 	}
-	p, err := s.cfg.Keys.Authenticate(r.Context(), strings.TrimSpace(token))
+	var p auth.Principal
+	var err error
+	switch token = strings.TrimSpace(token); {
+	case strings.HasPrefix(token, viewtoken.Prefix):
+		p, err = s.viewerPrincipal(token) // viewertokens.go
+	default:
+		p, err = s.cfg.Keys.Authenticate(r.Context(), token)
+	}
 	if err != nil {
 		s.m.authFailures.Inc()
 		s.audit.record(trail.SystemTenant, r, nil, "trail.auth.failed", trail.OutcomeFailure, map[string]any{"reason": trail.ErrorMessage(err)})

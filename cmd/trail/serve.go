@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,17 +33,23 @@ import (
 	"github.com/trail-audit/trail/pgstore"
 	"github.com/trail-audit/trail/pgstore/pgkeys"
 	"github.com/trail-audit/trail/pgstore/pgschemas"
+	"github.com/trail-audit/trail/pgstore/pgsessions"
 	"github.com/trail-audit/trail/pgstore/pgsettings"
 	"github.com/trail-audit/trail/pgstore/pgwatch"
 	"github.com/trail-audit/trail/retention"
 	"github.com/trail-audit/trail/schema"
+	"github.com/trail-audit/trail/session"
 	"github.com/trail-audit/trail/settings"
 	"github.com/trail-audit/trail/sink"
+	"github.com/trail-audit/trail/ui"
 )
 
 // ServeConfig is the configuration of "trail serve". Validate names the
 // offending flag.
 type ServeConfig struct {
+	// SignInConfig holds the dashboard's session timeouts and OIDC issuer
+	// (signin.go).
+	SignInConfig
 	Addr         string
 	Data         string
 	Postgres     string // DSN of the PostgreSQL store; empty means the embedded store in Data
@@ -69,6 +76,11 @@ type ServeConfig struct {
 	// CIDR prefixes or addresses; an allowed range wins.
 	SinkAllowNetworks string
 	SinkDenyNetworks  string
+	// EmbedOrigins may frame the embeddable viewer /embed (CSP
+	// frame-ancestors); none: no site may. ViewerTokenMaxTTL bounds the
+	// lifetime of viewer tokens (0: 24h). See docs/embedding.md.
+	EmbedOrigins      []string
+	ViewerTokenMaxTTL time.Duration
 }
 
 // Validate checks the configuration.
@@ -90,6 +102,10 @@ func (c *ServeConfig) Validate() error {
 		return errors.New("--retention-interval: must be >= 0")
 	case c.EncryptionKeyFile != "" && c.EncryptionKeys != "":
 		return errors.New("--encryption-key-file and TRAIL_ENCRYPTION_KEY: give one of them")
+	case c.ViewerTokenMaxTTL < 0:
+		return errors.New("--viewer-token-max-ttl: must be >= 0")
+	case ui.CheckOrigins(c.EmbedOrigins) != nil:
+		return fmt.Errorf("--embed-origins: %w", ui.CheckOrigins(c.EmbedOrigins))
 	case c.Postgres != "" && (c.EncryptionKeyFile != "" || c.EncryptionKeys != ""):
 		return errors.New("--encryption-key-file: encryption at rest is for the embedded store; with --postgres use PostgreSQL's own (disk or TDE)")
 	}
@@ -193,6 +209,11 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	viewerSecret, err := viewerTokenSecret(filepath.Join(cfg.Data, "signing.key"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	tenantSettings, err := settings.New(ctx, settingsStore, api.CheckMasking(maskSecret))
 	if err != nil {
 		store.Close()
@@ -236,6 +257,22 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 			log.Error("sink not started", "sink", x.ID, "err", err)
 		}
 	}
+	// Dashboard sessions: in this node's memory, or on PostgreSQL in a
+	// table every node shares (a sign-out through one ends it on all).
+	var sessionStore session.Store = &session.MemoryStore{}
+	if pg, ok := store.(*pgstore.Store); ok {
+		sessionStore = pgsessions.New(pg.Pool())
+	}
+	sessions, err := cfg.sessions(sessionStore)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	oidcCfg, err := cfg.oidc()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := api.New(api.Config{
@@ -244,6 +281,8 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		ReadRate:   limit.Config{Rate: cfg.ReadRate, Burst: max(int(cfg.ReadRate*2), 1)},
 		IPRate:     limit.Config{Rate: cfg.IPRate, Burst: max(int(cfg.IPRate*2), 1)},
 		Logger:     log, Registerer: reg, Gatherer: reg,
+		Sessions: sessions, OIDC: oidcCfg, SecureCookies: strings.HasPrefix(cfg.OIDCRedirectURL, "https://"),
+		ViewerTokenSecret: viewerSecret, ViewerTokenMaxTTL: cfg.ViewerTokenMaxTTL, EmbedOrigins: cfg.EmbedOrigins,
 	})
 	if err != nil {
 		store.Close()
@@ -353,6 +392,21 @@ func maskingSecret(signingKeyPath string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
+// viewerTokenSecret derives the secret that MACs viewer tokens from the
+// signing key file, as maskingSecret does (with its own label): every node
+// then accepts every node's tokens, and replacing the signing key revokes
+// every viewer token at once.
+func viewerTokenSecret(signingKeyPath string) ([]byte, error) {
+	data, err := os.ReadFile(signingKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("viewer-token secret: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte("trail/viewer-token-secret/v1\n"))
+	h.Write(trimNewline(data))
+	return h.Sum(nil), nil
+}
+
 // verifierText derives the public verifier key from the signing key file.
 func verifierText(path string) (string, error) {
 	data, err := os.ReadFile(path)
@@ -447,6 +501,13 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.SinkDenyNetworks, "sink-deny-networks", "", "comma-separated CIDR prefixes sinks may not reach, besides the defaults, e.g. 10.0.0.0/8 when tenant admins must not reach the internal network")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", time.Hour, "how often to purge content past each tenant's retention (0: never)")
 	fs.StringVar(&cfg.RetentionArchive, "retention-archive", "", "directory where retention archives what it purges, as verifiable bundles")
+	fs.Func("embed-origins", "origins allowed to frame the embeddable viewer /embed, separated by commas (e.g. https://app.example.com); default 'none': no site may (see docs/embedding.md)", func(v string) error {
+		o, err := ui.ParseOrigins(v)
+		cfg.EmbedOrigins = o
+		return err
+	})
+	cfg.SignInConfig.addFlags(fs)
+	fs.DurationVar(&cfg.ViewerTokenMaxTTL, "viewer-token-max-ttl", 24*time.Hour, "longest lifetime of a viewer token (POST /v1/viewer-tokens)")
 	if err := parseFlags(fs, args, e); err != nil {
 		fmt.Fprintln(e.stderr, "trail serve:", err)
 		return exitUsage
