@@ -66,22 +66,31 @@ func itoa(n int) string {
 }
 
 // BenchmarkSendSpooled measures Send under FailSpool with a full queue:
-// each call appends one record to the spool and fsyncs it.
+// each call appends one record to the spool and waits for its fsync, which
+// concurrent callers share (group commit).
 func BenchmarkSendSpooled(b *testing.B) {
-	c, err := New(Config{Server: hungServer(b), Key: "k", QueueSize: 1, FailPolicy: FailSpool, SpoolDir: b.TempDir(), RequestTimeout: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		defer cancel()
-		c.Close(ctx)
-	}()
-	e := event(1)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		if err := c.Send(context.Background(), e); err != nil {
-			b.Fatal(err)
-		}
+	for _, perCPU := range []int{1, 16} {
+		b.Run("goroutines-per-cpu="+itoa(perCPU), func(b *testing.B) {
+			c, err := New(Config{Server: hungServer(b), Key: "k", QueueSize: 1, FailPolicy: FailSpool, SpoolDir: b.TempDir(), RequestTimeout: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+				defer cancel()
+				c.Close(ctx)
+			}()
+			e := event(1)
+			b.ReportAllocs()
+			b.SetParallelism(perCPU)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := c.Send(context.Background(), e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }

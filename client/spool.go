@@ -33,10 +33,17 @@ type spool struct {
 	log    *slog.Logger
 	lock   *os.File
 
+	// wmu is held while writing to the active segment and while sealing
+	// it; it is taken before mu. mu guards the rest; the active segment
+	// changes only with both held.
+	wmu        sync.Mutex
 	mu         sync.Mutex
 	sealed     []segment // oldest first
 	active     *os.File  // nil until the first append after a seal
 	activeSeg  segment
+	group      *group // appends waiting for the next write
+	reserved   int64  // bytes of appends not yet written
+	syncs      int64  // group writes (fsyncs) so far
 	nextSeq    uint64
 	total      int64 // bytes of all segments, sealed and active
 	closed     bool
@@ -182,57 +189,107 @@ func syncDir(dir string) error {
 
 // append writes the payloads as records and fsyncs them: when it returns
 // nil they survive a crash. It writes all or none: ErrSpoolFull (wrapped)
-// when they do not fit under the bound, ErrClosed after close. On a write error the segment is
-// sealed at its last good size.
+// when they do not fit under the bound, ErrClosed after close.
+//
+// Appends that arrive while another is writing form a group that the next
+// writer writes with a single fsync (group commit), so concurrent callers
+// share the cost of an fsync rather than queue for one each.
 func (s *spool) append(payloads [][]byte) error {
 	var buf []byte
 	for _, p := range payloads {
 		buf = appendRecord(buf, p)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrClosed
 	}
-	extra := int64(len(buf))
-	if s.active == nil {
-		extra += int64(len(segmentMagic))
-	}
-	if s.total+extra > s.max {
+	// The magic of a segment that may have to be created is kept free.
+	if s.total+s.reserved+int64(len(buf))+int64(len(segmentMagic)) > s.max {
+		s.mu.Unlock()
 		return fmt.Errorf("spool %d bytes more: %w", len(buf), ErrSpoolFull)
 	}
+	if s.group == nil {
+		s.group = &group{done: make(chan struct{})}
+	}
+	g := s.group
+	g.buf = append(g.buf, buf...)
+	g.records += len(payloads)
+	s.reserved += int64(len(buf))
+	s.mu.Unlock()
+
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	select {
+	case <-g.done: // an earlier writer took our group along
+		return g.err
+	default:
+	}
+	s.mu.Lock()
+	s.group = nil // g: groups are only taken while wmu is held
+	s.mu.Unlock()
+	g.err = s.write(g)
+	close(g.done)
+	return g.err
+}
+
+// group is a set of appends written with one fsync.
+type group struct {
+	buf     []byte
+	records int
+	done    chan struct{} // closed once written (err set)
+	err     error
+}
+
+// write appends a group to the active segment, creating one when needed,
+// and fsyncs it; s.wmu is held. On a write error the segment is cut back
+// to its last good size and sealed.
+func (s *spool) write(g *group) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.unreserve(g)
+		return ErrClosed
+	}
 	if s.active == nil {
-		f, err := os.OpenFile(s.path(s.nextSeq), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		p := s.path(s.nextSeq)
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
-		if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		if _, err = f.Write([]byte(segmentMagic)); err == nil {
+			err = syncDir(s.dir)
+		}
+		if err != nil {
 			f.Close()
-			os.Remove(f.Name())
+			os.Remove(p)
+			s.unreserve(g)
 			return fmt.Errorf("spool: %w", err)
 		}
-		if err := syncDir(s.dir); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return err
-		}
+		s.mu.Lock()
 		s.active, s.activeSeg = f, segment{seq: s.nextSeq, size: int64(len(segmentMagic))}
 		s.nextSeq++
 		s.total += s.activeSeg.size
+		s.mu.Unlock()
 	}
-	_, err := s.active.Write(buf)
+	_, err := s.active.Write(g.buf)
 	if err == nil {
 		err = s.active.Sync()
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserved -= int64(len(g.buf))
+	s.syncs++
 	if err != nil {
 		// What was written may be partly on disk: cut it off and seal.
 		s.active.Truncate(s.activeSeg.size)
 		s.sealLocked()
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.activeSeg.size += int64(len(buf))
-	s.activeSeg.records += len(payloads)
-	s.total += int64(len(buf))
+	s.activeSeg.size += int64(len(g.buf))
+	s.activeSeg.records += g.records
+	s.total += int64(len(g.buf))
 	if s.activeSeg.size >= s.segMax {
 		s.sealLocked()
 	}
@@ -240,7 +297,13 @@ func (s *spool) append(payloads [][]byte) error {
 	return nil
 }
 
-// sealLocked closes the active segment; s.mu is held.
+func (s *spool) unreserve(g *group) {
+	s.mu.Lock()
+	s.reserved -= int64(len(g.buf))
+	s.mu.Unlock()
+}
+
+// sealLocked closes the active segment; s.wmu and s.mu are held.
 func (s *spool) sealLocked() {
 	if s.active == nil {
 		return
@@ -268,7 +331,13 @@ func (s *spool) notify() {
 func (s *spool) next() (seg segment, recs [][]byte, ok bool, err error) {
 	s.mu.Lock()
 	if len(s.sealed) == 0 {
-		s.sealLocked()
+		s.mu.Unlock()
+		s.wmu.Lock() // sealing the active segment waits for a write
+		s.mu.Lock()
+		if len(s.sealed) == 0 {
+			s.sealLocked()
+		}
+		s.wmu.Unlock()
 	}
 	if len(s.sealed) == 0 {
 		s.mu.Unlock()
@@ -327,7 +396,11 @@ func (s *spool) empty() bool {
 func (s *spool) close() error {
 	s.mu.Lock()
 	s.closed = true
+	s.mu.Unlock()
+	s.wmu.Lock()
+	s.mu.Lock()
 	s.sealLocked()
 	s.mu.Unlock()
+	s.wmu.Unlock()
 	return s.lock.Close()
 }

@@ -2,11 +2,13 @@ package client
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -215,4 +217,52 @@ func FuzzReadRecords(f *testing.F) {
 			t.Fatalf("appending a torn tail changed the good prefix from %d to %d bytes", good, good2)
 		}
 	})
+}
+
+// TestSpoolGroupCommit: concurrent appends are all kept, each writer's
+// in its order, with fewer fsyncs than appends.
+func TestSpoolGroupCommit(t *testing.T) {
+	s := openTestSpool(t, t.TempDir(), 1<<20)
+	defer s.close()
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := s.append([][]byte{fmt.Appendf(nil, `{"w":%d,"i":%d}`, w, i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	syncs, reserved := s.syncs, s.reserved
+	s.mu.Unlock()
+	t.Logf("%d appends in %d fsyncs", writers*each, syncs)
+	if syncs >= writers*each {
+		t.Errorf("%d fsyncs for %d concurrent appends, want groups to share them", syncs, writers*each)
+	}
+	if reserved != 0 {
+		t.Errorf("%d bytes still reserved after every append returned", reserved)
+	}
+	next := make([]int, writers)
+	for _, r := range drain(t, s) {
+		var v struct{ W, I int }
+		if err := json.Unmarshal(r, &v); err != nil {
+			t.Fatalf("record %q: %v", r, err)
+		}
+		if v.I != next[v.W] {
+			t.Fatalf("writer %d: record %d after %d", v.W, v.I, next[v.W]-1)
+		}
+		next[v.W]++
+	}
+	for w, n := range next {
+		if n != each {
+			t.Errorf("writer %d: %d records kept, want %d", w, n, each)
+		}
+	}
 }
