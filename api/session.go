@@ -263,6 +263,12 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request, _ *auth.P
 // startSession creates a session for p, sets its cookie, audits it and
 // answers 201 with the session.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p auth.Principal, method, keyHash, subject string) error {
+	// A session this browser already had is replaced, not left behind.
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		if err := s.sess.m.End(r.Context(), c.Value); err != nil {
+			return err
+		}
+	}
 	id, sess, err := s.sess.m.Create(r.Context(), p, method, keyHash, subject)
 	if err != nil {
 		return err

@@ -511,3 +511,17 @@ func TestSessionBearerWins(t *testing.T) {
 		t.Errorf("config without OIDC: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestSessionReplaced: signing in again from a browser that has a session
+// ends the old one.
+func TestSessionReplaced(t *testing.T) {
+	s := newTestServer(t, nil)
+	old := s.signIn(t, s.operator())
+	r := s.do(t, old.with(request{Method: "POST", Path: "/v1/session", Body: map[string]string{"key": s.token(auth.Viewer, "a")}}, false))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("second sign-in: %d %s", r.Status, r.Body)
+	}
+	if r := s.do(t, old.with(request{Method: "GET", Path: "/v1/session"}, false)); r.Status != http.StatusUnauthorized {
+		t.Errorf("the replaced session: got %d, want 401", r.Status)
+	}
+}
