@@ -3,9 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -55,7 +63,7 @@ func startProxyCmd(t *testing.T, vars map[string]string, args ...string) (proxyU
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, append([]string{"proxy"}, args...), e) }()
-	re := regexp.MustCompile(`serving (http://\S+),`)
+	re := regexp.MustCompile(`serving (https?://\S+),`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			proxyURL = m[1]
@@ -273,6 +281,67 @@ func TestProxyEndToEnd(t *testing.T) {
 	all, _ := json.Marshal(ev)
 	if bytes.Contains(all, []byte("hunter2")) || bytes.Contains(all, []byte(apiKey)) || bytes.Contains(all, []byte(tok)) {
 		t.Errorf("a secret reached trail: %s", all)
+	}
+}
+
+// TestProxyClientCertificate runs "trail proxy" with TLS and --client-ca:
+// a client that presents a certificate the CA verifies is recorded in
+// trail by its subject.
+func TestProxyClientCertificate(t *testing.T) {
+	const opKey = "operator-key-for-the-proxy-mtls-test-0123456789"
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: t.TempDir(), ServerName: "proxy.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
+	vars := map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": opKey}
+	writer := newKeyFor(t, vars, "writer", "acme")
+	reader := newKeyFor(t, vars, "viewer", "acme")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+
+	dir := t.TempDir()
+	certFile, keyFile, serverPool := writeSelfSigned(t, dir)
+	// A self-signed client certificate that is its own CA.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "billing-service", Organization: []string{"Acme"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "clients.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+
+	px, stop := startProxyCmd(t, map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": writer},
+		"--listen", "127.0.0.1:0", "--upstream", up.URL, "--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile)
+	if !strings.HasPrefix(px, "https://") {
+		t.Fatalf("proxy URL %s, want https", px)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverPool,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}}
+	resp, err := hc.Get(px + "/v1/invoices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	stop()
+
+	var page struct{ Events []trail.Event }
+	rc := &client{base: s.URL(), key: reader, hc: s.httpClient()}
+	if err := rc.getJSON(context.Background(), "/v1/events", url.Values{"action": {"http.get"}}, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 {
+		t.Fatalf("%d events, want 1", len(page.Events))
+	}
+	e := page.Events[0]
+	if e.Actor.ID != "CN=billing-service,O=Acme" || e.Actor.Type != "service" || e.Actor.Name != "billing-service" {
+		t.Errorf("actor = %+v, want the certificate's subject", e.Actor)
+	}
+	if a, _ := e.Metadata["authn"].(map[string]any); a["method"] != "mtls" || a["serial"] != "2a" {
+		t.Errorf("metadata.authn = %v, want mtls with serial 2a", e.Metadata["authn"])
 	}
 }
 
