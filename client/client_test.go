@@ -1,11 +1,15 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -727,5 +731,82 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, err := New(Config{Server: "http://x", Key: "k", Registerer: reg}); err == nil {
 		t.Error("a second client registered the same metrics")
+	}
+}
+
+// sizeLimitProxy forwards to a real trail but answers 413 without naming
+// an event to any request of more than max events, as a proxy with a
+// small body limit in front of trail would.
+func sizeLimitProxy(t *testing.T, target string, max int) (string, *atomic.Int64) {
+	u, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var b struct{ Events []json.RawMessage }
+		json.Unmarshal(body, &b)
+		if len(b.Events) > max {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			fmt.Fprint(w, `{"error":{"code":"too_large","message":"request body too large"}}`)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &refused
+}
+
+// TestBatchRefusedWithoutFieldIsSplit: a 413 that names no event halves
+// the batch until the parts get through; nothing is rejected or doubled.
+func TestBatchRefusedWithoutFieldIsSplit(t *testing.T) {
+	p := startTrail(t)
+	proxy, refused := sizeLimitProxy(t, p.URL, 4)
+	c := newClient(t, Config{Server: proxy, Key: p.writerKey("acme"), BatchSize: 20, FlushInterval: time.Hour})
+	var sent []string
+	for i := range 20 {
+		id, err := c.SendID(t.Context(), event(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, id)
+	}
+	if err := c.Flush(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// 20 → 10+10 → 5+5+5+5 → eight parts of 2 or 3: 1+2+4 refusals.
+	if got := refused.Load(); got != 7 {
+		t.Errorf("%d requests refused, want 7 (20, 10, 10, 5, 5, 5, 5)", got)
+	}
+	if st := c.Stats(); st.Acknowledged != 20 || st.Rejected != 0 || st.Retried != 0 {
+		t.Errorf("stats %+v, want 20 acknowledged, none rejected or retried", st)
+	}
+	exactlyOnce(t, p, "acme", sent)
+}
+
+// TestWrongKeyIsRetriedNotRejected: a 401 is no event's fault; the
+// events are kept and retried, not rejected.
+func TestWrongKeyIsRetriedNotRejected(t *testing.T) {
+	p := startTrail(t)
+	c := newClient(t, Config{Server: p.URL, Key: "not-a-key", FlushInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err := c.Send(t.Context(), event(1)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := c.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush with a wrong key = %v, want it still waiting at the deadline", err)
+	}
+	if st := c.Stats(); st.Rejected != 0 || st.Retried == 0 || st.Acknowledged != 0 {
+		t.Errorf("stats %+v, want retries and no rejection", st)
+	}
+	if err := c.Close(ctxTimeout(t, 100*time.Millisecond)); err == nil {
+		t.Error("Close = nil, want the undelivered event reported")
+	}
+	if st := c.Stats(); st.Dropped != 1 {
+		t.Errorf("stats %+v, want the event dropped at Close (no spool)", st)
 	}
 }
