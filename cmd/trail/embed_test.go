@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,14 +62,15 @@ func embedCall(t *testing.T, base, key, method, path string, body, out any) int 
 // embedSite is a trail server with events by u_1 and u_2 in acme and
 // globex, and an acme admin key (the customer's backend).
 type embedSite struct {
-	url, admin string
+	url, admin, data string
 }
 
 func newEmbedSite(t *testing.T, origins []string) *embedSite {
 	t.Helper()
-	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: t.TempDir(), ServerName: "embed.test", BootstrapKey: embedOperatorKey,
+	data := t.TempDir()
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: data, ServerName: "embed.test", BootstrapKey: embedOperatorKey,
 		AutoTenants: true, EmbedOrigins: origins, ViewerTokenMaxTTL: 24 * time.Hour}, io.Discard)
-	site := &embedSite{url: s.URL()}
+	site := &embedSite{url: s.URL(), data: data}
 	var events []map[string]any
 	for _, e := range []struct{ id, tenant, actor, action string }{
 		{"acme-u1-1", "acme", "u_1", "doc.view"}, {"acme-u2-1", "acme", "u_2", "doc.view"}, {"acme-u1-2", "acme", "u_1", "doc.edit"},
@@ -369,5 +372,74 @@ func TestEmbedInChromium(t *testing.T) {
 	res.Body.Close()
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "frame-ancestors 'none'") {
 		t.Errorf("without --embed-origins: CSP %q", csp)
+	}
+}
+
+// TestViewerTokenSigningKey: the viewer-token secret is derived from the
+// signing key, so a token minted by one node works on another node with
+// the same signing key (and its own data), and a node with another signing
+// key (what replacing the key amounts to) refuses it.
+func TestViewerTokenSigningKey(t *testing.T) {
+	a := newEmbedSite(t, nil)
+	token, _ := a.mint(t, "actor:u_1", "1h")
+	signingKey, err := os.ReadFile(filepath.Join(a.data, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(key []byte) string {
+		dir := t.TempDir()
+		if key != nil {
+			if err := os.WriteFile(filepath.Join(dir, "signing.key"), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "embed.test", BootstrapKey: embedOperatorKey, AutoTenants: true}, io.Discard)
+		ev := map[string]any{"tenant": "acme", "action": "doc.view", "actor": map[string]any{"id": "u_1"}}
+		if st := embedCall(t, s.URL(), embedOperatorKey, "POST", "/v1/events", ev, nil); st != http.StatusCreated {
+			t.Fatalf("ingest: %d", st)
+		}
+		return s.URL()
+	}
+	tests := []struct {
+		name, url string
+		want      int
+	}{
+		{"the minting node", a.url, http.StatusOK},
+		{"another node with the same signing key", node(signingKey), http.StatusOK},
+		{"a node with another signing key", node(nil), http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := embedCall(t, tt.url, token, "GET", "/v1/events", nil, nil); got != tt.want {
+				t.Errorf("GET /v1/events with the token: %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestServeEmbedFlags: --embed-origins and its environment twin reach the
+// policy of /embed; a bad origin or TTL stops serve with the flag's name.
+func TestServeEmbedFlags(t *testing.T) {
+	code, _, errOut := runCmd(t, map[string]string{"TRAIL_EMBED_ORIGINS": "https://app.example.com; script-src *"}, "", "serve", "--data", t.TempDir())
+	if code != exitUsage || !strings.Contains(errOut, "TRAIL_EMBED_ORIGINS") {
+		t.Errorf("bad TRAIL_EMBED_ORIGINS: exit %d, %q; want a usage error naming it", code, errOut)
+	}
+	code, _, errOut = runCmd(t, nil, "", "serve", "--data", t.TempDir(), "--embed-origins", "app.example.com")
+	if code != exitUsage || !strings.Contains(errOut, "embed-origins") {
+		t.Errorf("origin without a scheme: exit %d, %q; want a usage error naming --embed-origins", code, errOut)
+	}
+	ok := ServeConfig{Addr: "x", Data: "d", ServerName: "n"}
+	for _, tc := range []struct {
+		edit func(*ServeConfig)
+		want string
+	}{
+		{func(c *ServeConfig) { c.EmbedOrigins = []string{"https://a.example/path"} }, "--embed-origins"},
+		{func(c *ServeConfig) { c.ViewerTokenMaxTTL = -time.Second }, "--viewer-token-max-ttl"},
+	} {
+		c := ok
+		tc.edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want an error naming %s", err, tc.want)
+		}
 	}
 }
