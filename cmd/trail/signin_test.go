@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -343,5 +344,29 @@ func TestSignInFlagErrors(t *testing.T) {
 	oc, err := c.oidc()
 	if err != nil || oc.ClientSecret != "s3cret" {
 		t.Errorf("secret from file: %v, %+v", err, oc)
+	}
+}
+
+// TestSignInSecureCookieOverTLS: "trail serve --tls-cert/--tls-key" sets
+// the session cookie Secure, HttpOnly and SameSite=Strict.
+func TestSignInSecureCookieOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, pool := writeSelfSigned(t, dir)
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"), ServerName: "tls.test", BootstrapKey: dashOperatorKey,
+		TLSCert: cert, TLSKey: key}, io.Discard)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	res, err := c.Post(s.URL()+"/v1/session", "application/json", strings.NewReader(`{"key":"`+dashOperatorKey+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var got *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == "trail_session" {
+			got = ck
+		}
+	}
+	if res.StatusCode != http.StatusCreated || got == nil || !got.Secure || !got.HttpOnly || got.SameSite != http.SameSiteStrictMode || got.Path != "/" {
+		t.Fatalf("over TLS: %d, cookie %+v; want 201 and a Secure, HttpOnly, SameSite=Strict cookie for /", res.StatusCode, got)
 	}
 }
