@@ -251,6 +251,11 @@ func (a *Auditor) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		}
 	}()
 	next.ServeHTTP(rw, r)
+	if rw.status != 0 && !rw.hijacked && rw.Header().Get("Content-Length") != "" {
+		// The response is complete: send it now, so that the client does
+		// not wait while the event is built.
+		rw.Flush()
+	}
 	a.record(r, c, rw.statusCode(), rw)
 }
 

@@ -493,3 +493,42 @@ func TestUpgradeThroughProxy(t *testing.T) {
 		t.Errorf("recorded status %d upgraded %v outcome %s", e.Request.Status, e.Metadata["upgraded"], e.Outcome)
 	}
 }
+
+// TestStreamingThroughProxy passes a server-sent event stream through as
+// it is written: the client reads the first event while the upstream is
+// still holding the response open.
+func TestStreamingThroughProxy(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "data: last\n\n")
+	}))
+	defer up.Close()
+	defer close(release)
+	f := newFixture(t, Config{})
+	u, _ := url.Parse(up.URL)
+	h, _ := NewReverseProxy(f.a, u, nil)
+	px := httptest.NewServer(h)
+	defer px.Close()
+	resp, err := http.Get(px.URL + "/v1/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		if line != "data: first\n" {
+			t.Errorf("first line %q", line)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event did not come through while the stream was open")
+	}
+}

@@ -37,9 +37,12 @@ func NewReverseProxy(a *Auditor, upstream *url.URL, transport http.RoundTripper)
 			}
 			pr.SetXForwarded()
 		},
-		Transport:     transport,
-		BufferPool:    &bufferPool{},
-		FlushInterval: -1, // stream as the upstream writes: the proxy must not add latency
+		Transport:  transport,
+		BufferPool: &bufferPool{},
+		// FlushInterval stays 0: streaming responses (no Content-Length,
+		// text/event-stream) are flushed on every write by ReverseProxy
+		// itself, and the middleware flushes the others once complete,
+		// before it records the event.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := http.StatusBadGateway
 			msg := "the upstream could not be reached"
