@@ -72,9 +72,10 @@ type Config struct {
 	MinBackoff     time.Duration // first retry delay (default 100ms); doubles per failure, with jitter
 	MaxBackoff     time.Duration // cap on the retry delay (default 10s); a longer Retry-After is honoured
 
-	// OnReject, when set, is called (from the client's goroutine) for each
-	// event trail refused for good (a 4xx naming it, such as a schema
-	// violation): it is counted, logged and not retried.
+	// OnReject, when set, is called for each event trail refused for good
+	// (a 4xx naming it, such as a schema violation): it is counted, logged
+	// and not retried. It runs on the sender's goroutine and must not
+	// block: delivery waits for it.
 	OnReject func(id string, event []byte, err error)
 
 	Now    func() time.Time // default time.Now; event ids and default event times
