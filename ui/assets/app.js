@@ -102,11 +102,15 @@ export async function showApp(signedIn) {
 }
 
 export function start() {
-  setUnauthorizedHandler((err) => showSignIn(err.message || "Your session has ended; sign in again."));
+  let booting = true; // until GET /v1/session answers, a 401 (of the prefetch) is not news
+  setUnauthorizedHandler((err) => { if (!booting) showSignIn(err.message || "Your session has ended; sign in again."); });
   initSignIn((s) => showApp(s));
   $("#signout").addEventListener("click", () => signOutAndThen(() => showSignIn("Signed out.")));
   window.addEventListener("hashchange", () => route());
-  currentSession().catch(() => null).then((s) => (s ? showApp(s) : showSignIn()));
+  const sess = currentSession().catch(() => null);
+  const { page, params } = parseHash(location.hash);
+  if (page === "events") events.prefetch(params, sessionStorage.getItem(TENANT) || "");
+  sess.then((s) => { booting = false; return s ? showApp(s) : showSignIn(); });
 }
 
 start();

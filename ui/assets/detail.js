@@ -2,7 +2,7 @@
 // a field-level diff, the raw JSON, and an integrity panel that fetches the
 // inclusion proof and checks it in the browser (proof.js).
 import { apiJSON, query, AuthError } from "./api.js";
-import { h, fill, fmtTime, showError } from "./dom.js";
+import { h, fill, showError } from "./dom.js";
 import { verifyEventProof } from "./proof.js";
 
 let verifierKey = null;
@@ -65,7 +65,7 @@ function fieldsTable(ev, masked) {
     const m = isMasked(p, masked);
     return h("tr", { class: m ? "masked" : null },
       h("th", { scope: "row" }, p),
-      h("td", {}, p === "time" || p === "received_at" ? fmtTime(v) + " " : "", h("code", {}, show(v)),
+      h("td", {}, h("code", {}, show(v)),
         m ? h("span", { class: "badge mask", title: "changed by masking at ingest" }, "masked") : null));
   })));
 }

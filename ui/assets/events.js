@@ -1,11 +1,11 @@
 // events.js: the events page — a filter bar for every query field and the
 // q language, a time-range picker with presets, saved searches, a table
 // (newest first, infinite scroll by cursor), live tail, the exports of
-// exactly the current filter, and the event detail (detail.js).
+// exactly the current filter, and the event detail (detail.js, loaded
+// when an event is first opened).
 import { apiJSON, query, streamSSE, download, AuthError } from "./api.js";
 import { $, $$, h, fmtTime, showError } from "./dom.js";
 import { go } from "./router.js";
-import { openDetail } from "./detail.js";
 
 const PAGE = 100;
 
@@ -53,6 +53,23 @@ function toLocal(iso) {
 function fromLocal(v) { return v ? new Date(v).toISOString() : ""; }
 
 function filterKey(params) { return JSON.stringify(FILTER_PARAMS.map((k) => params[k] || "")); }
+
+let prefetched = null; // {key, res}: the first page, fetched while the session loads
+
+// prefetch starts the first page of the events query params name, for
+// tenant, before the shell knows the session, so the two requests overlap;
+// the page mounted with the same parameters and tenant uses it.
+export function prefetch(params, tenant) {
+  const res = apiJSON("/v1/events" + query({ ...apiFilter(params), tenant, limit: PAGE }));
+  res.catch(() => {}); // the page's own request reports errors
+  prefetched = { key: filterKey(params) + "\u0000" + tenant, res };
+}
+
+function takePrefetched(params, tenant) {
+  const p = prefetched;
+  prefetched = null;
+  return p && p.key === filterKey(params) + "\u0000" + tenant ? p.res : null;
+}
 
 export function mount(ctx, params) {
   const page = new EventsPage(ctx);
@@ -207,7 +224,9 @@ class EventsPage {
     if (!more) { this.cursor = ""; this.ids.clear(); }
     this.loading = true;
     try {
-      const res = await apiJSON("/v1/events" + query({ ...this.filter(), limit: PAGE, cursor: more ? this.cursor : "" }));
+      const early = more ? null : takePrefetched(this.params, this.ctx.tenant());
+      const res = await (early ? early.catch(() => apiJSON("/v1/events" + query({ ...this.filter(), limit: PAGE })))
+        : apiJSON("/v1/events" + query({ ...this.filter(), limit: PAGE, cursor: more ? this.cursor : "" })));
       if (seq !== this.seq) return;
       const frag = document.createDocumentFragment();
       for (const e of res.events || []) { if (!this.ids.has(e.id)) { this.ids.add(e.id); frag.append(this.row(e)); } }
@@ -261,13 +280,23 @@ class EventsPage {
   }
 
   showDetail(id) {
+    this.select(id);
     this.detailId = id;
     this.detail.hidden = false;
     this.ctx.el.classList.add("with-detail");
-    this.detailDone = openDetail(this.detail, this.ctx, id, () => this.closeDetail());
+    // detail.js (and proof.js) load on the first open, off the first paint's path.
+    this.detailDone = import("./detail.js").then((m) => (this.detailId === id ? m.openDetail(this.detail, this.ctx, id, () => this.closeDetail()) : null));
+  }
+
+  // select marks the row of the open event.
+  select(id) {
+    for (const tr of this.tbody.querySelectorAll("tr.selected")) { tr.classList.remove("selected"); tr.removeAttribute("aria-selected"); }
+    const tr = id && this.tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`);
+    if (tr) { tr.classList.add("selected"); tr.setAttribute("aria-selected", "true"); }
   }
 
   hideDetail() {
+    this.select("");
     const id = this.detailId;
     this.detailId = "";
     this.detail.hidden = true;
