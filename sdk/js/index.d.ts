@@ -123,3 +123,6 @@ export function auditToEvent(audit: Audit): TrailEvent;
 
 /** Parses a Retry-After header (seconds or HTTP date) into milliseconds. */
 export function retryAfterMs(header: string | null | undefined, now?: number): number | undefined;
+
+/** Formats 16 random bytes as a version 4 UUID (the fallback id generator). */
+export function uuidV4(bytes: Uint8Array): string;

@@ -25,7 +25,17 @@ const nodeCrypto = globalThis.crypto?.randomUUID ? null : await import('node:cry
 function defaultNewId() {
   if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
   if (nodeCrypto) return nodeCrypto.randomUUID();
+  if (globalThis.crypto?.getRandomValues) return uuidV4(globalThis.crypto.getRandomValues(new Uint8Array(16)));
   throw new TrailError('no crypto.randomUUID in this runtime: pass options.newId', { code: 'config' });
+}
+
+// uuidV4 formats 16 random bytes as an RFC 9562 version 4 UUID, for pages
+// served over plain HTTP, where browsers leave out crypto.randomUUID.
+export function uuidV4(b) {
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** Status codes after which a batch is sent again. */

@@ -2,7 +2,7 @@
 // Retry-After parsing and the checks made before anything is sent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrailClient, TrailError, auditToEvent, retryAfterMs } from '../src/index.js';
+import { TrailClient, TrailError, auditToEvent, retryAfterMs, uuidV4 } from '../src/index.js';
 
 test('auditToEvent maps the Frontegg-style shape onto trail fields', () => {
   const ev = auditToEvent({
@@ -97,4 +97,9 @@ test('send refuses when maxQueue events wait (back-pressure)', async () => {
   await assert.rejects(p, { code: 'network' });
   await c.close();
   for (const r of await Promise.allSettled(first)) assert.equal(r.reason?.code, 'network');
+});
+
+test('uuidV4 sets the version and variant bits', () => {
+  assert.equal(uuidV4(new Uint8Array(16).fill(0xff)), 'ffffffff-ffff-4fff-bfff-ffffffffffff');
+  assert.equal(uuidV4(new Uint8Array(16)), '00000000-0000-4000-8000-000000000000');
 });
