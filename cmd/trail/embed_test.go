@@ -166,7 +166,8 @@ const rowsJS = `[...document.querySelectorAll("#events tbody tr")].map((r) => r.
 // search box cannot widen them; fetch calls made inside the frame with the
 // token for u_2's event and for globex are refused; the event detail shows
 // masked fields and a verified proof; live tail brings new u_1 events but
-// no u_2 one; a lapsed token shows the expired state. A server without
+// no u_2 one; scrolling loads the next page; a lapsed token shows the
+// expired state. A server without
 // --embed-origins refuses to be framed.
 func TestEmbedInChromium(t *testing.T) {
 	ctx := browsertest.New(t, 3*time.Minute)
@@ -303,6 +304,34 @@ func TestEmbedInChromium(t *testing.T) {
 	}
 	if n := site.queriesBy(t, tokenID); n == 0 {
 		t.Error("the audit log holds no query by the framed viewer token")
+	}
+
+	// Infinite scroll: 60 events of another actor, pages of 50; scrolling
+	// to the end of the table loads the rest.
+	var bulk []map[string]any
+	for i := range 60 {
+		bulk = append(bulk, map[string]any{"tenant": "acme", "action": fmt.Sprintf("bulk.%02d", i), "actor": map[string]any{"id": "u_bulk"}})
+	}
+	if st := embedCall(t, site.url, embedOperatorKey, "POST", "/v1/events", map[string]any{"events": bulk}, nil); st != http.StatusCreated {
+		t.Fatalf("ingest: %d", st)
+	}
+	bulkToken, _ := site.mint(t, "actor:u_bulk", "15m")
+	if err := chromedp.Run(ctx, chromedp.Navigate(outer+"/?src="+url.QueryEscape(site.url+"/embed?token="+url.QueryEscape(bulkToken)))); err != nil {
+		t.Fatal(err)
+	}
+	sctx := frame(t, ctx, site.url+"/embed")
+	var first, all int
+	if err := chromedp.Run(sctx,
+		chromedp.Poll(`document.querySelectorAll("#events tbody tr").length >= 50`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Evaluate(`document.querySelectorAll("#events tbody tr").length`, &first),
+		chromedp.Evaluate(`document.querySelector("#more").scrollIntoView(); true`, nil),
+		chromedp.Poll(`document.querySelectorAll("#events tbody tr").length === 60 && !document.querySelector("#end").hidden`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Evaluate(`document.querySelectorAll("#events tbody tr").length`, &all),
+	); err != nil {
+		t.Fatalf("infinite scroll: %v", err)
+	}
+	if first != 50 || all != 60 {
+		t.Errorf("infinite scroll: %d rows, then %d; want 50, then 60", first, all)
 	}
 
 	// A lapsed token: the frame shows the expired state.
