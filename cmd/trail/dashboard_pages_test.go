@@ -231,11 +231,30 @@ func TestDashboardPages(t *testing.T) {
 	}
 	browse(t, ctx, "secret not shown again",
 		chromedp.Navigate(d.url+"/#/events"),
+		until(`document.querySelector("#results") && !document.querySelector("#keys-table")`),
 		chromedp.Navigate(d.url+"/#/settings"),
 		until(`document.querySelector("#keys-table")`),
 		chromedp.Evaluate(`({listed: document.querySelector("#keys-table").textContent.includes("ci reader"), shown: document.body.textContent.includes(`+"`"+secret+"`"+`)})`, &again))
 	if !again.Listed || again.Shown {
 		t.Errorf("after leaving settings: key listed %v, secret still shown %v", again.Listed, again.Shown)
+	}
+	// Retention and a masking rule are saved through the API.
+	browse(t, ctx, "retention and masking",
+		chromedp.SetValue(`#retention-form [name=retention_days]`, "90", chromedp.ByQuery),
+		chromedp.Click(`#retention-form button[type=submit]`, chromedp.ByQuery),
+		until(`document.querySelector("#retention-form [role=status]").textContent === "Saved."`),
+		chromedp.Click(`#masking-form button:not([type=submit])`, chromedp.ByQuery), // Add rule: email, redact
+		chromedp.Click(`#masking-form button[type=submit]`, chromedp.ByQuery),
+		until(`document.querySelector("#masking-form .actions [role=status]").textContent === "Saved."`))
+	var st struct {
+		RetentionDays int `json:"retention_days"`
+		Masking       struct {
+			Rules []struct{ Detector, Action string }
+		}
+	}
+	d.call(admin, "GET", "/v1/settings", nil, &st)
+	if st.RetentionDays != 90 || len(st.Masking.Rules) != 1 || st.Masking.Rules[0].Detector != "email" || st.Masking.Rules[0].Action != "redact" {
+		t.Errorf("settings after saving: %+v, want 90 days and an email redaction rule", st)
 	}
 	var schemaErr string
 	browse(t, ctx, "schema error",

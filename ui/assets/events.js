@@ -97,7 +97,7 @@ class EventsPage {
       ? h("label", {}, label, h("select", { name }, h("option", { value: "" }, "any"), CHOICES[name].map((v) => h("option", { value: v }, v))))
       : h("label", {}, label, h("input", { name, autocomplete: "off" }));
     this.form = h("form", { id: "filters", class: "filters", role: "search", onsubmit: (ev) => { ev.preventDefault(); this.submit(); } },
-      h("label", { class: "grow" }, "Query", h("input", { name: "q", type: "search", placeholder: "action:user.* outcome:failure -actor:svc_* \"free text\"", autocomplete: "off" })),
+      h("label", { class: "grow" }, "Query", h("input", { name: "q", type: "search", "aria-keyshortcuts": "/", placeholder: "action:user.* outcome:failure -actor:svc_* \"free text\"", autocomplete: "off" })),
       h("label", {}, "Time range", h("select", { name: "range", id: "range", onchange: () => this.showCustom() },
         Object.entries(RANGE_LABELS).map(([v, l]) => h("option", { value: v }, l)))),
       h("label", { class: "custom" }, "From", h("input", { name: "from", type: "datetime-local", step: 1 })),
@@ -133,7 +133,11 @@ class EventsPage {
       if (entries.some((e) => e.isIntersecting) && this.cursor && !this.loading) this.search(true);
     }, { rootMargin: "300px" });
     this.observer.observe(this.sentinel);
-    this.onKey = (ev) => { if (ev.key === "Escape" && !this.detail.hidden) { ev.preventDefault(); this.closeDetail(); } };
+    // Escape closes the detail; "/" jumps to the query box.
+    this.onKey = (ev) => {
+      if (ev.key === "Escape" && !this.detail.hidden) { ev.preventDefault(); this.closeDetail(); }
+      else if (ev.key === "/" && !ev.ctrlKey && !ev.metaKey && !ev.altKey && !/^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) { ev.preventDefault(); this.form.elements.q.focus(); }
+    };
     document.addEventListener("keydown", this.onKey);
     this.renderSaved();
   }
