@@ -91,6 +91,13 @@ func (s *Server) cookieSession(r *http.Request) (session.Session, string, error)
 		return session.Session{}, "", session.ErrNoSession
 	}
 	sess, err := s.sess.m.Lookup(r.Context(), c.Value)
+	if errors.Is(err, session.ErrIdle) || errors.Is(err, session.ErrExpired) {
+		reason := "idle timeout"
+		if errors.Is(err, session.ErrExpired) {
+			reason = "absolute timeout"
+		}
+		s.auditSession(sessionAudience(sess.Principal), r, sess, "trail.session.ended", trail.OutcomeSuccess, map[string]any{"reason": reason})
+	}
 	if err != nil {
 		return session.Session{}, "", err
 	}

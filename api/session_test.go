@@ -496,6 +496,16 @@ func TestSessionTimeouts(t *testing.T) {
 	if got := get(b); got != 401 {
 		t.Errorf("past the absolute timeout: got %d, want 401", got)
 	}
+	// Both ends are in the log, with their reasons.
+	var reasons []string
+	for _, e := range s.events(t, "_system") {
+		if e.Action == "trail.session.ended" {
+			reasons = append(reasons, fmt.Sprint(e.Metadata["reason"]))
+		}
+	}
+	if !slices.Equal(reasons, []string{"idle timeout", "absolute timeout"}) {
+		t.Errorf("trail.session.ended reasons %q, want idle timeout, absolute timeout", reasons)
+	}
 }
 
 // TestSessionBearerWins: a request with an Authorization header is judged

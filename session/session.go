@@ -208,8 +208,9 @@ var (
 
 // Lookup returns the live session named by id (the cookie value) and
 // records its use. An empty, malformed or unknown id is ErrNoSession; a
-// session past its idle or absolute timeout is deleted and is ErrIdle or
-// ErrExpired. Store failures are returned wrapped.
+// session past its idle or absolute timeout is deleted and returned with
+// ErrIdle or ErrExpired (so the caller can record its end). Store failures
+// are returned wrapped.
 func (m *Manager) Lookup(ctx context.Context, id string) (Session, error) {
 	if len(id) != 43 {
 		return Session{}, ErrNoSession
@@ -234,7 +235,7 @@ func (m *Manager) Lookup(ctx context.Context, id string) (Session, error) {
 		if err := m.store.Delete(ctx, h); err != nil {
 			return Session{}, fmt.Errorf("session: delete: %w", err)
 		}
-		return Session{}, end
+		return s, end
 	}
 	if now.Sub(s.LastSeenAt) >= m.touchEvery() {
 		if err := m.store.Touch(ctx, h, now.UTC()); err != nil {

@@ -89,8 +89,8 @@ func TestIdleTimeout(t *testing.T) {
 		}
 	}
 	c.Advance(30 * time.Minute)
-	if _, err := m.Lookup(ctx, id); !errors.Is(err, session.ErrIdle) {
-		t.Fatalf("after 30m idle: got %v, want ErrIdle", err)
+	if ended, err := m.Lookup(ctx, id); !errors.Is(err, session.ErrIdle) || ended.Principal != admin {
+		t.Fatalf("after 30m idle: got %+v, %v; want the ended session and ErrIdle", ended, err)
 	}
 	if st.Len() != 0 {
 		t.Errorf("an idle session is still stored")
