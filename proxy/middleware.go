@@ -189,7 +189,7 @@ type call struct {
 
 func (a *Auditor) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	c := &call{start: a.now()}
-	c.route = a.router.find(r.Method, r.URL.Path)
+	c.route = a.router.find(r.Method, r.URL.EscapedPath())
 	c.capture, c.bodyLimit = a.cfg.Capture, a.cfg.BodyLimit
 	if c.capture == "" {
 		c.capture = CaptureMetadata
@@ -403,7 +403,12 @@ func (a *Auditor) event(r *http.Request, c *call, status int, rw *responseRecord
 	if c.route != nil {
 		e.Metadata["route"] = c.route.Path
 		params := map[string]any{}
-		c.route.tmpl.match(r.URL.Path, func(name, value string) { params[name] = clean(value, 1024) })
+		c.route.tmpl.match(r.URL.EscapedPath(), func(name, value string) {
+			if v, err := url.PathUnescape(value); err == nil {
+				value = v
+			}
+			params[name] = clean(value, 1024)
+		})
 		if len(params) > 0 {
 			e.Metadata["params"] = params
 		}

@@ -64,6 +64,11 @@ func TestEventFields(t *testing.T) {
 	if p, _ := e.Metadata["params"].(map[string]any); p["id"] != "p_7" {
 		t.Errorf("metadata.params = %v, want id p_7", e.Metadata["params"])
 	}
+	// An escaped "/" stays inside its parameter.
+	_, e = f.do(t, slow, newRequest("PUT", "/v1/projects/a%2Fb", ""))
+	if e.Resource == nil || e.Resource.ID != "a/b" || e.Request.Path != "/v1/projects/a/b" {
+		t.Errorf("escaped id: resource %+v path %q, want id a/b", e.Resource, e.Request.Path)
+	}
 	for _, k := range []string{"query", "request_body"} {
 		if _, ok := e.Metadata[k]; ok {
 			t.Errorf("metadata.%s present at capture level metadata", k)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -121,10 +122,11 @@ func (t template) shape() string {
 	return b.String()
 }
 
-// match reports whether path (a URL path, not escaped) matches t, and
-// calls param for each parameter with its value. Literal segments compare
-// exactly; "{name}" matches one non-empty segment; "{name...}" matches
-// the rest, possibly empty.
+// match reports whether path (a URL path as sent, escaped, so that an
+// escaped "/" stays inside its segment) matches t, and calls param for
+// each parameter with its value, still escaped. Literal segments compare
+// with the segment unescaped; "{name}" matches one non-empty segment;
+// "{name...}" matches the rest, possibly empty.
 func (t template) match(path string, param func(name, value string)) bool {
 	if path == "" || path[0] != '/' {
 		return false
@@ -162,7 +164,7 @@ func (t template) match(path string, param func(name, value string)) bool {
 			return false
 		}
 		if s.kind == segLiteral {
-			if seg != s.text {
+			if seg != s.text && !unescapedEqual(seg, s.text) {
 				return false
 			}
 		} else if param != nil {
@@ -173,6 +175,15 @@ func (t template) match(path string, param func(name, value string)) bool {
 		return rest == ""
 	}
 	return true
+}
+
+// unescapedEqual reports whether the escaped segment seg is lit.
+func unescapedEqual(seg, lit string) bool {
+	if strings.IndexByte(seg, '%') < 0 {
+		return false
+	}
+	u, err := url.PathUnescape(seg)
+	return err == nil && u == lit
 }
 
 // moreSpecific reports whether t is more specific than u: at the first
@@ -226,13 +237,14 @@ func newRouter(c *Config) *router {
 	return r
 }
 
-// find returns the most specific route matching method and path, or nil.
-// A route naming the method beats one for any method with the same
-// template; otherwise the more specific template wins (see moreSpecific).
+// find returns the most specific route matching method and path (escaped),
+// or nil. A GET route matches HEAD too, as in net/http.ServeMux. A route
+// naming the method beats one for any method with the same template;
+// otherwise the more specific template wins (see moreSpecific).
 func (r *router) find(method, path string) *compiledRoute {
 	var best *compiledRoute
 	for _, cr := range r.routes {
-		if cr.method != "*" && cr.method != method {
+		if cr.method != "*" && cr.method != method && !(cr.method == "GET" && method == "HEAD") {
 			continue
 		}
 		if !cr.tmpl.match(path, nil) {

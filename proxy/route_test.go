@@ -26,6 +26,8 @@ func TestTemplateMatch(t *testing.T) {
 		{"/files/{path...}", "/files", false, ""},
 		{"/v1/x", "v1/x", false, ""},
 		{"/v1/x", "", false, ""},
+		{"/v1/files/{name}", "/v1/files/a%2Fb", true, "name=a%2Fb"},
+		{"/v1/caf\u00e9/{id}", "/v1/caf%C3%A9/1", true, "id=1"},
 	}
 	for _, tt := range tests {
 		tm, err := parseTemplate(tt.tmpl)
@@ -55,6 +57,7 @@ func TestRoutePrecedence(t *testing.T) {
 		{"PUT", "/v1/projects/p1", "project.any"},
 		{"GET", "/v1/other/thing", "any.v1"},
 		{"GET", "/v2/x", "http.get"},
+		{"HEAD", "/v1/projects/p1", "project.get"},
 	}
 	for _, tt := range tests {
 		if got := action(r.find(tt.method, tt.path), tt.method); got != tt.want {
