@@ -27,15 +27,14 @@ import (
 
 // Faults make the issuer misbehave.
 type Faults struct {
-	WrongNonce       bool   // the ID token's nonce is not the one asked for
-	Audience         string // the ID token's aud instead of the client id
-	Issuer           string // the ID token's iss instead of the issuer URL
-	Expired          bool   // the ID token expired an hour ago
-	ForeignKey       bool   // signed by a key not in the JWKS
-	ChallengeTamper  bool   // the code remembers another code_challenge, so the verifier fails
-	NoIDToken        bool   // the token response has no id_token
-	DenyAuthorize    string // the authorize endpoint answers with this error
-	SkipPKCEChecking bool   // accept any verifier (to show the relying party sends one)
+	WrongNonce      bool   // the ID token's nonce is not the one asked for
+	Audience        string // the ID token's aud instead of the client id
+	Issuer          string // the ID token's iss instead of the issuer URL
+	Expired         bool   // the ID token expired an hour ago
+	ForeignKey      bool   // signed by a key not in the JWKS
+	ChallengeTamper bool   // the code remembers another code_challenge, so the verifier fails
+	NoIDToken       bool   // the token response has no id_token
+	DenyAuthorize   string // the authorize endpoint answers with this error
 }
 
 // Issuer is a running OIDC issuer.
@@ -185,7 +184,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	case g.redirectURI != r.PostForm.Get("redirect_uri"):
 		tokenError(w, "invalid_grant")
 		return
-	case !f.SkipPKCEChecking && s256(verifier) != g.challenge:
+	case s256(verifier) != g.challenge:
 		tokenError(w, "invalid_grant") // PKCE: the verifier does not match the challenge
 		return
 	}
