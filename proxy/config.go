@@ -434,11 +434,13 @@ func checkAction(a string) error {
 // maxActionLen is trail's limit on action names.
 const maxActionLen = 200
 
-// Algorithms allowed by default.
-var (
-	asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-	symmetricAlgs  = []string{"HS256", "HS384", "HS512"}
-)
+// asymmetricAlgs and symmetricAlgs are the algorithms allowed by default
+// with a JWKS and with an HMAC secret.
+func asymmetricAlgs() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+}
+
+func symmetricAlgs() []string { return []string{"HS256", "HS384", "HS512"} }
 
 func (j *JWTConfig) validate() error {
 	hmacSet := j.HMACSecretFile != "" || len(j.HMACSecret) > 0
@@ -462,9 +464,9 @@ func (j *JWTConfig) validate() error {
 			return trail.FieldError("jwt.audience["+strconv.Itoa(i)+"]", "must not be empty")
 		}
 	}
-	allowed := asymmetricAlgs
+	allowed := asymmetricAlgs()
 	if hmacSet {
-		allowed = symmetricAlgs
+		allowed = symmetricAlgs()
 	}
 	for i, a := range j.Algorithms {
 		if !contains(allowed, a) {
@@ -474,7 +476,7 @@ func (j *JWTConfig) validate() error {
 			}
 			if j.JWKSURL == "" && !hmacSet {
 				kind = "unverified tokens"
-				if contains(symmetricAlgs, a) {
+				if contains(symmetricAlgs(), a) {
 					continue
 				}
 			}

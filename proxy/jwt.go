@@ -79,7 +79,7 @@ type jwtVerifier struct {
 
 func newJWTVerifier(c *JWTConfig, hc *http.Client, now func() time.Time, log *slog.Logger) *jwtVerifier {
 	v := &jwtVerifier{now: now, leeway: defaultLeeway}
-	for _, a := range append(append([]string(nil), asymmetricAlgs...), symmetricAlgs...) {
+	for _, a := range append(asymmetricAlgs(), symmetricAlgs()...) {
 		v.allAlgs = append(v.allAlgs, jose.SignatureAlgorithm(a))
 	}
 	if c == nil {
@@ -94,7 +94,7 @@ func newJWTVerifier(c *JWTConfig, hc *http.Client, now func() time.Time, log *sl
 	case len(c.HMACSecret) > 0:
 		v.secret = append([]byte(nil), c.HMACSecret...)
 		if len(algs) == 0 {
-			algs = symmetricAlgs
+			algs = symmetricAlgs()
 		}
 	case c.JWKSURL != "":
 		refresh := defaultRefresh
@@ -103,7 +103,7 @@ func newJWTVerifier(c *JWTConfig, hc *http.Client, now func() time.Time, log *sl
 		}
 		v.jwks = &jwksCache{url: c.JWKSURL, hc: hc, now: now, refresh: refresh, log: log}
 		if len(algs) == 0 {
-			algs = asymmetricAlgs
+			algs = asymmetricAlgs()
 		}
 	}
 	for _, a := range algs {
