@@ -18,18 +18,19 @@ import (
 )
 
 // newPool migrates a fresh schema and returns a pool on it.
-func newPool(t *testing.T) *pgxpool.Pool {
+func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	_, dsn := pgtest.Schema(t)
-	conn, err := pgx.Connect(t.Context(), dsn)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := pgstore.Migrate(t.Context(), conn); err != nil {
+	defer conn.Close(ctx)
+	if _, err := pgstore.Migrate(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	pool, err := pgxpool.New(t.Context(), dsn)
+	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,5 +84,26 @@ func TestTwoNodes(t *testing.T) {
 	now = now.Add(31 * time.Minute)
 	if _, err := a.Lookup(ctx, id); !errors.Is(err, session.ErrIdle) {
 		t.Errorf("idle on both nodes: %v, want ErrIdle", err)
+	}
+}
+
+// BenchmarkLookup is the cost a session adds to each dashboard request on
+// PostgreSQL: one primary-key read (the last use is written at most once a
+// minute, so not within the run).
+func BenchmarkLookup(b *testing.B) {
+	pool := newPool(b)
+	m, err := session.NewManager(session.Config{Store: pgsessions.New(pool)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, _, err := m.Create(context.Background(), auth.Principal{KeyID: "k", Role: auth.Viewer, Tenant: "acme"}, session.MethodKey, "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Lookup(context.Background(), id); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
