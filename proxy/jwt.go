@@ -268,7 +268,7 @@ func (c *jwksCache) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey,
 		c.mu.Lock()
 		set = c.set
 		c.mu.Unlock()
-	} else if now.Sub(fetchedAt) >= c.refresh && now.Sub(last) >= jwksMinInterval {
+	} else if now.Sub(fetchedAt) >= c.refresh && now.Sub(last) >= jwksMinInterval && c.claimRefresh(now) {
 		go func() {
 			fctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
 			defer cancel()
@@ -285,6 +285,20 @@ func (c *jwksCache) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey,
 		}
 	}
 	return keys, nil
+}
+
+// claimRefresh reports whether the caller is the one to start the
+// background refresh that the keys' age calls for: the first caller to
+// see them stale, while no fetch runs and none started within
+// jwksMinInterval. The others keep using the keys held.
+func (c *jwksCache) claimRefresh(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight != nil || now.Sub(c.lastAttempt) < jwksMinInterval {
+		return false
+	}
+	c.lastAttempt = now
+	return true
 }
 
 func find(set *jose.JSONWebKeySet, kid string) []jose.JSONWebKey {
