@@ -43,7 +43,7 @@ func auditEvent(tenant string, r *http.Request, p *auth.Principal, action, outco
 		Source:  &trail.Source{IP: clientIP(r), UserAgent: r.UserAgent(), Origin: "api"},
 		Request: &trail.Request{Method: r.Method, Path: r.URL.Path}}
 	if p != nil {
-		e.Actor = trail.Actor{ID: p.KeyID, Name: p.Name, Type: trail.ActorAPIKey}
+		e.Actor = trail.Actor{ID: p.KeyID, Name: p.Name, Type: p.ActorType()}
 	} else {
 		e.Actor = trail.Actor{ID: "anonymous", Type: trail.ActorAPIKey}
 	}

@@ -347,7 +347,7 @@ func (c *oidcClient) principal(sub string, claims map[string]any) (auth.Principa
 			break
 		}
 	}
-	return auth.Principal{KeyID: "oidc:" + clip(sub, 200), Name: clip(name, 200), Role: role, Tenant: tenant}, nil
+	return auth.Principal{KeyID: auth.OIDCPrefix + clip(sub, 200), Name: clip(name, 200), Role: role, Tenant: tenant}, nil
 }
 
 // clip cuts s to at most n bytes of valid UTF-8 (invalid bytes become

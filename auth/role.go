@@ -2,6 +2,7 @@ package auth
 
 import (
 	"slices"
+	"strings"
 
 	trail "github.com/trail-audit/trail"
 )
@@ -119,6 +120,20 @@ type Principal struct {
 	// verifier key); every other route answers 403 whatever the role
 	// allows. Viewer tokens set it, with or without a Filter.
 	EventsOnly bool
+}
+
+// OIDCPrefix starts the KeyID of a principal signed in through OIDC:
+// "oidc:<subject>". Such a principal is a person, not a key.
+const OIDCPrefix = "oidc:"
+
+// ActorType is the trail.Actor type that self-audit events give p: "user"
+// for a person signed in through OIDC, "api_key" for API keys and viewer
+// tokens.
+func (p Principal) ActorType() string {
+	if strings.HasPrefix(p.KeyID, OIDCPrefix) {
+		return trail.ActorUser
+	}
+	return trail.ActorAPIKey
 }
 
 // AllTenants reports whether p may act on every tenant: operators always

@@ -116,3 +116,18 @@ func TestAuthorize(t *testing.T) {
 		})
 	}
 }
+
+func TestActorType(t *testing.T) {
+	for _, tc := range []struct {
+		p    Principal
+		want string
+	}{
+		{Principal{KeyID: OIDCPrefix + "248289761001", Role: Auditor}, "user"},
+		{Principal{KeyID: "k_0123", Role: Admin}, "api_key"},
+		{Principal{KeyID: "viewer-token-abc", Role: Viewer}, "api_key"},
+	} {
+		if got := tc.p.ActorType(); got != tc.want {
+			t.Errorf("%s: ActorType = %q, want %q", tc.p.KeyID, got, tc.want)
+		}
+	}
+}
