@@ -407,7 +407,9 @@ func TestEmbedInChromium(t *testing.T) {
 // TestViewerTokenSigningKey: the viewer-token secret is derived from the
 // signing key, so a token minted by one node works on another node with
 // the same signing key (and its own data), and a node with another signing
-// key (what replacing the key amounts to) refuses it.
+// key refuses it. TRAIL_VIEWER_TOKEN_SECRET, when set, replaces the
+// signing key as the source: nodes sharing it accept each other's tokens
+// whatever their signing keys, and changing it revokes every token.
 func TestViewerTokenSigningKey(t *testing.T) {
 	a := newEmbedSite(t, nil)
 	token, _ := a.mint(t, "actor:u_1", "1h")
@@ -415,31 +417,42 @@ func TestViewerTokenSigningKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := func(key []byte) string {
+	node := func(key []byte, secret string) string {
 		dir := t.TempDir()
 		if key != nil {
 			if err := os.WriteFile(filepath.Join(dir, "signing.key"), key, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
-		s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "embed.test", BootstrapKey: embedOperatorKey, AutoTenants: true}, io.Discard)
+		s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: "embed.test", BootstrapKey: embedOperatorKey, AutoTenants: true,
+			ViewerTokenSecret: secret}, io.Discard)
 		ev := map[string]any{"tenant": "acme", "action": "doc.view", "actor": map[string]any{"id": "u_1"}}
 		if st := embedCall(t, s.URL(), embedOperatorKey, "POST", "/v1/events", ev, nil); st != http.StatusCreated {
 			t.Fatalf("ingest: %d", st)
 		}
 		return s.URL()
 	}
+	const secret1, secret2 = "viewer-token-secret-one-0123456789abcdef", "viewer-token-secret-two-0123456789abcdef"
+	withSecret := node(nil, secret1)
+	var v struct{ Token string }
+	if st := embedCall(t, withSecret, embedOperatorKey, "POST", "/v1/viewer-tokens", map[string]any{"tenant": "acme"}, &v); st != http.StatusCreated {
+		t.Fatalf("mint: %d", st)
+	}
 	tests := []struct {
-		name, url string
-		want      int
+		name, url, token string
+		want             int
 	}{
-		{"the minting node", a.url, http.StatusOK},
-		{"another node with the same signing key", node(signingKey), http.StatusOK},
-		{"a node with another signing key", node(nil), http.StatusUnauthorized},
+		{"the minting node", a.url, token, http.StatusOK},
+		{"another node with the same signing key", node(signingKey, ""), token, http.StatusOK},
+		{"a node with another signing key", node(nil, ""), token, http.StatusUnauthorized},
+		{"a node with the same signing key and a secret", node(signingKey, secret1), token, http.StatusUnauthorized},
+		{"the secret's minting node", withSecret, v.Token, http.StatusOK},
+		{"another signing key, the same secret", node(nil, secret1), v.Token, http.StatusOK},
+		{"the secret changed", node(nil, secret2), v.Token, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := embedCall(t, tt.url, token, "GET", "/v1/events", nil, nil); got != tt.want {
+			if got := embedCall(t, tt.url, tt.token, "GET", "/v1/events", nil, nil); got != tt.want {
 				t.Errorf("GET /v1/events with the token: %d, want %d", got, tt.want)
 			}
 		})
@@ -464,6 +477,7 @@ func TestServeEmbedFlags(t *testing.T) {
 	}{
 		{func(c *ServeConfig) { c.EmbedOrigins = []string{"https://a.example/path"} }, "--embed-origins"},
 		{func(c *ServeConfig) { c.ViewerTokenMaxTTL = -time.Second }, "--viewer-token-max-ttl"},
+		{func(c *ServeConfig) { c.ViewerTokenSecret = "short" }, "TRAIL_VIEWER_TOKEN_SECRET"},
 	} {
 		c := ok
 		tc.edit(&c)

@@ -78,9 +78,13 @@ type ServeConfig struct {
 	SinkDenyNetworks  string
 	// EmbedOrigins may frame the embeddable viewer /embed (CSP
 	// frame-ancestors); none: no site may. ViewerTokenMaxTTL bounds the
-	// lifetime of viewer tokens (0: 24h). See docs/embedding.md.
+	// lifetime of viewer tokens (0: 24h). ViewerTokenSecret (from
+	// TRAIL_VIEWER_TOKEN_SECRET, at least 32 characters), when set, keys
+	// viewer tokens instead of the signing key: changing it revokes every
+	// token. See docs/embedding.md.
 	EmbedOrigins      []string
 	ViewerTokenMaxTTL time.Duration
+	ViewerTokenSecret string
 }
 
 // Validate checks the configuration.
@@ -104,6 +108,8 @@ func (c *ServeConfig) Validate() error {
 		return errors.New("--encryption-key-file and TRAIL_ENCRYPTION_KEY: give one of them")
 	case c.ViewerTokenMaxTTL < 0:
 		return errors.New("--viewer-token-max-ttl: must be >= 0")
+	case c.ViewerTokenSecret != "" && len(c.ViewerTokenSecret) < 32:
+		return errors.New("TRAIL_VIEWER_TOKEN_SECRET: at least 32 characters")
 	case ui.CheckOrigins(c.EmbedOrigins) != nil:
 		return fmt.Errorf("--embed-origins: %w", ui.CheckOrigins(c.EmbedOrigins))
 	case c.Postgres != "" && (c.EncryptionKeyFile != "" || c.EncryptionKeys != ""):
@@ -209,7 +215,7 @@ func OpenServer(cfg ServeConfig, logOut io.Writer) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	viewerSecret, err := viewerTokenSecret(filepath.Join(cfg.Data, "signing.key"))
+	viewerSecret, err := viewerTokenSecret(filepath.Join(cfg.Data, "signing.key"), cfg.ViewerTokenSecret)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -392,14 +398,19 @@ func maskingSecret(signingKeyPath string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// viewerTokenSecret derives the secret that MACs viewer tokens from the
+// viewerTokenSecret derives the secret that MACs viewer tokens from
+// override (TRAIL_VIEWER_TOKEN_SECRET) when it is set, else from the
 // signing key file, as maskingSecret does (with its own label): every node
-// then accepts every node's tokens, and replacing the signing key revokes
-// every viewer token at once.
-func viewerTokenSecret(signingKeyPath string) ([]byte, error) {
-	data, err := os.ReadFile(signingKeyPath)
-	if err != nil {
-		return nil, fmt.Errorf("viewer-token secret: %w", err)
+// that shares it accepts every node's tokens. Changing the override
+// revokes every viewer token at once without touching the signing key
+// (whose replacement the stores refuse for existing tenants).
+func viewerTokenSecret(signingKeyPath, override string) ([]byte, error) {
+	data := []byte(override)
+	if override == "" {
+		var err error
+		if data, err = os.ReadFile(signingKeyPath); err != nil {
+			return nil, fmt.Errorf("viewer-token secret: %w", err)
+		}
 	}
 	h := sha256.New()
 	h.Write([]byte("trail/viewer-token-secret/v1\n"))
@@ -513,6 +524,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	cfg.BootstrapKey = e.getenv("TRAIL_BOOTSTRAP_KEY")
+	cfg.ViewerTokenSecret = e.getenv("TRAIL_VIEWER_TOKEN_SECRET")
 	cfg.EncryptionKeys = e.getenv("TRAIL_ENCRYPTION_KEY")
 	s, err := OpenServer(cfg, e.stderr)
 	if err != nil {
