@@ -40,7 +40,7 @@ var commands = map[string]struct {
 	help string
 }{
 	"serve":    {runServe, "run the trail server (embedded store in --data)"},
-	"ingest":   {runIngest, "send events from a file or stdin (JSON or NDJSON)"},
+	"ingest":   {runIngest, "send events from a file or stdin (JSON, NDJSON, or Vault audit log lines with --format vault)"},
 	"query":    {runQuery, "search events"},
 	"tail":     {runTail, "follow events live"},
 	"export":   {runExport, "export events as ndjson, csv or a verifiable bundle"},
