@@ -388,8 +388,9 @@ func TestViewerTokenStream(t *testing.T) {
 	}
 }
 
-// TestViewerTokenRefused: expired, tampered and foreign tokens are 401;
-// a token works on every node that shares the secret.
+// TestViewerTokenRefused: expired, tampered and foreign tokens are 401; a
+// token does not sign in to the dashboard; it works on every node that
+// shares the secret.
 func TestViewerTokenRefused(t *testing.T) {
 	s := newViewerServer(t)
 	admin := s.token(auth.Admin, "acme")
@@ -423,6 +424,18 @@ func TestViewerTokenRefused(t *testing.T) {
 				t.Errorf("got %d %s %q, want 401 %q", r.Status, code, msg, tt.msg)
 			}
 		})
+	}
+
+	// A viewer token cannot be exchanged for a dashboard session, which
+	// would not carry its scope.
+	for _, req := range []request{
+		{Method: "POST", Path: "/v1/session", Body: map[string]any{"key": good}},
+		{Method: "POST", Path: "/v1/session", Token: good},
+	} {
+		r := s.do(t, req)
+		if r.Status != http.StatusUnauthorized || r.Header.Get("Set-Cookie") != "" {
+			t.Errorf("sign in with a viewer token: got %d, Set-Cookie %q; want 401 and no cookie", r.Status, r.Header.Get("Set-Cookie"))
+		}
 	}
 
 	if got := s.eventIDs(t, "/v1/events", short); len(got) != 2 {
