@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/limit"
@@ -46,6 +49,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives failures to record; nil discards them.
 	Logger *slog.Logger
+	// Registerer, when set, receives the counters of Stats as metrics
+	// under the namespace trail_proxy (events_recorded_total,
+	// events_send_errors_total, events_invalid_total,
+	// rate_limited_total).
+	Registerer prometheus.Registerer
 }
 
 // Auditor records an audit event for every call through the handlers it
@@ -140,6 +148,9 @@ func New(cfg Config, opts Options) (*Auditor, error) {
 	if cfg.RequestIDHeader != "" {
 		a.requestIDHdr = canonicalHeader(cfg.RequestIDHeader)
 	}
+	if err := a.registerMetrics(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("proxy: register metrics: %w", err)
+	}
 	if r := cfg.RateLimits.Caller; r != nil {
 		a.callerLimit = limit.New(limit.Config{Rate: r.Rate, Burst: r.burst()}, a.now)
 	}
@@ -152,6 +163,28 @@ func New(cfg Config, opts Options) (*Auditor, error) {
 // Stats returns the counters.
 func (a *Auditor) Stats() Stats {
 	return Stats{Recorded: a.recorded.Load(), SendErrors: a.sendErrors.Load(), Invalid: a.invalid.Load(), RateLimited: a.limited.Load()}
+}
+
+// registerMetrics exposes the counters on r (nothing when r is nil).
+func (a *Auditor) registerMetrics(r prometheus.Registerer) error {
+	if r == nil {
+		return nil
+	}
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "trail_proxy", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	for _, c := range []prometheus.Collector{
+		counter("events_recorded_total", "Audit events handed to the recorder.", &a.recorded),
+		counter("events_send_errors_total", "Audit events the recorder refused (queue full, closed).", &a.sendErrors),
+		counter("events_invalid_total", "Audit events not sent because they failed validation (a bug; logged).", &a.invalid),
+		counter("rate_limited_total", "Calls answered 429 by the per-IP or per-caller limit.", &a.limited),
+	} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RequestIDHeader is the header that carries the request id.

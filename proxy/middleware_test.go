@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/mask"
 )
@@ -296,6 +298,40 @@ func TestRateLimits(t *testing.T) {
 	}
 	if got := f.a.Stats().RateLimited; got != 2 {
 		t.Errorf("Stats().RateLimited = %d, want 2", got)
+	}
+}
+
+// TestMetrics exposes the counters on the Registerer.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rec := &memRecorder{}
+	a, err := New(Config{MaskKey: testMaskKey, RateLimits: RateLimits{IP: &Rate{Rate: 1, Burst: 1}}}, Options{Recorder: rec, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Wrap(okHandler)
+	for range 3 {
+		h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/", ""))
+	}
+	want := map[string]float64{"trail_proxy_events_recorded_total": 3, "trail_proxy_rate_limited_total": 2,
+		"trail_proxy_events_send_errors_total": 0, "trail_proxy_events_invalid_total": 0}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if w, ok := want[mf.GetName()]; ok {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != w {
+				t.Errorf("%s = %v, want %v", mf.GetName(), got, w)
+			}
+			delete(want, mf.GetName())
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("metrics missing: %v", want)
+	}
+	if _, err := New(Config{MaskKey: testMaskKey}, Options{Recorder: rec, Registerer: reg}); err == nil {
+		t.Error("registering twice on one registry succeeded")
 	}
 }
 

@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	trailclient "github.com/trail-audit/trail/client"
 	"github.com/trail-audit/trail/proxy"
 )
@@ -35,6 +39,10 @@ type ProxyConfig struct {
 	TLSKey   string
 	ClientCA string // CA bundle that verifies client certificates (mTLS actors)
 	LogLevel string
+	// MetricsListen, when set, is the address of a separate listener
+	// serving Prometheus metrics at /metrics (trail_proxy_*,
+	// trail_client_*, Go runtime).
+	MetricsListen string
 }
 
 // Validate checks the flags.
@@ -68,6 +76,8 @@ type Proxy struct {
 	auditor *proxy.Auditor
 	http    *http.Server
 	ln      net.Listener
+	metrics *http.Server // nil without MetricsListen
+	mln     net.Listener
 }
 
 // OpenProxy reads the configuration file, starts the trail client (and its
@@ -92,7 +102,14 @@ func OpenProxy(cfg ProxyConfig, logOut io.Writer) (*Proxy, error) {
 		pc.MaskKey = proxyMaskKey(cfg.Key)
 	}
 	upstream, _ := url.Parse(cfg.Upstream) // validated
-	cl, err := trailclient.New(trailclient.Config{Server: cfg.Server, Key: cfg.Key, Tenant: cfg.Tenant, SpoolDir: cfg.Spool, Logger: log})
+	var reg *prometheus.Registry
+	var registerer prometheus.Registerer // nil (not a nil *Registry) without metrics
+	if cfg.MetricsListen != "" {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		registerer = reg
+	}
+	cl, err := trailclient.New(trailclient.Config{Server: cfg.Server, Key: cfg.Key, Tenant: cfg.Tenant, SpoolDir: cfg.Spool, Logger: log, Registerer: registerer})
 	if err != nil {
 		return nil, fmt.Errorf("trail client: %w", err)
 	}
@@ -102,7 +119,7 @@ func OpenProxy(cfg ProxyConfig, logOut io.Writer) (*Proxy, error) {
 		cl.Close(ctx)
 		return nil, err
 	}
-	a, err := proxy.New(pc, proxy.Options{Recorder: cl, Logger: log})
+	a, err := proxy.New(pc, proxy.Options{Recorder: cl, Logger: log, Registerer: registerer})
 	if err != nil {
 		return fail(fmt.Errorf("--config %s: %w", cfg.File, err))
 	}
@@ -139,7 +156,24 @@ func OpenProxy(cfg ProxyConfig, logOut io.Writer) (*Proxy, error) {
 	if p.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fail(fmt.Errorf("--listen: %w", err))
 	}
+	if reg != nil {
+		if p.mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			p.ln.Close()
+			return fail(fmt.Errorf("--metrics-listen: %w", err))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		p.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
 	return p, nil
+}
+
+// MetricsURL is the URL of the metrics, or "" without --metrics-listen.
+func (p *Proxy) MetricsURL() string {
+	if p.mln == nil {
+		return ""
+	}
+	return "http://" + p.mln.Addr().String() + "/metrics"
 }
 
 // proxyMaskKey is the key of the hmac masking action when the
@@ -173,6 +207,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 			errc <- p.http.Serve(p.ln)
 		}
 	}()
+	if p.metrics != nil {
+		go p.metrics.Serve(p.mln)
+	}
 	p.log.Info("trail proxy serving", "addr", p.URL(), "upstream", p.cfg.Upstream, "trail", p.cfg.Server)
 	select {
 	case err := <-errc:
@@ -192,6 +229,9 @@ func (p *Proxy) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := p.http.Shutdown(ctx)
+	if p.metrics != nil {
+		p.metrics.Close()
+	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	if e := p.client.Close(ctx2); e != nil && !errors.Is(e, trailclient.ErrClosed) && err == nil {
@@ -206,7 +246,7 @@ func (p *Proxy) Close() error {
 // client commands' TRAIL_SERVER, TRAIL_KEY and TRAIL_TENANT.
 func proxyEnv(e env) env {
 	own := map[string]bool{}
-	for _, f := range []string{"listen", "upstream", "config", "spool", "tls-cert", "tls-key", "client-ca", "log-level"} {
+	for _, f := range []string{"listen", "upstream", "config", "spool", "tls-cert", "tls-key", "client-ca", "log-level", "metrics-listen"} {
 		own[envName(f)] = true
 	}
 	get := e.getenv
@@ -233,6 +273,7 @@ func runProxy(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (TRAIL_PROXY_TLS_KEY)")
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA bundle that verifies client certificates, whose subjects become actors (TRAIL_PROXY_CLIENT_CA)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "info or debug (TRAIL_PROXY_LOG_LEVEL)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of a separate listener for Prometheus metrics at /metrics (TRAIL_PROXY_METRICS_LISTEN)")
 	if err := parseFlags(fs, args, proxyEnv(e)); err != nil {
 		fmt.Fprintln(e.stderr, "trail proxy:", err)
 		return exitUsage
@@ -246,6 +287,9 @@ func runProxy(ctx context.Context, args []string, e env) int {
 		return exitFailure
 	}
 	fmt.Fprintf(e.stdout, "trail proxy is serving %s, forwarding to %s, recording into %s\n", p.URL(), cfg.Upstream, cfg.Server)
+	if u := p.MetricsURL(); u != "" {
+		fmt.Fprintf(e.stdout, "metrics at %s\n", u)
+	}
 	if err := p.Run(ctx); err != nil {
 		fmt.Fprintln(e.stderr, "trail proxy:", err)
 		return exitFailure

@@ -56,10 +56,11 @@ func (l *lockedBuffer) String() string {
 // startProxyCmd runs "trail proxy" through its real entry point until
 // stop, which waits for it to exit (delivering its events) and checks
 // its exit code. It returns the URL the proxy printed.
-func startProxyCmd(t *testing.T, vars map[string]string, args ...string) (proxyURL string, stop func()) {
+func startProxyCmd(t *testing.T, vars map[string]string, args ...string) (proxyURL string, out *lockedBuffer, stop func()) {
 	t.Helper()
-	var out, errb lockedBuffer
-	e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	out = &lockedBuffer{}
+	var errb lockedBuffer
+	e := env{stdin: strings.NewReader(""), stdout: out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, append([]string{"proxy"}, args...), e) }()
@@ -90,7 +91,17 @@ func startProxyCmd(t *testing.T, vars map[string]string, args ...string) (proxyU
 		})
 	}
 	t.Cleanup(stop)
-	return proxyURL, stop
+	return proxyURL, out, stop
+}
+
+// waitUntil polls cond for up to ten seconds.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+	}
 }
 
 // newKeyFor creates a key with "trail keys create" and returns its secret.
@@ -157,7 +168,7 @@ func TestProxyEndToEnd(t *testing.T) {
 	// The proxy's flags come from the environment, as in a deployment.
 	pvars := map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": writer, "TRAIL_PROXY_UPSTREAM": up.URL,
 		"TRAIL_PROXY_CONFIG": cfgFile, "TRAIL_PROXY_SPOOL": filepath.Join(dir, "spool")}
-	px, stop := startProxyCmd(t, pvars, "--listen", "127.0.0.1:0")
+	px, pout, stop := startProxyCmd(t, pvars, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 
 	now := time.Now()
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, nil)
@@ -207,6 +218,26 @@ func TestProxyEndToEnd(t *testing.T) {
 	if upstream[1].body != `{"user":"ada","password":"hunter2-do-not-log"}` {
 		t.Errorf("upstream got body %q: the proxy must forward it unmasked", upstream[1].body)
 	}
+
+	// The proxy's own metrics count what it did.
+	var metricsURL string
+	waitUntil(t, func() bool {
+		m := regexp.MustCompile(`metrics at (\S+)`).FindStringSubmatch(pout.String())
+		if m != nil {
+			metricsURL = m[1]
+		}
+		return m != nil
+	})
+	waitUntil(t, func() bool {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\ntrail_proxy_events_recorded_total 4\n") &&
+			strings.Contains(string(b), "\ntrail_proxy_rate_limited_total 1\n") && strings.Contains(string(b), "trail_client_events_sent_total 4")
+	})
 
 	stop() // Close delivers what the client still holds.
 
@@ -311,7 +342,7 @@ func TestProxyClientCertificate(t *testing.T) {
 	caFile := filepath.Join(dir, "clients.pem")
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 
-	px, stop := startProxyCmd(t, map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": writer},
+	px, _, stop := startProxyCmd(t, map[string]string{"TRAIL_SERVER": s.URL(), "TRAIL_KEY": writer},
 		"--listen", "127.0.0.1:0", "--upstream", up.URL, "--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile)
 	if !strings.HasPrefix(px, "https://") {
 		t.Fatalf("proxy URL %s, want https", px)
