@@ -42,7 +42,7 @@ func (d *dash) seedRealistic(key, tenant string, n int, now time.Time) {
 		}
 		b.Write(line)
 		b.WriteByte('\n')
-		if (i+1)%100 == 0 || i == n-1 {
+		if (i+1)%1000 == 0 || i == n-1 {
 			d.ingest(key, b.String())
 			b.Reset()
 		}

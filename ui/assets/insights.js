@@ -87,11 +87,12 @@ export function mount(ctx, params) {
     const keys = keysOf(res.buckets || []);
     const data = series(res.buckets, keys, fromMs, now, step);
     const total = keys.map((_, j) => data[j + 1].reduce((a, b) => a + b, 0));
-    links.replaceChildren(...keys.map((k, j) => h("a", { href: eventsLink(eventsFilter(k)), class: "legend-link" }, `${k}: ${total[j]}`)), keys.length ? "" : "No events in this range.");
+    const label = (k) => (k === "*" ? "failed authentications" : k); // "*": the bucket count without group_by
+    links.replaceChildren(...keys.map((k, j) => h("a", { href: eventsLink(eventsFilter(k)), class: "legend-link" }, `${label(k)}: ${total[j]}`)), keys.length ? "" : "No events in this range.");
     const width = Math.max(280, target.clientWidth || 500);
     const plot = new U({
       width, height: 220,
-      series: [{}, ...keys.map((k) => ({ label: k, stroke: COLORS[k] || "#0a5bd6", width: 2, points: { show: false } }))],
+      series: [{}, ...keys.map((k) => ({ label: label(k), stroke: COLORS[k] || "#0a5bd6", width: 2, points: { show: false } }))],
       axes: [{}, { size: 50 }],
       cursor: { drag: { x: false, y: false } },
       legend: { live: false },
