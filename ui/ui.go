@@ -1,14 +1,15 @@
 // Package ui is trail's dashboard: static HTML, CSS and JavaScript modules
 // embedded in the binary and served by the same server as the API
 // (DESIGN.md §9). There is no build step: the files in assets/ are what the
-// browser runs. The pages call the HTTP API (DESIGN.md §6) with the API key
-// the user pasted, which they keep in sessionStorage and send as
-// "Authorization: Bearer …"; the server keeps no dashboard state.
+// browser runs. The pages call the HTTP API (DESIGN.md §6) with the
+// server-side session that signing in (by API key or OIDC, package api)
+// set as an HttpOnly cookie; scripts never hold a key, and they send the
+// session's CSRF token (kept in memory) on every state-changing call.
 //
 // Handler serves:
 //
 //	GET /                 assets/index.html (the application shell)
-//	GET /ui/{name}        assets/{name} (scripts, styles, selftest.html)
+//	GET /ui/{name}        assets/{name} (scripts, styles, vendored uPlot)
 //
 // Every response carries a strict Content-Security-Policy (scripts and
 // styles only from this origin, no inline script, no framing), nosniff and
