@@ -138,6 +138,25 @@ func TestDashboardPages(t *testing.T) {
 		t.Errorf("rules listed: %s", ruleNames)
 	}
 
+	// Sinks: pause and resume one; its lag is shown.
+	var sink struct{ ID string }
+	d.call(admin, "POST", "/v1/sinks", map[string]any{"name": "archive", "type": "file", "path": "archive.ndjson"}, &sink)
+	var state struct{ Paused, Lag string }
+	row := `#sinks tr[data-id="` + sink.ID + `"]`
+	browse(t, ctx, "pause a sink",
+		chromedp.Navigate(d.url+"/#/events"),
+		until(`document.querySelector("#results") && !document.querySelector("#sinks")`),
+		chromedp.Navigate(d.url+"/#/alerts"),
+		until(`document.querySelector('`+row+` button.pause')`),
+		chromedp.Click(row+` button.pause`, chromedp.ByQuery),
+		until(`document.querySelector('`+row+` button.resume')`),
+		chromedp.Evaluate(`({paused: document.querySelector('`+row+` .state').textContent, lag: document.querySelector('`+row+` .lag').textContent})`, &state),
+		chromedp.Click(row+` button.resume`, chromedp.ByQuery),
+		until(`document.querySelector('`+row+` button.pause')`))
+	if state.Paused != "paused" || state.Lag == "" {
+		t.Errorf("paused sink row: %+v, want state paused and a lag", state)
+	}
+
 	// Integrity: a checkpoint seen before, then Verify now after an ingest.
 	var verify string
 	browse(t, ctx, "integrity",

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,13 +65,7 @@ func TestDashboardScreenshots(t *testing.T) {
 	d.seedRealistic(admin, "acme", 3000, time.Now())
 	d.seedAlert(admin, "acme")
 	// A file sink, so the sinks table has a row with its status and lag.
-	body, _ := json.Marshal(map[string]any{"name": "archive", "type": "file", "path": filepath.Join(t.TempDir(), "archive.ndjson")})
-	req, _ := http.NewRequest("POST", d.url+"/v1/sinks", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+admin)
-	req.Header.Set("Content-Type", "application/json")
-	if res, err := http.DefaultClient.Do(req); err == nil {
-		res.Body.Close()
-	}
+	d.call(admin, "POST", "/v1/sinks", map[string]any{"name": "archive", "type": "file", "path": "archive.ndjson"}, nil)
 
 	shot := func(name string, actions ...chromedp.Action) {
 		t.Helper()
@@ -95,7 +88,7 @@ func TestDashboardScreenshots(t *testing.T) {
 	shot("insights", chromedp.Navigate(d.url+"/#/insights?range=24h"),
 		until(`document.querySelectorAll(".uplot canvas").length === 2 && document.querySelector("#top-resource_type a.bar")`))
 	shot("alerts", chromedp.Navigate(d.url+"/#/alerts"),
-		until(`document.querySelector("#alerts tbody tr[data-id]") && document.querySelector("#sinks tbody tr")`))
+		until(`document.querySelector("#alerts tbody tr[data-id]") && document.querySelector("#sinks tbody tr[data-id]")`))
 	browse(t, ctx, "integrity first visit", chromedp.Navigate(d.url+"/#/integrity"), until(`document.querySelector("#latest-size")`))
 	d.ingest(admin, `{"action":"document.read","actor":{"id":"u_17","name":"Grace"},"resource":{"type":"document","id":"d_311"}}`+"\n")
 	shot("integrity", chromedp.Click("#verify", chromedp.ByID),

@@ -157,13 +157,13 @@ export function mount(ctx, params) {
       return h("tr", { dataset: { id: s.id } },
         h("td", {}, s.name || s.id),
         h("td", {}, s.type),
-        h("td", {}, st.state || (s.paused ? "paused" : "")),
+        h("td", { class: "state" }, st.state || (s.paused ? "paused" : "")),
         h("td", { class: "lag" }, String(st.lag ?? "")),
         h("td", {}, st.last_delivered_at ? `seq ${st.last_delivered_seq} · ${fmtTime(st.last_delivered_at)}` : "—"),
         h("td", { class: st.last_error ? "error" : "" }, st.last_error ? `${st.last_error} (${fmtTime(st.last_error_at)})` : "—"),
         h("td", { class: "actions-cell" },
-          h("button", { type: "button", onclick: async () => { if (await act(`/v1/sinks/${s.id}/${s.paused ? "resume" : "pause"}`, sinksErr)) loadSinks().catch(fail(sinksErr)); } }, s.paused ? "Resume" : "Pause"),
-          seq, h("button", { type: "button", onclick: async () => { if (await act(`/v1/sinks/${s.id}/replay`, sinksErr, { seq: Number(seq.value) })) loadSinks().catch(fail(sinksErr)); } }, "Replay")));
+          h("button", { type: "button", class: s.paused ? "resume" : "pause", onclick: async () => { if (await act(`/v1/sinks/${s.id}/${s.paused ? "resume" : "pause"}`, sinksErr)) loadSinks().catch(fail(sinksErr)); } }, s.paused ? "Resume" : "Pause"),
+          seq, h("button", { type: "button", class: "replay", onclick: async () => { if (await act(`/v1/sinks/${s.id}/replay`, sinksErr, { seq: Number(seq.value) })) loadSinks().catch(fail(sinksErr)); } }, "Replay")));
     }));
     if (!sinksBody.rows.length) sinksBody.append(h("tr", {}, h("td", { colspan: 7, class: "hint" }, "No sinks. Create them with trail sinks create or POST /v1/sinks.")));
   }
