@@ -2,11 +2,18 @@ package proxy
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/trail-audit/trail"
 )
@@ -63,6 +70,40 @@ func BenchmarkReverseProxy(b *testing.B) {
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkIdentifyJWT is the cost of finding the actor of a call that
+// carries a bearer JWT, verified by algorithm.
+func BenchmarkIdentifyJWT(b *testing.B) {
+	js := newJWKSServer(b)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	js.publish(jose.JSONWebKey{Key: &ecKey.PublicKey, KeyID: "ec", Algorithm: "ES256"}, jose.JSONWebKey{Key: &rsaKey.PublicKey, KeyID: "rsa", Algorithm: "RS256"})
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		jwt  *JWTConfig
+		tok  string
+	}{
+		{"HS256", &JWTConfig{HMACSecret: hmacSecret}, sign(b, jose.HS256, hmacSecret, "", std("u_1", now, time.Hour))},
+		{"RS256", &JWTConfig{JWKSURL: js.URL}, sign(b, jose.RS256, rsaKey, "rsa", std("u_1", now, time.Hour))},
+		{"ES256", &JWTConfig{JWKSURL: js.URL}, sign(b, jose.ES256, ecKey, "ec", std("u_1", now, time.Hour))},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			a, err := New(Config{JWT: tc.jwt, MaskKey: testMaskKey}, Options{Recorder: &discardRecorder{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := bearer("GET", "/", tc.tok)
+			if id := a.identify(context.Background(), r); id.actor.ID != "u_1" {
+				b.Fatalf("actor %q %v", id.actor.ID, id.auth)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				a.identify(context.Background(), r)
 			}
 		})
 	}

@@ -25,7 +25,7 @@ import (
 var hmacSecret = []byte("a-shared-secret-of-64-bytes-so-that-HS512-is-usable-too-0123456789")
 
 // sign returns a compact JWS of cl with key under alg, with kid when set.
-func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, cl any) string {
+func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, cl any) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if kid != "" {
@@ -120,6 +120,30 @@ func TestActorFromHMACJWT(t *testing.T) {
 	}
 }
 
+// TestVerifiedTokenCache: a token verified once is not checked again on
+// every call, but still expires on time and is checked again after
+// verifiedTTL.
+func TestVerifiedTokenCache(t *testing.T) {
+	f := newFixture(t, Config{JWT: &JWTConfig{HMACSecret: hmacSecret}})
+	tok := sign(t, jose.HS256, hmacSecret, "", std("u_42", f.clock.Now(), 10*time.Minute))
+	for i := range 3 {
+		if _, e := f.do(t, okHandler, bearer("GET", "/", tok)); e.Actor.ID != "u_42" || auth(e)["verified"] != true {
+			t.Fatalf("call %d: actor %q auth %v", i, e.Actor.ID, auth(e))
+		}
+	}
+	if n := len(f.a.jwt.cache.m); n != 1 {
+		t.Errorf("%d cached tokens, want 1", n)
+	}
+	f.clock.Add(verifiedTTL)
+	if _, e := f.do(t, okHandler, bearer("GET", "/", tok)); e.Actor.ID != "u_42" {
+		t.Errorf("after the cache TTL: actor %q auth %v", e.Actor.ID, auth(e))
+	}
+	f.clock.Add(5*time.Minute + defaultLeeway + time.Second)
+	if _, e := f.do(t, okHandler, bearer("GET", "/", tok)); e.Actor.ID != AnonymousActor || auth(e)["jwt_problem"] != problemExpired {
+		t.Errorf("a cached token past exp: actor %q auth %v, want expired", e.Actor.ID, auth(e))
+	}
+}
+
 // TestActorFromUnverifiedJWT: without a JWKS or secret the subject is
 // recorded, marked unverified.
 func TestActorFromUnverifiedJWT(t *testing.T) {
@@ -143,7 +167,7 @@ type jwksServer struct {
 	down    atomic.Bool
 }
 
-func newJWKSServer(t *testing.T) *jwksServer {
+func newJWKSServer(t testing.TB) *jwksServer {
 	s := &jwksServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,6 +76,7 @@ type jwtVerifier struct {
 	expected jwt.Expected
 	leeway   time.Duration
 	now      func() time.Time
+	cache    verifiedCache
 }
 
 func newJWTVerifier(c *JWTConfig, hc *http.Client, now func() time.Time, log *slog.Logger) *jwtVerifier {
@@ -142,6 +144,11 @@ func (v *jwtVerifier) check(ctx context.Context, raw string) jwtResult {
 		}
 		return jwtResult{Subject: c.Subject, Name: c.Name, Email: c.Email, Issuer: c.Issuer, Problem: problemUnverified}
 	}
+	now := v.now()
+	key := sha256.Sum256([]byte(raw))
+	if r, ok := v.cache.get(key, now, v); ok {
+		return r
+	}
 	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
 		if _, err2 := jwt.ParseSigned(raw, v.allAlgs); err2 == nil {
@@ -187,16 +194,78 @@ func (v *jwtVerifier) check(ctx context.Context, raw string) jwtResult {
 		}
 	}
 	r := jwtResult{Subject: c.Subject, Name: c.Name, Email: c.Email, Issuer: c.Issuer}
-	if err := c.ValidateWithLeeway(v.expected.WithTime(v.now()), v.leeway); err != nil {
-		r.Problem = claimProblem(err)
+	r = v.validate(r, c.Claims, now)
+	if r.Verified {
+		v.cache.put(key, r, c.Claims, now)
+	}
+	return r
+}
+
+// validate checks the claims of a token whose signature verified, at now.
+func (v *jwtVerifier) validate(r jwtResult, c jwt.Claims, now time.Time) jwtResult {
+	if err := c.ValidateWithLeeway(v.expected.WithTime(now), v.leeway); err != nil {
+		r.Verified, r.Problem = false, claimProblem(err)
 		return r
 	}
 	if c.Subject == "" {
-		r.Problem = problemNoSubject
+		r.Verified, r.Problem = false, problemNoSubject
 		return r
 	}
-	r.Verified = true
+	r.Verified, r.Problem = true, ""
 	return r
+}
+
+// Bounds of the cache of verified tokens.
+const (
+	verifiedTTL = 5 * time.Minute
+	maxVerified = 10000
+)
+
+// verifiedCache remembers tokens whose signature verified, by SHA-256, so
+// that a client sending the same token on every call costs one signature
+// check per verifiedTTL (an ES256 check is about 100 µs), not one per
+// call. Claims are checked again on every hit with the current time, so
+// a token still expires on time; a key withdrawn from the JWKS stops
+// verifying its cached tokens within verifiedTTL. It holds at most
+// maxVerified tokens. It is safe for concurrent use.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	res    jwtResult
+	claims jwt.Claims
+	until  time.Time
+}
+
+func (vc *verifiedCache) get(key [32]byte, now time.Time, v *jwtVerifier) (jwtResult, bool) {
+	vc.mu.Lock()
+	t, ok := vc.m[key]
+	if ok && !now.Before(t.until) {
+		delete(vc.m, key)
+		ok = false
+	}
+	vc.mu.Unlock()
+	if !ok {
+		return jwtResult{}, false
+	}
+	return v.validate(t.res, t.claims, now), true
+}
+
+func (vc *verifiedCache) put(key [32]byte, r jwtResult, c jwt.Claims, now time.Time) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	if vc.m == nil {
+		vc.m = map[[32]byte]verifiedToken{}
+	}
+	if len(vc.m) >= maxVerified {
+		for k := range vc.m { // drop any one
+			delete(vc.m, k)
+			break
+		}
+	}
+	vc.m[key] = verifiedToken{res: r, claims: c, until: now.Add(verifiedTTL)}
 }
 
 // unverified reads the claims of a token that failed verification.
