@@ -109,7 +109,7 @@ class EventsPage {
     this.saveName = h("input", { id: "save-name", placeholder: "Name this search", "aria-label": "Name for the saved search", size: 16 });
     this.status = h("span", { id: "status", role: "status" });
     this.error = h("p", { id: "events-error", class: "error", role: "alert" });
-    this.tbody = h("tbody");
+    this.tbody = h("tbody", { onclick: (ev) => this.onRow(ev), onkeydown: (ev) => this.onRow(ev) });
     this.more = h("button", { id: "more", type: "button", hidden: true, onclick: () => this.search(true) }, "Load more");
     this.sentinel = h("div", { class: "sentinel" });
     this.detail = h("section", { id: "detail", class: "detail", hidden: true, "aria-label": "Event detail" });
@@ -218,11 +218,6 @@ class EventsPage {
 
   // search runs the query afresh (more=false) or fetches the next page.
   async search(more = false) {
-    if (!this.bound) {
-      this.bound = true;
-      this.tbody.addEventListener("click", (ev) => this.onRow(ev));
-      this.tbody.addEventListener("keydown", (ev) => this.onRow(ev));
-    }
     showError(this.error, null);
     const seq = more ? this.seq : (this.seq = (this.seq || 0) + 1);
     if (!more) { this.cursor = ""; this.ids.clear(); }
