@@ -247,7 +247,9 @@ class EventsPage {
     $("#live", this.form).checked = false;
   }
 
-  // startTail streams new events matching the filter into the top of the table.
+  // startTail streams new events matching the filter into the top of the
+  // table. A dropped stream (network, server restart) reconnects after a
+  // growing pause, resuming after the last event received (from_seq).
   startTail() {
     if (this.tail) this.tail.abort();
     $("#live", this.form).checked = true;
@@ -255,7 +257,10 @@ class EventsPage {
     this.tail = ctl;
     const f = this.filter();
     delete f.from; delete f.to;
-    streamSSE("/v1/stream" + query(f), (msg) => {
+    let next = "", pause = 1000;
+    const connect = () => streamSSE("/v1/stream" + query({ ...f, from_seq: next }), (msg) => {
+      if (msg.id) next = String(Number(msg.id) + 1);
+      pause = 1000;
       if (msg.event !== "event") return;
       const e = JSON.parse(msg.data);
       if (this.ids.has(e.id)) return;
@@ -263,7 +268,18 @@ class EventsPage {
       this.tbody.prepend(this.row(e, true));
       const n = this.tbody.rows.length;
       this.status.textContent = `${n} event${n === 1 ? "" : "s"} (live)`;
-    }, ctl.signal).catch((err) => { if (!ctl.signal.aborted) { this.failed(err); this.stopTail(); } });
+    }, ctl.signal).then(() => { throw new TypeError("stream closed"); }).catch((err) => {
+      if (ctl.signal.aborted) return;
+      if (err instanceof TypeError) { // network or closed: try again
+        this.status.textContent = "Live tail reconnecting…";
+        setTimeout(() => { if (!ctl.signal.aborted) connect(); }, pause);
+        pause = Math.min(pause * 2, 15000);
+        return;
+      }
+      this.failed(err);
+      this.stopTail();
+    });
+    connect();
   }
 
   open(id) {
