@@ -8,12 +8,13 @@ import { h, showError } from "./dom.js";
 import { href, go } from "./router.js";
 import { RANGES } from "./events.js";
 
-// FAILED_AUTH is what "failed authentications" means here: a failure or
-// denial of an authentication action — trail's own trail.auth.* (key
-// failures; those of unknown keys are in the operator-only _system
-// tenant), and the applications' auth.*, user.login*, user.signin* and
-// session.* actions.
-export const FAILED_AUTH = "(outcome:failure OR outcome:denied) (action:trail.auth.* OR action:auth.* OR action:user.login* OR action:user.signin* OR action:session.*)";
+// FAILED_AUTH is what "failed authentications" means here: the filter of
+// the default alert rule default.failed_auth (alert.DefaultRules: the word
+// login, signin or logon in a text field such as the action, or an action
+// starting with auth, user.auth or session.auth, with outcome failure),
+// plus trail's own trail.auth.* failures (those of unknown keys are in the
+// operator-only _system tenant).
+export const FAILED_AUTH = "(text:login OR text:signin OR text:logon OR action:auth* OR action:user.auth* OR action:session.auth* OR action:trail.auth*) outcome:failure";
 
 // INTERVALS is the bucket size of each range preset.
 const INTERVALS = { "15m": ["1m", 60], "1h": ["1m", 60], "24h": ["1h", 3600], "7d": ["1h", 3600], "30d": ["1d", 86400] };
@@ -68,7 +69,7 @@ export function mount(ctx, params) {
     h("div", { class: "grid2" },
       h("section", { class: "card" }, h("h3", {}, "Events over time by outcome"), outcomes, outcomeLinks),
       h("section", { class: "card" }, h("h3", {}, "Failed authentications"), auth, authLinks,
-        h("p", { class: "hint" }, "Failures and denials of trail.auth.*, auth.*, user.login*, user.signin* and session.* actions."))),
+        h("p", { class: "hint" }, "Events with outcome failure that mention login, signin or logon, or whose action starts with auth, user.auth, session.auth or trail.auth: the filter of the default failed-authentication alert rule."))),
     h("div", { class: "grid3" }, tops.map((t) => h("section", { class: "card" }, h("h3", {}, t.title), t.list)))));
 
   const now = Date.now(), fromMs = now - RANGES[range];
