@@ -34,6 +34,8 @@ func RolesSQL(schema, app, retention string) []string {
 				t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings"), t("trail_schemas"), t("trail_meta")}, ", ")+" TO "+id(r),
 			"GRANT UPDATE ON "+strings.Join([]string{t("trail_tenants"), t("trail_tiles"), t("trail_keys"), t("trail_settings")}, ", ")+" TO "+id(r),
 			"GRANT EXECUTE ON FUNCTION "+t("trail_create_partition")+"(text, timestamptz, timestamptz) TO "+id(r),
+			// Dashboard sessions (package pgsessions) are state, not history.
+			"GRANT INSERT, UPDATE, DELETE ON "+t("trail_sessions")+" TO "+id(r),
 		)
 	}
 	out = append(out,

@@ -3,6 +3,8 @@ package pgsessions_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +108,52 @@ func BenchmarkLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestStoreAsServingRole runs the conformance suite as the serving role of
+// pgstore.RolesSQL, which must be granted what sessions need.
+func TestStoreAsServingRole(t *testing.T) {
+	sessiontest.Run(t, func(t *testing.T) session.Store {
+		schema, dsn := pgtest.Schema(t)
+		ctx := context.Background()
+		owner, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer owner.Close(ctx)
+		if _, err := pgstore.Migrate(ctx, owner); err != nil {
+			t.Fatal(err)
+		}
+		app, ret := "trail_app_"+strings.TrimPrefix(schema, "trail_test_"), "trail_ret_"+strings.TrimPrefix(schema, "trail_test_")
+		for _, r := range []string{app, ret} {
+			if _, err := owner.Exec(ctx, "CREATE ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				c, err := pgx.Connect(context.Background(), dsn)
+				if err != nil {
+					return
+				}
+				defer c.Close(context.Background())
+				c.Exec(context.Background(), "DROP OWNED BY "+pgx.Identifier{r}.Sanitize())
+				c.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{r}.Sanitize())
+			})
+		}
+		for _, q := range pgstore.RolesSQL(schema, app, ret) {
+			if _, err := owner.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("TRAIL_TEST_POSTGRES must be a URL for this test: %v", err)
+		}
+		u.User = url.User(app)
+		pool, err := pgxpool.New(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pgsessions.New(pool)
+	})
 }
