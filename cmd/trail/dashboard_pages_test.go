@@ -257,6 +257,23 @@ func TestDashboardPages(t *testing.T) {
 	if !again.Listed || again.Shown {
 		t.Errorf("after leaving settings: key listed %v, secret still shown %v", again.Listed, again.Shown)
 	}
+	// Rotate shows the new secret once; revoke marks the key revoked.
+	var rotated, revoked string
+	ciRow := `[...document.querySelectorAll("#keys-table tbody tr")].find(tr => tr.textContent.includes("ci reader"))`
+	browse(t, ctx, "rotate and revoke",
+		chromedp.Evaluate(ciRow+`.querySelector("button.rotate").click()`, nil),
+		until(`document.querySelector("#secret-value") && document.querySelector("#secret-value").textContent !== `+"`"+secret+"`"),
+		chromedp.Text("#secret-value", &rotated, chromedp.ByID),
+		chromedp.Evaluate(ciRow+`.querySelector("button.revoke").click()`, nil),
+		until(ciRow+`.textContent.includes("revoked")`),
+		chromedp.Evaluate(ciRow+`.textContent`, &revoked))
+	if !strings.HasPrefix(rotated, "trl_") || rotated == secret {
+		t.Errorf("rotated secret %q, want a new trl_ key", rotated)
+	}
+	if !strings.Contains(revoked, "revoked") || strings.Contains(revoked, "Rotate") {
+		t.Errorf("revoked key row %q, want it marked revoked without actions", revoked)
+	}
+
 	// Retention and a masking rule are saved through the API.
 	browse(t, ctx, "retention and masking",
 		chromedp.SetValue(`#retention-form [name=retention_days]`, "90", chromedp.ByQuery),
