@@ -38,7 +38,16 @@ const dashOperatorKey = "operator-key-for-the-dashboard-0123456789"
 // newDash starts a server with auto-created tenants on a fresh data directory.
 func newDash(t *testing.T) *dash {
 	t.Helper()
-	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: t.TempDir(), ServerName: "dashboard.test", BootstrapKey: dashOperatorKey, AutoTenants: true}, io.Discard)
+	return newDashAt(t, t.TempDir())
+}
+
+// dashServerName is the --server-name of the dashboard tests' servers.
+const dashServerName = "dashboard.test"
+
+// newDashAt is newDash on the data directory dir.
+func newDashAt(t *testing.T, dir string) *dash {
+	t.Helper()
+	s, _ := startServer(t, ServeConfig{Addr: "127.0.0.1:0", Data: dir, ServerName: dashServerName, BootstrapKey: dashOperatorKey, AutoTenants: true}, io.Discard)
 	return &dash{t: t, s: s, url: s.URL(), opKey: dashOperatorKey}
 }
 
