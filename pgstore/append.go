@@ -312,7 +312,8 @@ type tenantState struct {
 	root  merkle.Hash
 	tree  *merkle.Tree
 	added []merkle.Hash
-	words []string // terms of the added events, with repeats
+	words []string   // terms of the added events, with repeats
+	terms [][]string // terms of each added event, for its signature
 	cp    *trail.Checkpoint
 }
 
@@ -479,6 +480,7 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		res.Receipts[i] = trail.Receipt{ID: e.ID, Seq: e.Seq, Tenant: e.Tenant, LeafHash: trail.Hash(h)}
 		eventRows = append(eventRows, eventRow(e, leaf))
 		ts.words = append(ts.words, p.terms...)
+		ts.terms = append(ts.terms, p.terms)
 		ids.tenant, ids.id = append(ids.tenant, e.Tenant), append(ids.id, e.ID)
 		ids.seq, ids.recv = append(ids.seq, e.Seq), append(ids.recv, e.ReceivedAt)
 	}
@@ -488,7 +490,9 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		}
 	}
 
-	// Grow the trees, write their tiles, sign and notify.
+	// Grow the trees, write their tiles, sign and notify. Each tenant's
+	// trail_words row holds the commit's distinct terms and its events'
+	// signatures (signature.go).
 	var tt []string
 	var tl []int32
 	var ti []int64
@@ -526,7 +530,7 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		words := append(ts.words, tenantKey(n))
 		slices.Sort(words)
 		words = slices.Compact(words)
-		wrows = append(wrows, []any{n, ts.size, size - 1, words})
+		wrows = append(wrows, []any{n, ts.size, size - 1, words, buildSlices(ts.terms)})
 		sizes[n] = size
 	}
 	if len(ut) > 0 {
@@ -541,7 +545,7 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 			FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(tenant, size, root, note)
 			WHERE t.tenant = u.tenant`, ut, us, ur, uc)
 		for _, w := range wrows {
-			b.Queue(`INSERT INTO trail_words (tenant, first_seq, last_seq, words) VALUES ($1, $2, $3, $4)`, w...)
+			b.Queue(`INSERT INTO trail_words (tenant, first_seq, last_seq, words, slices) VALUES ($1, $2, $3, $4, $5)`, w...)
 		}
 		b.Queue(`INSERT INTO trail_checkpoints (tenant, size, note, created_at)
 			SELECT t, s, n, $4 FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(t, s, n)`, ut, us, uc, now)

@@ -79,6 +79,8 @@ func TestVerifyFindsSQLTampering(t *testing.T) {
 		{"indexed column", `UPDATE trail_events SET actor_id = 'mallory' WHERE tenant = 'acme' AND seq = 5`, 5, "trail_events"},
 		{"words", `UPDATE trail_words SET words = array_remove(words, words[1]) WHERE tenant = 'acme' AND first_seq = 100`, -1, "trail_words"},
 		{"words gap", `DELETE FROM trail_words WHERE tenant = 'acme' AND first_seq = 100`, 100, "trail_words"},
+		{"signatures cleared", `UPDATE trail_words SET slices = decode(repeat('00', length(slices)), 'hex') WHERE tenant = 'acme' AND first_seq = 100`, 100, "trail_words"},
+		{"signatures cut", `UPDATE trail_words SET slices = substring(slices FROM 1 FOR length(slices) - 1) WHERE tenant = 'acme' AND first_seq = 100`, 100, "trail_words"},
 		{"deleted row", `DELETE FROM trail_events WHERE tenant = 'acme' AND seq = 7`, 7, "trail_events"},
 		{"extra row", `INSERT INTO trail_events SELECT tenant, 300, received_at, time, id || 'x', action, outcome, severity, actor_id,
 			resource_type, resource_id, source_ip, request_id, data FROM trail_events WHERE tenant = 'acme' AND seq = 1`, 300, "trail_events"},
@@ -555,5 +557,97 @@ func TestNULInColumns(t *testing.T) {
 	}
 	if _, err := s.Verify(t.Context()); err != nil {
 		t.Fatalf("Verify: %v", err)
+	}
+}
+
+// TestWordQueriesUseSignatures checks that queries for free text, metadata
+// and resource ids return exactly the events the matcher accepts, in both
+// orders and across pages, whether the trail_words rows have per-event
+// signatures (migration 5), some lack them, or none has them (rows
+// written before migration 5).
+func TestWordQueriesUseSignatures(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	g := gen.New(3, 2)
+	for range 5 {
+		appendN(t, s, g, "acme", 200, clk.Now())
+	}
+	appendN(t, s, g, "zeta", 50, clk.Now())
+	recs, err := s.Read(t.Context(), "acme", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []*trail.Event
+	for _, r := range recs {
+		e, err := trail.DecodeEvent(r.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, e)
+	}
+	var filters []*trail.Expr
+	for _, seq := range []int{0, 137, 555, 999} {
+		e := all[seq]
+		ws := trail.Words(e.Reason)
+		if len(ws) > 1 {
+			filters = append(filters, trail.Term(trail.FieldText, ws[0]), trail.And(trail.Term(trail.FieldText, ws[0]), trail.Term(trail.FieldText, ws[len(ws)-1])))
+		}
+		if e.Resource != nil {
+			filters = append(filters, trail.And(trail.Term(trail.FieldResourceID, e.Resource.ID), trail.Term(trail.FieldAction, e.Action)))
+		}
+	}
+	filters = append(filters, trail.Term(trail.FieldText, "no-such-word"))
+	want := make([][]int64, len(filters))
+	for i, f := range filters {
+		m, err := f.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range all {
+			if m(e) {
+				want[i] = append(want[i], e.Seq)
+			}
+		}
+	}
+	check := func(stage string) {
+		t.Helper()
+		for i, f := range filters {
+			for _, order := range []trail.Order{trail.OrderAsc, trail.OrderDesc} {
+				var got []int64
+				q := &trail.Query{Tenant: "acme", Filter: f, Order: order, Limit: 7}
+				for {
+					p, err := s.Query(t.Context(), q)
+					if err != nil {
+						t.Fatalf("%s: query %d: %v", stage, i, err)
+					}
+					for _, e := range p.Events {
+						got = append(got, e.Seq)
+					}
+					if p.NextCursor == "" {
+						break
+					}
+					q.Cursor = p.NextCursor
+				}
+				if order == trail.OrderDesc {
+					slices.Reverse(got)
+				}
+				if !slices.Equal(got, want[i]) {
+					t.Errorf("%s: filter %d, order %v: got seqs %v, want %v", stage, i, order, got, want[i])
+				}
+			}
+		}
+	}
+	for i := range want {
+		t.Logf("filter %d: %v: %d events", i, filters[i], len(want[i]))
+	}
+	check("signatures")
+	exec(t, dsn, `UPDATE trail_words SET slices = NULL WHERE tenant = 'acme' AND first_seq IN (200, 600)`)
+	check("some rows without signatures")
+	exec(t, dsn, `UPDATE trail_words SET slices = NULL`)
+	check("no signatures")
+	if _, err := s.Verify(t.Context()); err != nil {
+		t.Errorf("Verify with rows without signatures: %v", err)
 	}
 }

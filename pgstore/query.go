@@ -296,21 +296,74 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 		_, err := scanRange(0, math.MaxInt64)
 		return err
 	}
+	// The signature bits every match has set.
+	var pos []int32
+	for _, w := range words {
+		pos = sigPositions(pos, w)
+	}
+	slices.Sort(pos)
+	pos = slices.Compact(pos)
+
+	// scanSeqs reads the events of candidate seqs (in the scan's order,
+	// all past the cursor), in growing chunks, so that a dense word stops
+	// early and a sparse one costs few statements. It reports whether fn
+	// asked to stop.
+	seqArgs := slices.Clone(b.args[:cursorAt])
+	seqSQL := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
+		" AND seq = ANY($" + strconv.Itoa(cursorAt+1) + ") ORDER BY seq " + order
+	chunk := firstPage
+	scanSeqs := func(seqs []int64) (bool, error) {
+		for len(seqs) > 0 {
+			k := min(chunk, len(seqs))
+			rows, err := s.pool.Query(ctx, seqSQL, append(seqArgs, seqs[:k])...)
+			if err != nil {
+				return false, s.dbError("query", err)
+			}
+			for rows.Next() {
+				var seq int64
+				var data []byte
+				if err := rows.Scan(&seq, &data); err != nil {
+					rows.Close()
+					return false, s.dbError("query", err)
+				}
+				e, err := decodeStored(q.Tenant, seq, data)
+				if err != nil {
+					rows.Close()
+					return false, err
+				}
+				if sel.accepts(e) && !fn(e) {
+					rows.Close()
+					return true, nil
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return false, s.dbError("query", err)
+			}
+			seqs = seqs[k:]
+			chunk = min(4*chunk, 20000)
+		}
+		return false, nil
+	}
+
 	// Only the commits whose words include every required word can hold
-	// a match: read their seq ranges, in the scan's order, a page at a
-	// time, and the events of each.
+	// a match: read their seq ranges, in the scan's order, many at a time
+	// (trail_word_ranges, migration 6); then, for a growing batch of them,
+	// the slices of the signature bits (signature.go), and only the events
+	// whose bits are all set. A range without signatures is read whole.
 	words = append(words, tenantKey(q.Tenant))
 	slices.Sort(words)
 	words = slices.Compact(words)
-	rangeSQL := `SELECT first_seq, last_seq FROM trail_words WHERE tenant = $1 AND words @> $2 AND last_seq > $3
-		ORDER BY first_seq ASC LIMIT $4`
-	if desc {
-		rangeSQL = `SELECT first_seq, last_seq FROM trail_words WHERE tenant = $1 AND words @> $2 AND first_seq < $3
-			ORDER BY first_seq DESC LIMIT $4`
-	}
-	const rangesPerRead = 64
+	const rangeSQL = `SELECT first_seq, last_seq FROM trail_word_ranges($1, $2, $3, $4, $5)`
+	const slicesSQL = `SELECT first_seq, ARRAY(
+			SELECT substring(slices FROM (u.p * ((last_seq - first_seq + 8) / 8) + 1)::int FOR ((last_seq - first_seq + 8) / 8)::int)
+			FROM unnest($3::int[]) WITH ORDINALITY AS u(p, i) ORDER BY u.i)
+		FROM trail_words WHERE tenant = $1 AND first_seq = ANY($2) AND slices IS NOT NULL`
+	const rangesPerRead = 4096
+	batch := 32      // ranges whose slices are read at once, growing
+	var seqs []int64 // candidates of the ranges read so far, not yet scanned
 	for {
-		rows, err := s.pool.Query(ctx, rangeSQL, q.Tenant, words, cursor, rangesPerRead)
+		rows, err := s.pool.Query(ctx, rangeSQL, q.Tenant, words, cursor, desc, rangesPerRead)
 		if err != nil {
 			return s.dbError("query", err)
 		}
@@ -327,22 +380,100 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 		if err := rows.Err(); err != nil {
 			return s.dbError("query", err)
 		}
-		for _, r := range ranges {
-			stop, err := scanRange(r[0], r[1])
-			if err != nil || stop {
+		read := len(ranges)
+		for len(ranges) > 0 {
+			k := min(batch, len(ranges))
+			page := ranges[:k]
+			ranges = ranges[k:]
+			batch = min(4*batch, 1024)
+			firsts := make([]int64, len(page))
+			for i, r := range page {
+				firsts[i] = r[0]
+			}
+			sl := make(map[int64][][]byte, len(page))
+			rows, err := s.pool.Query(ctx, slicesSQL, q.Tenant, firsts, pos)
+			if err != nil {
+				return s.dbError("query", err)
+			}
+			for rows.Next() {
+				var first int64
+				var b [][]byte
+				if err := rows.Scan(&first, &b); err != nil {
+					rows.Close()
+					return s.dbError("query", err)
+				}
+				sl[first] = b
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return s.dbError("query", err)
+			}
+			for _, r := range page {
+				if cands, ok := sigCandidates(r[0], r[1], sl[r[0]], cursor, desc); ok {
+					seqs = append(seqs, cands...)
+				} else {
+					// Read the candidates before this range, then it whole.
+					stop, err := scanSeqs(seqs)
+					if err != nil || stop {
+						return err
+					}
+					seqs = seqs[:0]
+					if stop, err = scanRange(r[0], r[1]); err != nil || stop {
+						return err
+					}
+				}
+				// The whole range was read or taken: move the cursor past it.
+				if desc {
+					cursor = min(cursor, r[0])
+				} else {
+					cursor = max(cursor, r[1])
+				}
+			}
+			if stop, err := scanSeqs(seqs); err != nil || stop {
 				return err
 			}
-			// The whole range was read: move the cursor past it.
-			if desc {
-				cursor = min(cursor, r[0])
-			} else {
-				cursor = max(cursor, r[1])
-			}
+			seqs = seqs[:0]
 		}
-		if len(ranges) < rangesPerRead {
+		if read < rangesPerRead {
 			return nil
 		}
 	}
+}
+
+// sigCandidates returns the seqs of range [lo, hi] past cursor (in the
+// scan's order) whose signature has every bit of the given slices set. ok
+// is false when the range has no signatures, or slices of the wrong
+// length (which Verify reports): the range must then be read whole.
+func sigCandidates(lo, hi int64, sl [][]byte, cursor int64, desc bool) (seqs []int64, ok bool) {
+	if sl == nil || hi < lo {
+		return nil, false
+	}
+	l := int(sigSliceLen(hi - lo + 1))
+	and := make([]byte, l)
+	for i := range and {
+		and[i] = 0xff
+	}
+	for _, b := range sl {
+		if len(b) != l {
+			return nil, false
+		}
+		for i := range and {
+			and[i] &= b[i]
+		}
+	}
+	n := int(hi - lo + 1)
+	for k := range n {
+		o := k
+		if desc {
+			o = n - 1 - k
+		}
+		seq := lo + int64(o)
+		if and[o/8]&(1<<(o%8)) == 0 || (desc && seq >= cursor) || (!desc && seq <= cursor) {
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, true
 }
 
 // requiredWords returns the trail_words entries that every event matching

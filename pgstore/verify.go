@@ -135,7 +135,7 @@ func (s *Store) verifyTenant(ctx context.Context, tenant string, rep *trail.Veri
 		return err
 	}
 	defer events.close()
-	words, err := s.pool.Query(ctx, `SELECT first_seq, last_seq, words FROM trail_words WHERE tenant = $1 ORDER BY first_seq`, tenant)
+	words, err := s.pool.Query(ctx, `SELECT first_seq, last_seq, words, slices FROM trail_words WHERE tenant = $1 ORDER BY first_seq`, tenant)
 	if err != nil {
 		return s.dbError("verify", err)
 	}
@@ -177,7 +177,7 @@ func (s *Store) verifyTenant(ctx context.Context, tenant string, rep *trail.Veri
 	}
 	if words.Next() {
 		var extra wordsRow
-		if err := words.Scan(&extra.first, &extra.last, &extra.words); err != nil {
+		if err := words.Scan(&extra.first, &extra.last, &extra.words, &extra.slices); err != nil {
 			return s.dbError("verify", err)
 		}
 		return tamper(tenant, extra.first, "trail_words", "a row covers seqs past the end of the tree (size %d)", size)
@@ -447,11 +447,15 @@ func (es *eventStream) check(r *storedRow) error {
 type wordsRow struct {
 	first, last int64
 	words       []string // sorted, as written
+	slices      []byte   // the events' signatures (signature.go); nil: none
 }
 
 // checkWords advances cur to the trail_words row that covers seq and
-// checks that it holds the event's terms and the tenant: the rows must
-// tile the log without gaps or overlaps, or a query could miss events.
+// checks that it holds the event's terms and the tenant, and that the
+// event's signature has the bits of each term set: the rows must tile the
+// log without gaps or overlaps, or a query could miss events. A row
+// without signatures (written before migration 5) is read whole by
+// queries, so it hides nothing; bits set for no term only cost reads.
 func (s *Store) checkWords(tenant string, seq int64, rows pgx.Rows, cur *wordsRow, erased bool, terms []string) error {
 	if seq > cur.last {
 		if !rows.Next() {
@@ -461,7 +465,7 @@ func (s *Store) checkWords(tenant string, seq int64, rows pgx.Rows, cur *wordsRo
 			return tamper(tenant, seq, "trail_words", "no row covers the seq")
 		}
 		var next wordsRow
-		if err := rows.Scan(&next.first, &next.last, &next.words); err != nil {
+		if err := rows.Scan(&next.first, &next.last, &next.words, &next.slices); err != nil {
 			return s.dbError("verify", err)
 		}
 		if next.first != seq || next.last < next.first {
@@ -473,14 +477,23 @@ func (s *Store) checkWords(tenant string, seq int64, rows pgx.Rows, cur *wordsRo
 		if _, ok := slices.BinarySearch(next.words, tenantKey(tenant)); !ok {
 			return tamper(tenant, seq, "trail_words", "row [%d, %d] lacks the tenant", next.first, next.last)
 		}
+		if n := next.last - next.first + 1; next.slices != nil && int64(len(next.slices)) != sigBits*sigSliceLen(n) {
+			return tamper(tenant, seq, "trail_words", "row [%d, %d]: signatures of %d bytes, want %d", next.first, next.last, len(next.slices), sigBits*sigSliceLen(n))
+		}
 		*cur = next
 	}
 	if erased {
 		return nil
 	}
+	var pos []int32
 	for _, t := range terms {
 		if _, ok := slices.BinarySearch(cur.words, t); !ok {
 			return tamper(tenant, seq, "trail_words", "row [%d, %d] lacks the term %q of seq %d", cur.first, cur.last, t, seq)
+		}
+		if cur.slices != nil {
+			if pos = sigPositions(pos[:0], t); !sigHas(cur.slices, cur.last-cur.first+1, int(seq-cur.first), pos) {
+				return tamper(tenant, seq, "trail_words", "row [%d, %d]: the signature of seq %d lacks the term %q", cur.first, cur.last, seq, t)
+			}
 		}
 	}
 	return nil
