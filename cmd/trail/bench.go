@@ -191,27 +191,8 @@ type benchBatch struct {
 	body   []byte // {"events":[…]}
 }
 
-// wireEvent is the client's shape of a generated event: trail.Event
-// without the server fields.
-type wireEvent struct {
-	Time     time.Time       `json:"time,omitzero"`
-	Tenant   string          `json:"tenant"`
-	Action   string          `json:"action"`
-	Outcome  string          `json:"outcome,omitempty"`
-	Severity string          `json:"severity,omitempty"`
-	Actor    trail.Actor     `json:"actor"`
-	Resource *trail.Resource `json:"resource,omitempty"`
-	Source   *trail.Source   `json:"source,omitempty"`
-	Request  *trail.Request  `json:"request,omitempty"`
-	Changes  []trail.Change  `json:"changes,omitempty"`
-	Reason   string          `json:"reason,omitempty"`
-	Metadata map[string]any  `json:"metadata,omitempty"`
-}
-
 func newBenchRow(ev *trail.Event) (*benchRow, error) {
-	body, err := json.Marshal(wireEvent{Time: ev.Time, Tenant: ev.Tenant, Action: ev.Action, Outcome: ev.Outcome,
-		Severity: ev.Severity, Actor: ev.Actor, Resource: ev.Resource, Source: ev.Source, Request: ev.Request,
-		Changes: ev.Changes, Reason: ev.Reason, Metadata: ev.Metadata})
+	body, err := ev.ClientJSON() // generated events have no id: the server assigns them
 	if err != nil {
 		return nil, err
 	}

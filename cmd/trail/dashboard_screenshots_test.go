@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,19 +22,7 @@ func (d *dash) seedRealistic(key, tenant string, n int, now time.Time) {
 	var b bytes.Buffer
 	for i := range n {
 		e := g.Event(tenant, now.Add(-24*time.Hour).Add(time.Duration(i)*24*time.Hour/time.Duration(n)))
-		// The wire form of a client's event: no server fields.
-		var m map[string]any
-		raw, err := json.Marshal(e)
-		if err == nil {
-			err = json.Unmarshal(raw, &m)
-		}
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		for _, k := range []string{"seq", "received_at", "leaf_hash", "masked", "erased"} {
-			delete(m, k)
-		}
-		line, err := json.Marshal(m)
+		line, err := e.ClientJSON()
 		if err != nil {
 			d.t.Fatal(err)
 		}
