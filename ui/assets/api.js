@@ -7,6 +7,8 @@
 // token lives in this module's memory only; after a reload it is read
 // again from GET /v1/session.
 
+import { readSSE } from "./sse.js";
+
 // AuthError is thrown on 401: the caller returns to sign-in with its message.
 export class AuthError extends Error {}
 export class APIError extends Error {
@@ -119,31 +121,7 @@ export function query(params) {
 // onEvent({id, event, data}) for each message until signal aborts or the
 // server closes the stream.
 export async function streamSSE(path, onEvent, signal) {
-  const res = await apiFetch(path, { signal, headers: { Accept: "text/event-stream" } });
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buf += value.replace(/\r\n?/g, "\n");
-    let i;
-    while ((i = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const msg = { id: "", event: "message", data: "" }, data = [];
-      for (const line of block.split("\n")) {
-        if (line === "" || line.startsWith(":")) continue;
-        const c = line.indexOf(":");
-        const field = c < 0 ? line : line.slice(0, c);
-        let v = c < 0 ? "" : line.slice(c + 1);
-        if (v.startsWith(" ")) v = v.slice(1);
-        if (field === "data") data.push(v);
-        else if (field === "id") msg.id = v;
-        else if (field === "event") msg.event = v;
-      }
-      if (data.length) { msg.data = data.join("\n"); onEvent(msg); }
-    }
-  }
+  return readSSE(await apiFetch(path, { signal, headers: { Accept: "text/event-stream" } }), onEvent);
 }
 
 // download fetches path with the session and saves the body as filename.

@@ -6,6 +6,7 @@
 // Everything it shows is what the server lets the token read: the tenant
 // and filter are enforced there, and the search box only narrows them.
 import { query } from "./api.js";
+import { readSSE } from "./sse.js";
 import { verifyEventProof } from "./proof.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -125,31 +126,7 @@ export function startTail() {
 // readStream reads Server-Sent Events with fetch (EventSource cannot send
 // the Authorization header) and calls onEvent({id, event, data}).
 async function readStream(path, onEvent, signal) {
-  const res = await api(path, { signal, headers: { Accept: "text/event-stream" } });
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buf += value.replace(/\r\n?/g, "\n");
-    let i;
-    while ((i = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const msg = { id: "", event: "message", data: "" }, data = [];
-      for (const line of block.split("\n")) {
-        if (line === "" || line.startsWith(":")) continue;
-        const c = line.indexOf(":");
-        const field = c < 0 ? line : line.slice(0, c);
-        let v = c < 0 ? "" : line.slice(c + 1);
-        if (v.startsWith(" ")) v = v.slice(1);
-        if (field === "data") data.push(v);
-        else if (field === "id") msg.id = v;
-        else if (field === "event") msg.event = v;
-      }
-      if (data.length) { msg.data = data.join("\n"); onEvent(msg); }
-    }
-  }
+  return readSSE(await api(path, { signal, headers: { Accept: "text/event-stream" } }), onEvent);
 }
 
 // flatten lists the scalar leaves of v as [dotted path, value].
