@@ -67,6 +67,17 @@ func (e *Error) WithIndex(prefix string, i int) *Error {
 	return &c
 }
 
+// AtIndex returns err with its field placed under prefix[i] (see
+// WithIndex) when err is or wraps an *Error, and err unchanged otherwise:
+// how validation of the i-th item of a list reports which item failed.
+func AtIndex(err error, prefix string, i int) error {
+	var te *Error
+	if errors.As(err, &te) {
+		return te.WithIndex(prefix, i)
+	}
+	return err
+}
+
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
 // any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {

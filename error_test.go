@@ -114,3 +114,15 @@ func TestHashText(t *testing.T) {
 		}
 	}
 }
+
+func TestAtIndex(t *testing.T) {
+	err := AtIndex(FieldError("actor.id", "required"), "events", 3)
+	var te *Error
+	if !errors.As(err, &te) || te.Field != "events[3].actor.id" {
+		t.Fatalf("AtIndex = %v, want field events[3].actor.id", err)
+	}
+	plain := errors.New("disk full")
+	if got := AtIndex(plain, "events", 3); got != plain {
+		t.Fatalf("AtIndex of a plain error = %v, want it unchanged", got)
+	}
+}

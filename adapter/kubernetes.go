@@ -174,11 +174,7 @@ func Kubernetes(body []byte, opt KubernetesOptions) ([]*trail.Event, error) {
 	for i, raw := range list.Items {
 		e, err := KubernetesEvent(raw, opt)
 		if err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				return nil, te.WithIndex("items", i)
-			}
-			return nil, err
+			return nil, trail.AtIndex(err, "items", i)
 		}
 		out[i] = e
 	}

@@ -149,11 +149,7 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 	for i, raw := range raws {
 		e, err := decodeEvent(raw)
 		if err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				return nil, te.WithIndex("events", i)
-			}
-			return nil, err
+			return nil, trail.AtIndex(err, "events", i)
 		}
 		events[i] = e
 	}
@@ -311,11 +307,7 @@ func (s *Server) commitEvents(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	// anything of the batch is stored.
 	for i, e := range events {
 		if err := s.cfg.Schemas.Validate(e.Tenant, e); err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				return te.WithIndex(list, i)
-			}
-			return err
+			return trail.AtIndex(err, list, i)
 		}
 	}
 	// Secrets are masked before anything is hashed or stored; the masked

@@ -103,18 +103,14 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 		}
 		e.Normalize(now, nil)
 		if err := e.Validate(lim); err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				return nil, te.WithIndex("events", i)
-			}
-			return nil, err
+			return nil, trail.AtIndex(err, "events", i)
 		}
 		buf, split, err := e.AppendCanonicalParts(leaves.next(len(events) - i))
 		if err != nil {
 			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "%v", err)
 		}
 		if err := trail.CheckSize(buf, lim); err != nil {
-			return nil, err.(*trail.Error).WithIndex("events", i)
+			return nil, trail.AtIndex(err, "events", i)
 		}
 		total += len(buf)
 		if total > lim.MaxBatchBytes {
