@@ -207,11 +207,15 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 	}
 	cursorAt, loAt, hiAt, limitAt := len(b.args), len(b.args)+1, len(b.args)+2, len(b.args)+3
 	bounds := " AND seq " + cmp + " " + b.arg(int64(0)) + " AND seq >= " + b.arg(int64(0)) + " AND seq <= " + b.arg(int64(0))
-	sql := "SELECT seq, data, NULL::text, NULL::timestamptz FROM trail_events WHERE " + strings.Join(where, " AND ") + bounds
+	limit := " ORDER BY seq " + order + " LIMIT " + b.arg(0)
+	sql := "SELECT seq, data, NULL::text, NULL::timestamptz FROM trail_events WHERE " + strings.Join(where, " AND ") + bounds + limit
 	if stubs {
-		sql += " UNION ALL SELECT seq, NULL, id, received_at FROM trail_erased WHERE " + strings.Join(erasedWhere, " AND ") + bounds
+		// Each side ordered and limited on its own: over the UNION ALL as
+		// a whole the planner sorted the tenant's every row (6 s for the
+		// newest 100 of 1.78M) instead of merging two index scans.
+		sql = "SELECT * FROM ((" + sql + ") UNION ALL (SELECT seq, NULL, id, received_at FROM trail_erased WHERE " +
+			strings.Join(erasedWhere, " AND ") + bounds + limit + ")) u" + limit
 	}
-	sql += " ORDER BY seq " + order + " LIMIT " + b.arg(0)
 	var tree *merkle.Tree // for the leaf hashes of erased events, opened at the first
 	firstPage := 5000
 	if want > 0 {
