@@ -316,6 +316,7 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 	seqSQL := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
 		" AND seq = ANY($" + strconv.Itoa(cursorAt+1) + ") ORDER BY seq " + order
 	chunk := firstPage
+	hits := 0 // events that scanSeqs passed to fn
 	scanSeqs := func(seqs []int64) (bool, error) {
 		for len(seqs) > 0 {
 			k := min(chunk, len(seqs))
@@ -335,7 +336,11 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 					rows.Close()
 					return false, err
 				}
-				if sel.accepts(e) && !fn(e) {
+				if !sel.accepts(e) {
+					continue
+				}
+				hits++
+				if !fn(e) {
 					rows.Close()
 					return true, nil
 				}
@@ -363,8 +368,11 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 			SELECT substring(slices FROM (u.p * ((last_seq - first_seq + 8) / 8) + 1)::int FOR ((last_seq - first_seq + 8) / 8)::int)
 			FROM unnest($3::int[]) WITH ORDINALITY AS u(p, i) ORDER BY u.i)
 		FROM trail_words WHERE tenant = $1 AND first_seq = ANY($2) AND slices IS NOT NULL`
-	const rangesPerRead = 4096
-	batch := 32      // ranges whose slices are read at once, growing
+	const rangesPerRead = 1024
+	// batch is how many ranges' slices are read at once: 32, then as many
+	// as the hits per range so far predict for the rest of the page (each
+	// costs about 0.1 ms), or four times more.
+	batch, done := 32, 0
 	var seqs []int64 // candidates of the ranges read so far, not yet scanned
 	for {
 		rows, err := s.pool.Query(ctx, rangeSQL, q.Tenant, words, cursor, desc, rangesPerRead)
@@ -389,7 +397,12 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 			k := min(batch, len(ranges))
 			page := ranges[:k]
 			ranges = ranges[k:]
-			batch = min(4*batch, 1024)
+			done += k
+			if want > 0 && hits > 0 && hits < want {
+				batch = min(max(5*(want-hits)*done/(4*hits)+1, 8), 1024)
+			} else {
+				batch = min(4*batch, 1024)
+			}
 			firsts := make([]int64, len(page))
 			for i, r := range page {
 				firsts[i] = r[0]
