@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -560,8 +561,9 @@ func TestNULInColumns(t *testing.T) {
 	}
 }
 
-// TestWordQueriesUseSignatures checks that queries for free text, metadata
-// and resource ids return exactly the events the matcher accepts, in both
+// TestWordQueriesUseSignatures checks that queries for free text, metadata,
+// resource ids and network prefixes (read first from the source_ip index)
+// return exactly the events the matcher accepts, in both
 // orders and across pages, whether the trail_words rows have per-event
 // signatures (migration 5), some lack them, or none has them (rows
 // written before migration 5).
@@ -596,6 +598,12 @@ func TestWordQueriesUseSignatures(t *testing.T) {
 		}
 		if e.Resource != nil {
 			filters = append(filters, trail.And(trail.Term(trail.FieldResourceID, e.Resource.ID), trail.Term(trail.FieldAction, e.Action)))
+		}
+		if e.Source != nil {
+			if a, err := netip.ParseAddr(e.Source.IP); err == nil && a.Is4() {
+				p, _ := a.Prefix(24)
+				filters = append(filters, trail.Term(trail.FieldIP, p.String()), trail.Term(trail.FieldIP, a.String()))
+			}
 		}
 	}
 	filters = append(filters, trail.Term(trail.FieldText, "no-such-word"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,19 +296,6 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 		}
 	}
 
-	words := requiredWords(q.Filter, nil)
-	if len(words) == 0 {
-		_, err := scanRange(0, math.MaxInt64)
-		return err
-	}
-	// The signature bits every match has set.
-	var pos []int32
-	for _, w := range words {
-		pos = sigPositions(pos, w)
-	}
-	slices.Sort(pos)
-	pos = slices.Compact(pos)
-
 	// scanSeqs reads the events of candidate seqs (in the scan's order,
 	// all past the cursor), in growing chunks, so that a dense word stops
 	// early and a sparse one costs few statements. It reports whether fn
@@ -354,6 +342,55 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 		}
 		return false, nil
 	}
+
+	// A network prefix of at most 256 addresses: walking the key
+	// backwards reads thousands of rows per hit when the prefix is rare in
+	// a large tenant (p99 150 ms at 10M), and a range of the source_ip
+	// index is not in seq order. So merge the newest seqs of each address
+	// (256 short ordered scans of that index), a page at a time, and read
+	// only those.
+	if addrs := ipAddrs(q.Filter); want > 0 && addrs != nil {
+		n := len(seqArgs)
+		ipSQL := "SELECT l.seq FROM unnest($" + strconv.Itoa(n+1) + "::inet[]) AS a(ip), LATERAL (SELECT seq FROM trail_events WHERE " +
+			strings.Join(where, " AND ") + " AND source_ip = a.ip AND seq " + cmp + " $" + strconv.Itoa(n+2) +
+			" ORDER BY seq " + order + " LIMIT $" + strconv.Itoa(n+3) + ") l ORDER BY l.seq " + order + " LIMIT $" + strconv.Itoa(n+3)
+		for {
+			rows, err := s.pool.Query(ctx, ipSQL, append(slices.Clone(seqArgs), addrs, cursor, firstPage)...)
+			if err != nil {
+				return s.dbError("query", err)
+			}
+			var seqs []int64
+			for rows.Next() {
+				var seq int64
+				if err := rows.Scan(&seq); err != nil {
+					rows.Close()
+					return s.dbError("query", err)
+				}
+				seqs = append(seqs, seq)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return s.dbError("query", err)
+			}
+			if stop, err := scanSeqs(seqs); err != nil || stop || len(seqs) < firstPage {
+				return err
+			}
+			cursor = seqs[len(seqs)-1]
+		}
+	}
+
+	words := requiredWords(q.Filter, nil)
+	if len(words) == 0 {
+		_, err := scanRange(0, math.MaxInt64)
+		return err
+	}
+	// The signature bits every match has set.
+	var pos []int32
+	for _, w := range words {
+		pos = sigPositions(pos, w)
+	}
+	slices.Sort(pos)
+	pos = slices.Compact(pos)
 
 	// Only the commits whose words include every required word can hold
 	// a match: read their seq ranges, in the scan's order, many at a time
@@ -491,6 +528,37 @@ func sigCandidates(lo, hi int64, sl [][]byte, cursor int64, desc bool) (seqs []i
 		seqs = append(seqs, seq)
 	}
 	return seqs, true
+}
+
+// ipAddrs returns the addresses of the network that x requires (its first
+// top-level ip conjunct) when it has at most 256, else nil.
+func ipAddrs(x *trail.Expr) []netip.Addr {
+	if x == nil {
+		return nil
+	}
+	switch x.Op {
+	case trail.OpAnd:
+		for _, a := range x.Args {
+			if out := ipAddrs(a); out != nil {
+				return out
+			}
+		}
+	case trail.OpTerm:
+		if x.Field != trail.FieldIP {
+			return nil
+		}
+		p, err := trail.ParseIPMatch(x.Value)
+		if err != nil || p.Addr().BitLen()-p.Bits() > 8 {
+			return nil
+		}
+		a := p.Masked().Addr()
+		out := make([]netip.Addr, 0, 1<<(p.Addr().BitLen()-p.Bits()))
+		for ; a.IsValid() && p.Contains(a); a = a.Next() {
+			out = append(out, a)
+		}
+		return out
+	}
+	return nil
 }
 
 // requiredWords returns the trail_words entries that every event matching
