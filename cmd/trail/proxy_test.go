@@ -421,17 +421,27 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	if v := os.Getenv("TRAIL_PROXY_BENCH_RATE"); v != "" {
 		fmt.Sscan(v, &rate)
 	}
-	const opKey = "operator-key-for-the-proxy-benchmark-0123456789"
-	srv, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: b.TempDir(), ServerName: "bench.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
-	if err != nil {
-		b.Fatal(err)
+	// trail itself runs in this process unless TRAIL_PROXY_BENCH_SERVER
+	// names a running one (with TRAIL_PROXY_BENCH_KEY, an operator key):
+	// in a process of its own, as deployed, its garbage collection and
+	// fsyncs do not pause the proxy's and the direct calls' goroutines.
+	opKey, trailURL := "operator-key-for-the-proxy-benchmark-0123456789", os.Getenv("TRAIL_PROXY_BENCH_SERVER")
+	hcTrail := http.DefaultClient
+	if trailURL == "" {
+		srv, err := OpenServer(ServeConfig{Addr: "127.0.0.1:0", Data: b.TempDir(), ServerName: "bench.test", BootstrapKey: opKey, AutoTenants: true}, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sctx, scancel := context.WithCancel(context.Background())
+		sdone := make(chan error, 1)
+		go func() { sdone <- srv.Run(sctx) }()
+		defer func() { scancel(); <-sdone }()
+		trailURL, hcTrail = srv.URL(), srv.httpClient()
+	} else {
+		opKey = os.Getenv("TRAIL_PROXY_BENCH_KEY")
 	}
-	sctx, scancel := context.WithCancel(context.Background())
-	sdone := make(chan error, 1)
-	go func() { sdone <- srv.Run(sctx) }()
-	defer func() { scancel(); <-sdone }()
 	var key struct{ Key string }
-	op := &client{base: srv.URL(), key: opKey, hc: srv.httpClient()}
+	op := &client{base: trailURL, key: opKey, hc: hcTrail}
 	if err := op.sendJSON(context.Background(), "POST", "/v1/keys", map[string]string{"name": "bench proxy", "role": "writer", "tenant": "bench"}, &key); err != nil {
 		b.Fatal(err)
 	}
@@ -446,7 +456,7 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	dir := b.TempDir()
 	cfgFile := filepath.Join(dir, "proxy.json")
 	os.WriteFile(cfgFile, []byte(`{"routes":[{"method":"GET","path":"/v1/projects/{id}"}],"api_key_headers":["X-Api-Key"]}`), 0o600)
-	p, err := OpenProxy(ProxyConfig{Listen: "127.0.0.1:0", Upstream: up.URL, Server: srv.URL(), Key: key.Key, File: cfgFile}, io.Discard)
+	p, err := OpenProxy(ProxyConfig{Listen: "127.0.0.1:0", Upstream: up.URL, Server: trailURL, Key: key.Key, File: cfgFile}, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
