@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -43,6 +44,13 @@ type ProxyConfig struct {
 	// serving Prometheus metrics at /metrics (trail_proxy_*,
 	// trail_client_*, Go runtime).
 	MetricsListen string
+	// GCPercent, when not 0, is the garbage collector's target
+	// (runtime/debug.SetGCPercent) for the process: the proxy's live heap
+	// is small, and collecting less often takes the collector's pauses
+	// and assists out of most calls' latency (the 2k calls/s benchmark's
+	// added p99 fell from ≈ 3.1 to ≈ 2.2 ms at 400) for a few tens of MB.
+	// The command's default is 400; GOGC in the environment wins.
+	GCPercent int
 }
 
 // Validate checks the flags.
@@ -60,6 +68,8 @@ func (c *ProxyConfig) Validate() error {
 		return errors.New("--tls-cert and --tls-key: give both or neither")
 	case c.ClientCA != "" && c.TLSCert == "":
 		return errors.New("--client-ca: needs --tls-cert and --tls-key (client certificates come over TLS)")
+	case c.GCPercent < 0:
+		return errors.New("--gc-percent: must be >= 0 (0 keeps the Go runtime's default or GOGC)")
 	}
 	u, err := url.Parse(c.Upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -91,6 +101,9 @@ func OpenProxy(cfg ProxyConfig, logOut io.Writer) (*Proxy, error) {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if cfg.GCPercent > 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	var pc proxy.Config
 	if cfg.File != "" {
 		var err error
@@ -246,7 +259,7 @@ func (p *Proxy) Close() error {
 // client commands' TRAIL_SERVER, TRAIL_KEY and TRAIL_TENANT.
 func proxyEnv(e env) env {
 	own := map[string]bool{}
-	for _, f := range []string{"listen", "upstream", "config", "spool", "tls-cert", "tls-key", "client-ca", "log-level", "metrics-listen"} {
+	for _, f := range []string{"listen", "upstream", "config", "spool", "tls-cert", "tls-key", "client-ca", "log-level", "metrics-listen", "gc-percent"} {
 		own[envName(f)] = true
 	}
 	get := e.getenv
@@ -273,10 +286,14 @@ func runProxy(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (TRAIL_PROXY_TLS_KEY)")
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA bundle that verifies client certificates, whose subjects become actors (TRAIL_PROXY_CLIENT_CA)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "info or debug (TRAIL_PROXY_LOG_LEVEL)")
+	fs.IntVar(&cfg.GCPercent, "gc-percent", 400, "garbage collector target of the proxy process (0: the Go default; TRAIL_PROXY_GC_PERCENT); GOGC in the environment overrides it")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of a separate listener for Prometheus metrics at /metrics (TRAIL_PROXY_METRICS_LISTEN)")
 	if err := parseFlags(fs, args, proxyEnv(e)); err != nil {
 		fmt.Fprintln(e.stderr, "trail proxy:", err)
 		return exitUsage
+	}
+	if e.getenv("GOGC") != "" {
+		cfg.GCPercent = 0 // the runtime read GOGC already
 	}
 	p, err := OpenProxy(cfg, e.stderr)
 	if err != nil {

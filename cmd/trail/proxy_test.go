@@ -456,7 +456,8 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	dir := b.TempDir()
 	cfgFile := filepath.Join(dir, "proxy.json")
 	os.WriteFile(cfgFile, []byte(`{"routes":[{"method":"GET","path":"/v1/projects/{id}"}],"api_key_headers":["X-Api-Key"]}`), 0o600)
-	p, err := OpenProxy(ProxyConfig{Listen: "127.0.0.1:0", Upstream: up.URL, Server: trailURL, Key: key.Key, File: cfgFile}, io.Discard)
+	p, err := OpenProxy(ProxyConfig{Listen: "127.0.0.1:0", Upstream: up.URL, Server: trailURL, Key: key.Key, File: cfgFile,
+		GCPercent: 400}, io.Discard) // the command's default
 	if err != nil {
 		b.Fatal(err)
 	}
