@@ -212,27 +212,11 @@ func (p *Proxy) Auditor() *proxy.Auditor { return p.auditor }
 
 // Run serves until ctx is done, then closes the proxy (see Close).
 func (p *Proxy) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() {
-		if p.cfg.TLSCert != "" {
-			errc <- p.http.ServeTLS(p.ln, "", "")
-		} else {
-			errc <- p.http.Serve(p.ln)
-		}
-	}()
 	if p.metrics != nil {
 		go p.metrics.Serve(p.mln)
 	}
 	p.log.Info("trail proxy serving", "addr", p.URL(), "upstream", p.cfg.Upstream, "trail", p.cfg.Server)
-	select {
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			p.Close()
-			return err
-		}
-	case <-ctx.Done():
-	}
-	return p.Close()
+	return serveUntil(ctx, p.http, p.ln, p.cfg.TLSCert != "", p.Close)
 }
 
 // Close stops accepting calls, waits up to 30 s for those in flight, then

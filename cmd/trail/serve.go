@@ -458,24 +458,32 @@ func (s *Server) URL() string {
 // accepting, ends live streams, waits for in-flight requests (ingest
 // included) and closes the store.
 func (s *Server) Run(ctx context.Context) error {
+	s.log.Info("trail serving", "addr", s.URL(), "data", s.cfg.Data)
+	return serveUntil(ctx, s.http, s.ln, s.cfg.TLSCert != "", s.Close)
+}
+
+// serveUntil serves srv on ln (over TLS with srv.TLSConfig's certificates
+// when useTLS) until ctx is done or serving fails, then calls closeFn,
+// which shuts srv down. A failure to serve is returned rather than
+// closeFn's error.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool, closeFn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		if s.cfg.TLSCert != "" {
-			errc <- s.http.ServeTLS(s.ln, "", "")
+		if useTLS {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
-			errc <- s.http.Serve(s.ln)
+			errc <- srv.Serve(ln)
 		}
 	}()
-	s.log.Info("trail serving", "addr", s.URL(), "data", s.cfg.Data)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			s.Close()
+			closeFn()
 			return err
 		}
 	case <-ctx.Done():
 	}
-	return s.Close()
+	return closeFn()
 }
 
 // Close shuts the server down (see Run). It is safe to call twice.
