@@ -27,19 +27,24 @@ func (s *Server) sinkTenant(r *http.Request, p *auth.Principal) (string, error) 
 	return readTenant(r, p, auth.PermSettings)
 }
 
-// findSink returns the tenant's sink with the path's id; another
-// tenant's sink is not found.
-func (s *Server) findSink(tenant, id string) (sink.Sink, error) {
+// findSink returns the request's tenant and that tenant's sink with the
+// path's id; another tenant's sink is not found.
+func (s *Server) findSink(r *http.Request, p *auth.Principal) (string, sink.Sink, error) {
+	tenant, err := s.sinkTenant(r, p)
+	if err != nil {
+		return "", sink.Sink{}, err
+	}
+	id := r.PathValue("id")
 	all, err := s.cfg.SinkConfigs.List()
 	if err != nil {
-		return sink.Sink{}, err
+		return "", sink.Sink{}, err
 	}
 	for _, x := range all {
 		if x.ID == id && x.Tenant == tenant {
-			return x, nil
+			return tenant, x, nil
 		}
 	}
-	return sink.Sink{}, trail.Errorf(trail.ENOTFOUND, "sink %s not found", id)
+	return "", sink.Sink{}, trail.Errorf(trail.ENOTFOUND, "sink %s not found", id)
 }
 
 func (s *Server) view(x sink.Sink) sinkView {
@@ -71,11 +76,7 @@ func (s *Server) listSinks(w http.ResponseWriter, r *http.Request, p *auth.Princ
 }
 
 func (s *Server) getSink(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := s.sinkTenant(r, p)
-	if err != nil {
-		return err
-	}
-	x, err := s.findSink(tenant, r.PathValue("id"))
+	_, x, err := s.findSink(r, p)
 	if err != nil {
 		return err
 	}
@@ -131,11 +132,7 @@ func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *auth.Prin
 // cursor (a webhook keeps its secret unless the body brings one), and
 // restarts it.
 func (s *Server) replaceSink(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := s.sinkTenant(r, p)
-	if err != nil {
-		return err
-	}
-	old, err := s.findSink(tenant, r.PathValue("id"))
+	tenant, old, err := s.findSink(r, p)
 	if err != nil {
 		return err
 	}
@@ -186,11 +183,7 @@ func prepareSink(in *sink.Sink, kept string) error {
 }
 
 func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := s.sinkTenant(r, p)
-	if err != nil {
-		return err
-	}
-	x, err := s.findSink(tenant, r.PathValue("id"))
+	tenant, x, err := s.findSink(r, p)
 	if err != nil {
 		return err
 	}
@@ -210,11 +203,7 @@ func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *auth.Prin
 // sinkAction pauses, resumes or replays a sink (replay: {"seq": n} moves
 // its cursor back to n).
 func (s *Server) sinkAction(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	tenant, err := s.sinkTenant(r, p)
-	if err != nil {
-		return err
-	}
-	x, err := s.findSink(tenant, r.PathValue("id"))
+	tenant, x, err := s.findSink(r, p)
 	if err != nil {
 		return err
 	}
