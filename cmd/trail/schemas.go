@@ -14,33 +14,20 @@ import (
 //	trail schemas get [--version N] ACTION
 //	trail schemas put --file SCHEMA.json ACTION   (- for stdin)
 func runSchemas(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: trail schemas list|get|put [flags] [ACTION]")
+	s, ok := newAPISub("schemas", "list|get|put [flags] [ACTION]", args, e)
+	if !ok {
 		return exitUsage
 	}
-	sub := args[0]
-	fs := newFlags("schemas "+sub, e)
-	co := addClientFlags(fs)
-	action := fs.String("action", "", "list: list every version of this action")
-	version := fs.Int("version", 0, "get: this version (default: the latest)")
-	file := fs.String("file", "", "put: the schema as JSON (- for stdin)")
-	if err := parseFlags(fs, args[1:], e); err != nil {
+	action := s.fs.String("action", "", "list: list every version of this action")
+	version := s.fs.Int("version", 0, "get: this version (default: the latest)")
+	file := s.fs.String("file", "", "put: the schema as JSON (- for stdin)")
+	c := s.client()
+	if c == nil {
 		return exitUsage
-	}
-	c, err := newClient(co)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "trail schemas:", err)
-		return exitUsage
-	}
-	arg := func() (string, bool) {
-		if fs.NArg() != 1 {
-			fmt.Fprintf(e.stderr, "usage: trail schemas %s [flags] ACTION\n", sub)
-			return "", false
-		}
-		return url.PathEscape(fs.Arg(0)), true
 	}
 	var out any
-	switch sub {
+	var err error
+	switch s.sub {
 	case "list":
 		q := url.Values{}
 		if *action != "" {
@@ -48,7 +35,7 @@ func runSchemas(ctx context.Context, args []string, e env) int {
 		}
 		err = c.getJSON(ctx, "/v1/schemas", q, &out)
 	case "get":
-		a, ok := arg()
+		a, ok := s.arg("ACTION")
 		if !ok {
 			return exitUsage
 		}
@@ -58,27 +45,17 @@ func runSchemas(ctx context.Context, args []string, e env) int {
 		}
 		err = c.getJSON(ctx, "/v1/schemas/"+a, q, &out)
 	case "put":
-		a, ok := arg()
+		a, ok := s.arg("ACTION")
 		if !ok {
 			return exitUsage
 		}
-		if *file == "" {
-			fmt.Fprintln(e.stderr, "trail schemas put: --file is required (- for stdin)")
-			return exitUsage
-		}
-		doc, ferr := readJSONFile(*file, e.stdin)
-		if ferr != nil {
-			fmt.Fprintln(e.stderr, "trail schemas:", ferr)
+		doc, ok := s.jsonFile(*file)
+		if !ok {
 			return exitUsage
 		}
 		err = c.sendJSON(ctx, http.MethodPut, "/v1/schemas/"+a, doc, &out)
 	default:
-		fmt.Fprintf(e.stderr, "trail schemas: unknown subcommand %q\n", sub)
-		return exitUsage
+		return s.unknown()
 	}
-	if err != nil {
-		fmt.Fprintln(e.stderr, "trail schemas:", err)
-		return exitFailure
-	}
-	return printJSON(e, out)
+	return s.finish(out, err)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 )
 
 // runSinks manages a tenant's sinks:
@@ -14,51 +13,33 @@ import (
 //	trail sinks status|pause|resume|delete SINK_ID
 //	trail sinks replay --seq N SINK_ID
 func runSinks(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: trail sinks list|create|status|pause|resume|replay|delete [flags]")
+	s, ok := newAPISub("sinks", "list|create|status|pause|resume|replay|delete [flags]", args, e)
+	if !ok {
 		return exitUsage
 	}
-	sub := args[0]
-	fs := newFlags("sinks "+sub, e)
-	co := addClientFlags(fs)
-	file := fs.String("file", "", "create: the sink as JSON (- for stdin)")
-	seq := fs.Int64("seq", -1, "replay: deliver again from this seq")
-	if err := parseFlags(fs, args[1:], e); err != nil {
+	file := s.fs.String("file", "", "create: the sink as JSON (- for stdin)")
+	seq := s.fs.Int64("seq", -1, "replay: deliver again from this seq")
+	c := s.client()
+	if c == nil {
 		return exitUsage
-	}
-	c, err := newClient(co)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "trail sinks:", err)
-		return exitUsage
-	}
-	id := func() (string, bool) {
-		if fs.NArg() != 1 {
-			fmt.Fprintf(e.stderr, "usage: trail sinks %s [flags] SINK_ID\n", sub)
-			return "", false
-		}
-		return url.PathEscape(fs.Arg(0)), true
 	}
 	var out any
-	switch sub {
+	var err error
+	switch s.sub {
 	case "list":
 		err = c.getJSON(ctx, "/v1/sinks", nil, &out)
 	case "create":
-		if *file == "" {
-			fmt.Fprintln(e.stderr, "trail sinks create: --file is required (- for stdin)")
-			return exitUsage
-		}
-		body, ferr := readJSONFile(*file, e.stdin)
-		if ferr != nil {
-			fmt.Fprintln(e.stderr, "trail sinks:", ferr)
+		body, ok := s.jsonFile(*file)
+		if !ok {
 			return exitUsage
 		}
 		err = c.sendJSON(ctx, http.MethodPost, "/v1/sinks", body, &out)
 	case "status", "pause", "resume", "delete", "replay":
-		sid, ok := id()
+		sid, ok := s.arg("SINK_ID")
 		if !ok {
 			return exitUsage
 		}
-		switch sub {
+		switch s.sub {
 		case "status":
 			err = c.getJSON(ctx, "/v1/sinks/"+sid, nil, &out)
 		case "delete":
@@ -70,15 +51,10 @@ func runSinks(ctx context.Context, args []string, e env) int {
 			}
 			err = c.sendJSON(ctx, http.MethodPost, "/v1/sinks/"+sid+"/replay", map[string]int64{"seq": *seq}, &out)
 		default:
-			err = c.sendJSON(ctx, http.MethodPost, "/v1/sinks/"+sid+"/"+sub, nil, &out)
+			err = c.sendJSON(ctx, http.MethodPost, "/v1/sinks/"+sid+"/"+s.sub, nil, &out)
 		}
 	default:
-		fmt.Fprintf(e.stderr, "trail sinks: unknown subcommand %q\n", sub)
-		return exitUsage
+		return s.unknown()
 	}
-	if err != nil {
-		fmt.Fprintln(e.stderr, "trail sinks:", err)
-		return exitFailure
-	}
-	return printJSON(e, out)
+	return s.finish(out, err)
 }
