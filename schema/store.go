@@ -5,10 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"sync"
 
@@ -69,19 +66,9 @@ func (f *FileStore) Load(ctx context.Context) ([]Version, error) {
 }
 
 func (f *FileStore) loadLocked() ([]Version, error) {
-	data, err := os.ReadFile(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var sf schemasFile
-	if err := json.Unmarshal(data, &sf); err != nil {
-		return nil, fmt.Errorf("%s: %w", f.path, err)
-	}
-	if sf.Version != fileVersion {
-		return nil, fmt.Errorf("%s: version %d, want %d", f.path, sf.Version, fileVersion)
+	if _, err := atomicfile.ReadJSON(f.path, fileVersion, &sf); err != nil {
+		return nil, err
 	}
 	for i, v := range sf.Schemas { // indented by the file's layout
 		var b bytes.Buffer

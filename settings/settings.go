@@ -9,11 +9,8 @@ package settings
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
 	"slices"
 	"sync"
 
@@ -155,19 +152,9 @@ func (f *FileStore) Load(ctx context.Context) (map[string]trail.Settings, error)
 }
 
 func (f *FileStore) loadLocked() (map[string]trail.Settings, error) {
-	data, err := os.ReadFile(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]trail.Settings{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var sf settingsFile
-	if err := json.Unmarshal(data, &sf); err != nil {
-		return nil, fmt.Errorf("%s: %w", f.path, err)
-	}
-	if sf.Version != fileVersion {
-		return nil, fmt.Errorf("%s: version %d, want %d", f.path, sf.Version, fileVersion)
+	if _, err := atomicfile.ReadJSON(f.path, fileVersion, &sf); err != nil {
+		return nil, err
 	}
 	if sf.Tenants == nil {
 		sf.Tenants = map[string]trail.Settings{}

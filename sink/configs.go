@@ -2,10 +2,6 @@ package sink
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -42,19 +38,9 @@ func (c *FileConfigs) List() ([]Sink, error) {
 }
 
 func (c *FileConfigs) load() ([]Sink, error) {
-	data, err := os.ReadFile(c.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var f configFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Path, err)
-	}
-	if f.Version != 1 {
-		return nil, fmt.Errorf("%s: version %d, want 1", c.Path, f.Version)
+	if _, err := atomicfile.ReadJSON(c.Path, 1, &f); err != nil {
+		return nil, err
 	}
 	return f.Sinks, nil
 }

@@ -1,8 +1,13 @@
 // Package atomicfile replaces small files so that a crash leaves either
-// the old or the new content, never a mix.
+// the old or the new content, never a mix, and reads back the versioned
+// JSON documents trail keeps in such files.
 package atomicfile
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -47,4 +52,30 @@ func WriteFile(path string, data []byte, mode os.FileMode) (err error) {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ReadJSON decodes the JSON document in path into v. The document must
+// have "version": version at its top level; found is false (and v
+// untouched) when there is no such file. Errors name the file.
+func ReadJSON(path string, version int, v any) (found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	if head.Version != version {
+		return false, fmt.Errorf("%s: version %d, want %d", path, head.Version, version)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
 }
