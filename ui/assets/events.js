@@ -86,6 +86,7 @@ class EventsPage {
     this.loading = false;
     this.ids = new Set();
     this.tail = null;
+    this.newest = -1; // the highest seq the last search showed
     this.detailId = "";
     this.fromList = false;
     this.render();
@@ -220,7 +221,7 @@ class EventsPage {
   async search(more = false) {
     showError(this.error, null);
     const seq = more ? this.seq : (this.seq = (this.seq || 0) + 1);
-    if (!more) { this.cursor = ""; this.ids.clear(); }
+    if (!more) { this.cursor = ""; this.ids.clear(); this.newest = -1; }
     this.loading = true;
     try {
       const early = more ? null : takePrefetched(this.params, this.ctx.tenant());
@@ -228,7 +229,10 @@ class EventsPage {
         : apiJSON("/v1/events" + query({ ...this.filter(), limit: PAGE, cursor: more ? this.cursor : "" })));
       if (seq !== this.seq) return;
       const frag = document.createDocumentFragment();
-      for (const e of res.events || []) { if (!this.ids.has(e.id)) { this.ids.add(e.id); frag.append(this.row(e)); } }
+      for (const e of res.events || []) {
+        if (typeof e.seq === "number") this.newest = Math.max(this.newest, e.seq);
+        if (!this.ids.has(e.id)) { this.ids.add(e.id); frag.append(this.row(e)); }
+      }
       if (more) this.tbody.append(frag); else this.tbody.replaceChildren(frag);
       this.cursor = res.next_cursor || "";
       this.more.hidden = !this.cursor;
@@ -248,8 +252,10 @@ class EventsPage {
   }
 
   // startTail streams new events matching the filter into the top of the
-  // table. A dropped stream (network, server restart) reconnects after a
-  // growing pause, resuming after the last event received (from_seq).
+  // table, from just after the newest event shown, so that nothing
+  // committed between the search and the stream's start is missed. A
+  // dropped stream (network, server restart) reconnects after a growing
+  // pause, resuming after the last event received (from_seq).
   startTail() {
     if (this.tail) this.tail.abort();
     $("#live", this.form).checked = true;
@@ -257,7 +263,7 @@ class EventsPage {
     this.tail = ctl;
     const f = this.filter();
     delete f.from; delete f.to;
-    let next = "", pause = 1000;
+    let next = this.newest >= 0 ? String(this.newest + 1) : "", pause = 1000;
     const connect = () => streamSSE("/v1/stream" + query({ ...f, from_seq: next }), (msg) => {
       if (msg.id) next = String(Number(msg.id) + 1);
       pause = 1000;
