@@ -245,7 +245,7 @@ func (c *walCipher) Open(dst, sealed, aad []byte) ([]byte, error) {
 
 // walOptions returns the options of the WAL.
 func (s *Store) walOptions() wal.Options {
-	o := wal.Options{SegmentSize: s.opts.WALSegmentSize, FS: s.fs}
+	o := wal.Options{SegmentSize: s.opts.WALSegmentSize, FS: s.fs, Preallocate: true}
 	if s.enc != nil {
 		o.Cipher = &walCipher{fileCipher: *newFileCipher(s.enc.sealer, "wal"), plainOK: s.enc.plainOK}
 	}
