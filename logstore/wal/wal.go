@@ -54,7 +54,7 @@ const (
 	minPreallocStep   = 4 << 10
 	firstPreallocStep = 64 << 10
 	maxPreallocStep   = 16 << 20
-	zeroChunk       = 1 << 20 // bytes of zeros written per call
+	zeroChunk         = 1 << 20 // bytes of zeros written per call
 )
 
 // Cipher encrypts and authenticates record payloads (Options.Cipher).
