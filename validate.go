@@ -154,12 +154,14 @@ func (e *Event) Validate(l Limits) error {
 	if e.Actor.ID == "" {
 		return FieldError("actor.id", "required")
 	}
-	checks := []lengthCheck{
-		{"actor.id", e.Actor.ID, maxNameLen},
-		{"actor.name", e.Actor.Name, maxNameLen},
-		{"actor.email", e.Actor.Email, maxNameLen},
-		{"reason", e.Reason, maxTextLen},
-	}
+	// At most 12 checks: a fixed array keeps them off the heap.
+	var checkBuf [12]lengthCheck
+	checks := append(checkBuf[:0],
+		lengthCheck{"actor.id", e.Actor.ID, maxNameLen},
+		lengthCheck{"actor.name", e.Actor.Name, maxNameLen},
+		lengthCheck{"actor.email", e.Actor.Email, maxNameLen},
+		lengthCheck{"reason", e.Reason, maxTextLen},
+	)
 	if r := e.Resource; r != nil {
 		checks = append(checks, lengthCheck{"resource.type", r.Type, maxNameLen}, lengthCheck{"resource.id", r.ID, maxNameLen}, lengthCheck{"resource.name", r.Name, maxNameLen})
 	}
@@ -206,27 +208,24 @@ func (e *Event) Validate(l Limits) error {
 		return FieldError("changes", "at most %d entries", maxChanges)
 	}
 	for i, c := range e.Changes {
-		p := "changes[" + strconv.Itoa(i) + "]"
 		if c.Field == "" {
-			return FieldError(p+".field", "required")
+			return FieldError(changePath(i, "field"), "required")
 		}
 		if len(c.Field) > maxNameLen || !utf8.ValidString(c.Field) {
-			return FieldError(p+".field", "at most %d bytes of UTF-8", maxNameLen)
+			return FieldError(changePath(i, "field"), "at most %d bytes of UTF-8", maxNameLen)
 		}
-		if err := checkValue(p+".old", c.Old, 0); err != nil {
-			return err
+		if !valueOK(c.Old, 0) {
+			return checkValue(changePath(i, "old"), c.Old, 0)
 		}
-		if err := checkValue(p+".new", c.New, 0); err != nil {
-			return err
+		if !valueOK(c.New, 0) {
+			return checkValue(changePath(i, "new"), c.New, 0)
 		}
 	}
 	if len(e.Metadata) > l.MaxMetadataKeys {
 		return FieldError("metadata", "at most %d top-level keys", l.MaxMetadataKeys)
 	}
-	if e.Metadata != nil {
-		if err := checkValue("metadata", e.Metadata, 0); err != nil {
-			return err
-		}
+	if e.Metadata != nil && !valueOK(e.Metadata, 0) {
+		return checkValue("metadata", e.Metadata, 0)
 	}
 	for i, m := range e.Masked {
 		if !utf8.ValidString(m) || len(m) > maxNameLen {
@@ -276,6 +275,48 @@ func (p *pathNode) String() string {
 	return p.parent.String() + "." + p.key
 }
 
+// changePath is the JSON path of a member of changes[i].
+func changePath(i int, member string) string {
+	return "changes[" + strconv.Itoa(i) + "]." + member
+}
+
+// valueOK reports whether checkValue would accept v at depth, without
+// building paths or allocating: the common case of a valid event pays
+// only for the walk. checkValue names the offending path when it is not.
+func valueOK(v any, depth int) bool {
+	if depth > maxValueDepth {
+		return false
+	}
+	switch t := v.(type) {
+	case nil, bool, int, int64:
+		return true
+	case string:
+		return utf8.ValidString(t)
+	case float64:
+		return !math.IsNaN(t) && !math.IsInf(t, 0)
+	case json.Number:
+		f, err := strconv.ParseFloat(string(t), 64)
+		return err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+	case []any:
+		for _, x := range t {
+			if !valueOK(x, depth+1) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		for k, x := range t {
+			if !utf8.ValidString(k) || !valueOK(x, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// checkValue returns the EINVALID error naming the first offending path
+// under root in v, or nil when v is valid. It must agree with valueOK.
 func checkValue(root string, v any, depth int) error {
 	return checkValueAt(&pathNode{root: root, index: -1}, v, depth)
 }

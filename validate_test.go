@@ -295,3 +295,38 @@ func TestNewUUIDv7(t *testing.T) {
 		t.Errorf("NewUUIDv7 with a short reader: %v, want io.ErrUnexpectedEOF", err)
 	}
 }
+
+// TestValueOKAgreesWithCheckValue pins the contract Validate relies on:
+// the allocation-free valueOK accepts exactly what checkValue accepts, so
+// an invalid value can never pass through the fast path.
+func TestValueOKAgreesWithCheckValue(t *testing.T) {
+	values := []any{
+		nil, true, "ok", "bad\xff", 1.5, math.NaN(), math.Inf(-1), 7, int64(8),
+		json.Number("12"), json.Number("1e999"), json.Number("x"),
+		[]any{1.0, "a"}, []any{1.0, "bad\xff"}, []any{[]any{math.Inf(1)}},
+		map[string]any{"a": 1.0}, map[string]any{"bad\xff": 1.0}, map[string]any{"a": map[string]any{"b": math.NaN()}},
+		nested(maxValueDepth), nested(maxValueDepth + 1), nested(maxValueDepth + 2),
+		struct{}{}, []string{"typed slices are not JSON values"}, float32(1),
+	}
+	for _, v := range values {
+		ok := valueOK(v, 0)
+		err := checkValue("metadata", v, 0)
+		if ok != (err == nil) {
+			t.Errorf("%#v: valueOK = %v, checkValue = %v", v, ok, err)
+		}
+	}
+}
+
+// TestValidateDoesNotAllocate: validating a well-formed event is on every
+// ingest's path and must not allocate.
+func TestValidateDoesNotAllocate(t *testing.T) {
+	e := validEvent()
+	e.Metadata = map[string]any{"plan": "pro", "seats": 12.0, "tags": []any{"a", "b"}, "org": map[string]any{"id": "o_1"}}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := e.Validate(Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Validate allocates %.1f times per valid event, want 0", allocs)
+	}
+}
