@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,7 @@ type benchConfig struct {
 	Postgres          string `json:"-"`
 	Data              string `json:"-"`
 	JSON              bool   `json:"-"`
+	CPUProfile        string `json:"-"`
 }
 
 // Validate checks the configuration.
@@ -105,6 +107,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL DSN for the baseline and --store postgres (or TRAIL_TEST_POSTGRES)")
 	fs.StringVar(&cfg.Data, "data", "", "fresh data directory to use and keep (default: a temporary one, removed after)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
 	if err := parseFlags(fs, args, e); err != nil {
 		return exitUsage
 	}
@@ -140,6 +143,24 @@ func runBench(ctx context.Context, args []string, e env) int {
 	}
 	defer cleanup()
 
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
+			return exitUsage
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
+			return exitFailure
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
+			}
+		}()
+	}
 	b := &bench{cfg: cfg, e: e, data: dataDir}
 	rep, err := b.run(ctx)
 	if err != nil {
@@ -283,6 +304,11 @@ type (
 		MBPerSec     float64 `json:"mb_per_sec"`
 		P50ms        float64 `json:"p50_ms,omitempty"`
 		P99ms        float64 `json:"p99_ms,omitempty"`
+		// CPUus is the process's CPU time (client and in-process server,
+		// user and system) per event in microseconds, where measured: a
+		// figure that noise from other processes on the machine
+		// disturbs much less than events/s.
+		CPUus float64 `json:"cpu_us_per_event,omitempty"`
 	}
 	queryResult struct {
 		Kind    string  `json:"kind"`
@@ -568,6 +594,15 @@ func throughput(events, bytes int64, elapsed time.Duration, lat []time.Duration)
 		P50ms: percentile(lat, 50), P99ms: percentile(lat, 99)}
 }
 
+// cpuPerEvent returns cpu per event in microseconds, or 0 when the
+// process CPU time is not known (cpu is 0).
+func cpuPerEvent(cpu time.Duration, events int) float64 {
+	if cpu <= 0 || events == 0 {
+		return 0
+	}
+	return float64(cpu) / float64(time.Microsecond) / float64(events)
+}
+
 // postEvents sends one ingest request and returns its receipts.
 func (b *bench) postEvents(ctx context.Context, q url.Values, body []byte, want int) ([]trail.Receipt, error) {
 	resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", q, bytes.NewReader(body), "application/json")
@@ -620,7 +655,7 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 	prog := newProgress(b.e.stderr, label, int64(total))
 	var lat latencies
 	var sent atomic.Int64
-	start := time.Now()
+	cpu0, start := benchCPU(), time.Now()
 	err := parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
 		t0 := time.Now()
@@ -641,14 +676,16 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 	if err != nil {
 		return throughputResult{}, err
 	}
-	return throughput(int64(total), sent.Load(), elapsed, lat.d), nil
+	res := throughput(int64(total), sent.Load(), elapsed, lat.d)
+	res.CPUus = cpuPerEvent(benchCPU()-cpu0, total)
+	return res, nil
 }
 
 func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	prog := newProgress(b.e.stderr, "ingest, one by one", int64(len(b.singles)))
 	var lat latencies
 	var sent atomic.Int64
-	start := time.Now()
+	cpu0, start := benchCPU(), time.Now()
 	err := parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
 		r := b.singles[i]
 		t0 := time.Now()
@@ -667,7 +704,9 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	if err != nil {
 		return throughputResult{}, err
 	}
-	return throughput(int64(len(b.singles)), sent.Load(), elapsed, lat.d), nil
+	res := throughput(int64(len(b.singles)), sent.Load(), elapsed, lat.d)
+	res.CPUus = cpuPerEvent(benchCPU()-cpu0, len(b.singles))
+	return res, nil
 }
 
 // querySample holds the parameters of one sample of every query kind,
@@ -1106,13 +1145,13 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, "store: %s (logstore in the data directory)\n\n", s.Kind)
 	}
 
-	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms")
-	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency),
-		commas(r.Ingest.EventsPerSec), r.Ingest.MBPerSec, r.Ingest.P50ms, r.Ingest.P99ms)
-	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency),
-		commas(r.Single.EventsPerSec), r.Single.MBPerSec, r.Single.P50ms, r.Single.P99ms)
-	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", fmt.Sprintf("batched with ?receipt=proof (%d clients)", c.Concurrency),
-		commas(r.Proof.EventsPerSec), r.Proof.MBPerSec, r.Proof.P50ms, r.Proof.P99ms)
+	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s %10s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms", "CPU µs/ev")
+	ingest := func(label string, t throughputResult) {
+		fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f %10.1f\n", label, commas(t.EventsPerSec), t.MBPerSec, t.P50ms, t.P99ms, t.CPUus)
+	}
+	ingest(fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency), r.Ingest)
+	ingest(fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency), r.Single)
+	ingest(fmt.Sprintf("batched with ?receipt=proof (%d clients)", c.Concurrency), r.Proof)
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "%-44s %12s %9s %9s\n", fmt.Sprintf("QUERIES (HTTP, warm, %d samples each)", c.Queries), "p50 ms", "p99 ms", "rows")
