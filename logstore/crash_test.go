@@ -52,6 +52,7 @@ func crashOptions(t testing.TB, dir, keys string) logstore.Options {
 		opts.Encryption = ring
 	}
 	opts.HeadBytes = 256 << 10
+	opts.SmallHeadBytes = 32 << 10 // background flushes leave small heads, keeping their WAL
 	opts.WALSegmentSize = 128 << 10
 	opts.ChunkRows = 32
 	return opts

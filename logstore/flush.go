@@ -25,7 +25,7 @@ func (s *Store) startFlush() {
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
-		err := s.Flush()
+		err := s.flush(true)
 		if err != nil {
 			s.log.Error("flush failed; the WAL still holds the head", "err", err)
 		}
@@ -40,12 +40,18 @@ func (s *Store) startFlush() {
 // tiles and checkpoints, removes the WAL segments they cover and compacts.
 // It is safe to call at any time; appends continue meanwhile.
 func (s *Store) Flush() error {
+	return s.flush(false)
+}
+
+// flush is Flush; a background flush (deferSmall) may leave small heads
+// for a later one (see deferHeads).
+func (s *Store) flush(deferSmall bool) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	if s.isClosed() {
 		return errClosed
 	}
-	return s.flushLocked()
+	return s.flushHeads(deferSmall)
 }
 
 func (s *Store) isClosed() bool {
@@ -54,7 +60,49 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
-func (s *Store) flushLocked() error {
+func (s *Store) flushLocked() error { return s.flushHeads(false) }
+
+// Deferring small heads: every block a flush writes costs the same fixed
+// work whatever its size (an index, two files made durable, tiles, a
+// checkpoint, then compaction), and with many tenants most heads hold a
+// few events. A background flush therefore leaves in place the smallest
+// heads, those under Options.SmallHeadBytes, up to deferBudgetShare of
+// HeadBytes in all, each for at most maxHeadDefers flushes, so a small
+// tenant writes one larger block every few flushes instead of a tiny one
+// every time. The WAL keeps every record from the oldest deferred head's
+// first on (the flush's cut stops there), so nothing acknowledged depends
+// on memory alone.
+const (
+	deferBudgetShare = 4 // deferred heads hold at most HeadBytes/deferBudgetShare
+	maxHeadDefers    = 4
+)
+
+// deferHeads chooses the heads a background flush leaves in place: small
+// ones, smallest first, within the budget. Call with commitMu held.
+func (s *Store) deferHeads() map[*tenant]bool {
+	var small []*tenant
+	s.mu.RLock()
+	for _, t := range s.tenants {
+		t.mu.RLock()
+		if n := t.head.bytes; n > 0 && n < s.opts.SmallHeadBytes && t.headDefers < maxHeadDefers && t.broken == nil {
+			small = append(small, t)
+		}
+		t.mu.RUnlock()
+	}
+	s.mu.RUnlock()
+	sort.Slice(small, func(i, j int) bool { return small[i].head.bytes < small[j].head.bytes })
+	deferred := map[*tenant]bool{}
+	budget := s.opts.HeadBytes / deferBudgetShare
+	for _, t := range small {
+		if budget -= t.head.bytes; budget < 0 {
+			break
+		}
+		deferred[t] = true
+	}
+	return deferred
+}
+
+func (s *Store) flushHeads(deferSmall bool) error {
 	// Cut: freeze every head at a WAL position.
 	s.commitMu.Lock()
 	// The last commit's signed checkpoints may not be in the WAL yet; the
@@ -65,14 +113,27 @@ func (s *Store) flushLocked() error {
 		return fmt.Errorf("logstore: log checkpoints before flush: %w", err)
 	}
 	cut := s.wal.End()
+	var deferred map[*tenant]bool
+	if deferSmall {
+		deferred = s.deferHeads()
+	}
 	s.mu.RLock()
 	var ts []*tenant
 	for _, t := range s.tenants {
 		t.mu.Lock()
-		if len(t.head.entries) > 0 {
+		switch {
+		case deferred[t]:
+			// Its events stay in the head, so the WAL must keep the
+			// records they came in.
+			t.headDefers++
+			if t.headStart.Compare(cut) < 0 {
+				cut = t.headStart
+			}
+		case len(t.head.entries) > 0:
 			t.frozen = append(t.frozen, t.head)
 			t.head = newHeadSeg(t.size, len(t.head.entries))
 			t.head.cp = t.cp
+			t.headDefers = 0
 		}
 		if len(t.frozen) > 0 && t.broken == nil {
 			ts = append(ts, t)

@@ -82,6 +82,7 @@ func (h *harness) open(t *testing.T, dir string, now func() time.Time) *logstore
 	opts := logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Now: now, Encryption: h.ring}
 	if h.small {
 		opts.HeadBytes = 64 << 10
+		opts.SmallHeadBytes = 8 << 10 // background flushes leave small heads
 		opts.ChunkRows = 16
 	}
 	s, err := logstore.Open(opts)

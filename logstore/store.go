@@ -38,6 +38,11 @@ type Options struct {
 	Limits trail.Limits
 
 	HeadBytes      int64 // flush the head to blocks past this many leaf bytes; default 64 MiB
+	// SmallHeadBytes: a background flush may leave a tenant's head of
+	// fewer leaf bytes in place, to write it with later events as one
+	// larger block (see docs/design/logstore.md, "Deferring small
+	// heads"). 0 means HeadBytes/256; a negative value turns deferral off.
+	SmallHeadBytes int64
 	WALSegmentSize int64 // default 64 MiB
 	ChunkRows      int   // rows per compressed chunk; default 128
 	MaxBlockRows   int   // compaction stops merging past this; default 4M
@@ -84,6 +89,9 @@ func (o *Options) setDefaults() error {
 	o.Limits = o.Limits.WithDefaults()
 	if o.HeadBytes <= 0 {
 		o.HeadBytes = 64 << 20
+	}
+	if o.SmallHeadBytes == 0 {
+		o.SmallHeadBytes = o.HeadBytes / 256
 	}
 	if o.WALSegmentSize <= 0 {
 		o.WALSegmentSize = 64 << 20
@@ -152,10 +160,16 @@ type tenant struct {
 	blocks    []*blockRef
 	frozen    []*headSeg // being flushed, oldest first
 	head      *headSeg
-	cp        *trail.Checkpoint
-	logged    int64 // size of the last checkpoint in checkpoints.log at Open
-	tiles     *tileFiles
-	broken    *trail.TamperError
+	// headStart is where the WAL record that put the head's first event
+	// there starts (the zero Position, the start of the log, after a
+	// replay), and headDefers how many background flushes have left the
+	// head in place (see deferHeads). Both are guarded by Store.commitMu.
+	headStart  wal.Position
+	headDefers int
+	cp         *trail.Checkpoint
+	logged     int64 // size of the last checkpoint in checkpoints.log at Open
+	tiles      *tileFiles
+	broken     *trail.TamperError
 }
 
 // Open opens or creates the store in opts.Dir and recovers it: it loads

@@ -275,6 +275,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 	}
 	var secs []commitSection
+	var recordStart wal.Position // of this commit's WAL record
 	if err == nil && len(active) > 0 {
 		secs = make([]commitSection, 0, len(active))
 		for _, pt := range active {
@@ -297,6 +298,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		if cap(payload) <= maxKeptPayload {
 			s.payload = payload // the WAL copied it: reuse it for the next commit
 		}
+		recordStart = s.wal.End()
 		if _, err = s.wal.Append(payload); err == nil {
 			// Sign the new checkpoints while the record syncs.
 			signed := make(chan error, 1)
@@ -329,6 +331,9 @@ func (s *Store) commit(reqs []*appendReq) {
 	for _, pt := range active {
 		t := pt.t
 		t.mu.Lock()
+		if len(t.head.entries) == 0 {
+			t.headStart = recordStart
+		}
 		for j, e := range pt.entries {
 			e.terms = pt.terms[j]
 			t.head.add(e)
