@@ -37,7 +37,7 @@ type Options struct {
 	Logger *slog.Logger     // nil: discard
 	Limits trail.Limits
 
-	HeadBytes      int64 // flush the head to blocks past this many leaf bytes; default 64 MiB
+	HeadBytes int64 // flush the head to blocks past this many leaf bytes; default 64 MiB
 	// SmallHeadBytes: a background flush may leave a tenant's head of
 	// fewer leaf bytes in place, to write it with later events as one
 	// larger block (see docs/design/logstore.md, "Deferring small
