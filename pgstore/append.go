@@ -243,7 +243,7 @@ func (s *Store) newID(now time.Time) (string, error) {
 // termsOf returns an event's entries of trail_words: the index terms that
 // no B-tree column covers, as "field:key", sorted and distinct.
 func termsOf(e *trail.Event) []string {
-	var out []string
+	out := make([]string, 0, 48)
 	trail.IndexTerms(e, func(field, key string) {
 		switch field {
 		case trail.FieldActor, trail.FieldAction, trail.FieldOutcome, trail.FieldSeverity,
@@ -312,23 +312,32 @@ type tenantState struct {
 	root  merkle.Hash
 	tree  *merkle.Tree
 	added []merkle.Hash
-	words []string   // terms of the added events, with repeats
-	terms [][]string // terms of each added event, for its signature
+	words map[string]struct{} // distinct terms of the added events
+	terms [][]string          // terms of each added event, for its signature
 	cp    *trail.Checkpoint
 }
 
-// commit runs one attempt of the append transaction.
+// commit runs one attempt of the append transaction in three round trips
+// (plus the Parse of statements new to the connection): a pipeline that
+// begins the transaction, creates missing tenant rows, locks them and
+// reads their tree edges and the duplicates among the ids; the COPY of
+// the events; and a pipeline of every other write ending in COMMIT. In a
+// pipeline the server skips everything after a failed statement up to its
+// end, so COMMIT only runs when every write succeeded; on any failure the
+// transaction is rolled back before the connection goes back to the pool.
 func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*trail.AppendResult, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.Background())
+	defer func() {
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && !pc.IsBusy() && pc.TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		conn.Release() // destroys a connection still in a transaction
+	}()
 
 	// Lock every tenant's row, creating missing ones, in name order.
 	var names []string
@@ -343,19 +352,31 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 			missing = append(missing, n)
 		}
 	}
-	if len(missing) > 0 {
-		empty := merkle.EmptyRoot()
-		if _, err := tx.Exec(ctx, `INSERT INTO trail_tenants (tenant, size, root, created_at)
-			SELECT t, 0, $2, $3 FROM unnest($1::text[]) AS t ORDER BY t
-			ON CONFLICT (tenant) DO NOTHING`, missing, empty[:], now); err != nil {
-			return nil, err
+	// Ids to look up: generated ones are new.
+	type key struct{ tenant, id string }
+	var qt, qi []string
+	for i := range prep {
+		if !prep[i].generated {
+			qt, qi = append(qt, prep[i].ev.Tenant), append(qi, prep[i].ev.ID)
 		}
 	}
-	// One round trip locks the rows and reads the right edge of each
+	first := &pgx.Batch{}
+	first.Queue("BEGIN")
+	if len(missing) > 0 {
+		empty := merkle.EmptyRoot()
+		first.Queue(`INSERT INTO trail_tenants (tenant, size, root, created_at)
+			SELECT t, 0, $2, $3 FROM unnest($1::text[]) AS t ORDER BY t
+			ON CONFLICT (tenant) DO NOTHING`, missing, empty[:], now)
+	}
+	// One statement locks the rows and reads the right edge of each
 	// tenant's tree. The tiles come from the statement's snapshot, which
 	// predates the lock when it had to wait: a root that disagrees with the
-	// locked row is settled by reading the tiles again below.
-	rows, err := tx.Query(ctx, `
+	// locked row is settled by reading the tiles again below. The
+	// duplicate check is a later statement, so its snapshot (read
+	// committed) follows the lock: it sees every id committed by the
+	// previous holder of any of these tenants, and no other transaction
+	// can add one to them before this one ends.
+	first.Queue(`
 		WITH locked AS (
 			SELECT tenant, size, root FROM trail_tenants
 			WHERE tenant = ANY($1) ORDER BY tenant FOR UPDATE)
@@ -366,41 +387,80 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 				SELECT g, (l.size >> (8 * g)) >> 8 FROM generate_series(0, 7) AS g
 				WHERE (l.size >> (8 * g)) % 256 <> 0)
 		) t ON true`, names)
-	if err != nil {
-		return nil, err
+	if len(qi) > 0 {
+		first.Queue(dupQuery, qt, qi)
 	}
+	br := conn.SendBatch(ctx, first)
 	tenants := make(map[string]*tenantState, len(names))
 	tiles := map[string]map[[2]int64][]byte{}
-	for rows.Next() {
-		var name string
-		var size int64
-		var root, data []byte
-		var level *int32
-		var idx *int64
-		if err := rows.Scan(&name, &size, &root, &level, &idx, &data); err != nil {
-			rows.Close()
-			return nil, err
+	dup := map[key]int64{}
+	err = func() error {
+		defer br.Close()
+		if _, err := br.Exec(); err != nil { // BEGIN
+			return err
 		}
-		ts := tenants[name]
-		if ts == nil {
-			if len(root) != 32 {
+		if len(missing) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var name string
+			var size int64
+			var root, data []byte
+			var level *int32
+			var idx *int64
+			if err := rows.Scan(&name, &size, &root, &level, &idx, &data); err != nil {
 				rows.Close()
-				return nil, &trail.TamperError{Tenant: name, Seq: -1, File: "trail_tenants", Reason: "root is not 32 bytes"}
+				return err
 			}
-			ts = &tenantState{name: name, size: size}
-			copy(ts.root[:], root)
-			tenants[name] = ts
-		}
-		if level != nil && idx != nil {
-			m := tiles[name]
-			if m == nil {
-				m = map[[2]int64][]byte{}
-				tiles[name] = m
+			ts := tenants[name]
+			if ts == nil {
+				if len(root) != 32 {
+					rows.Close()
+					return &trail.TamperError{Tenant: name, Seq: -1, File: "trail_tenants", Reason: "root is not 32 bytes"}
+				}
+				ts = &tenantState{name: name, size: size}
+				copy(ts.root[:], root)
+				tenants[name] = ts
 			}
-			m[[2]int64{int64(*level), *idx}] = data
+			if level != nil && idx != nil {
+				m := tiles[name]
+				if m == nil {
+					m = map[[2]int64][]byte{}
+					tiles[name] = m
+				}
+				m[[2]int64{int64(*level), *idx}] = data
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(qi) == 0 {
+			return br.Close()
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k key
+			var seq int64
+			if err := rows.Scan(&k.tenant, &k.id, &seq); err != nil {
+				rows.Close()
+				return err
+			}
+			dup[k] = seq
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return br.Close()
+	}()
+	if err != nil {
 		return nil, err
 	}
 	for _, n := range names {
@@ -409,38 +469,9 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		}
 	}
 
-	// Duplicates of ids already stored. Ids generated here are new.
-	type key struct{ tenant, id string }
-	dup := map[key]int64{}
-	var qt, qi []string
-	for i := range prep {
-		if !prep[i].generated {
-			qt, qi = append(qt, prep[i].ev.Tenant), append(qi, prep[i].ev.ID)
-		}
-	}
-	if len(qi) > 0 {
-		rows, err := tx.Query(ctx, `SELECT i.tenant, i.id, i.seq FROM trail_ids i
-			JOIN unnest($1::text[], $2::text[]) AS q(tenant, id) ON i.tenant = q.tenant AND i.id = q.id`, qt, qi)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k key
-			var seq int64
-			if err := rows.Scan(&k.tenant, &k.id, &seq); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			dup[k] = seq
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-
 	// Open each tenant's tree at its locked size.
 	for _, ts := range tenants {
-		if ts.tree, err = openTree(ctx, tx, ts, tiles[ts.name]); err != nil {
+		if ts.tree, err = openTree(ctx, conn, ts, tiles[ts.name]); err != nil {
 			return nil, err
 		}
 	}
@@ -479,15 +510,23 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		ts.added = append(ts.added, h)
 		res.Receipts[i] = trail.Receipt{ID: e.ID, Seq: e.Seq, Tenant: e.Tenant, LeafHash: trail.Hash(h)}
 		eventRows = append(eventRows, eventRow(e, leaf))
-		ts.words = append(ts.words, p.terms...)
+		if ts.words == nil {
+			ts.words = make(map[string]struct{}, 4*len(p.terms))
+		}
+		for _, t := range p.terms {
+			ts.words[t] = struct{}{}
+		}
 		ts.terms = append(ts.terms, p.terms)
 		ids.tenant, ids.id = append(ids.tenant, e.Tenant), append(ids.id, e.ID)
 		ids.seq, ids.recv = append(ids.seq, e.Seq), append(ids.recv, e.ReceivedAt)
 	}
-	if len(eventRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"trail_events"}, eventColumns, pgx.CopyFromRows(eventRows)); err != nil {
+	b := &pgx.Batch{}
+	if len(eventRows) >= copyMinEvents {
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"trail_events"}, eventColumns, pgx.CopyFromRows(eventRows)); err != nil {
 			return nil, err
 		}
+	} else if len(eventRows) > 0 {
+		b.Queue(insertEventsSQL, eventArrays(eventRows)...)
 	}
 
 	// Grow the trees, write their tiles, sign and notify. Each tenant's
@@ -505,7 +544,7 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 	for _, n := range names {
 		ts := tenants[n]
 		if len(ts.added) == 0 {
-			cp, err := s.latestCheckpoint(ctx, tx, n)
+			cp, err := s.latestCheckpoint(ctx, conn, n)
 			if err != nil {
 				return nil, err
 			}
@@ -527,14 +566,17 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		ts.cp = &trail.Checkpoint{Origin: c.Origin, Size: size, Root: trail.Hash(root), Note: msg}
 		res.Checkpoints[n] = ts.cp
 		ut, us, ur, uc = append(ut, n), append(us, size), append(ur, root[:]), append(uc, msg)
-		words := append(ts.words, tenantKey(n))
+		words := make([]string, 0, len(ts.words)+1)
+		for w := range ts.words {
+			words = append(words, w)
+		}
+		words = append(words, tenantKey(n))
 		slices.Sort(words)
 		words = slices.Compact(words)
 		wrows = append(wrows, []any{n, ts.size, size - 1, words, buildSlices(ts.terms)})
 		sizes[n] = size
 	}
 	if len(ut) > 0 {
-		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO trail_ids (tenant, id, seq, received_at)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])`, ids.tenant, ids.id, ids.seq, ids.recv)
 		b.Queue(`INSERT INTO trail_tiles (tenant, level, idx, data)
@@ -552,14 +594,76 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 		for _, p := range notifyPayloads(sizes) {
 			b.Queue(`SELECT pg_notify($1, $2)`, s.channel, p)
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	defer br.Close()
+	for range b.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
 			return nil, err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	tag, err := br.Exec()
+	if err != nil {
 		return nil, err
 	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if tag.String() != "COMMIT" { // the server answers ROLLBACK to COMMIT in a failed transaction
+		return nil, fmt.Errorf("commit: the transaction was rolled back (%s)", tag)
+	}
 	return res, nil
+}
+
+// dupQuery returns the tenant, id and seq of each stored event among the
+// (tenant, id) pairs of its two arrays.
+const dupQuery = `SELECT i.tenant, i.id, i.seq FROM trail_ids i
+	JOIN unnest($1::text[], $2::text[]) AS q(tenant, id) ON i.tenant = q.tenant AND i.id = q.id`
+
+// copyMinEvents is the fewest new events that a commit writes with COPY,
+// a round trip of its own; fewer are inserted from arrays in the pipeline
+// that ends in COMMIT. (Commits of a few events are the common case when
+// many small tenants send batches.)
+const copyMinEvents = 64
+
+// insertEventsSQL inserts trail_events rows from the arrays of
+// eventArrays, one per column of eventColumns.
+const insertEventsSQL = `INSERT INTO trail_events (tenant, seq, received_at, time, id, action, outcome, severity,
+	actor_id, resource_type, resource_id, source_ip, request_id, data)
+	SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
+		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::inet[], $13::text[], $14::bytea[])`
+
+// eventArrays returns rows of eventRow as one array per column, the
+// arguments of insertEventsSQL.
+func eventArrays(rows [][]any) []any {
+	n := len(rows)
+	text := func(col int) []string {
+		out := make([]string, n)
+		for i, r := range rows {
+			out[i] = r[col].(string)
+		}
+		return out
+	}
+	stamps := func(col int) []time.Time {
+		out := make([]time.Time, n)
+		for i, r := range rows {
+			out[i] = r[col].(time.Time)
+		}
+		return out
+	}
+	seqs := make([]int64, n)
+	ips := make([]*netip.Addr, n)
+	data := make([][]byte, n)
+	for i, r := range rows {
+		seqs[i] = r[1].(int64)
+		if a, ok := r[11].(netip.Addr); ok {
+			ips[i] = &a
+		}
+		data[i] = r[13].([]byte)
+	}
+	return []any{text(0), seqs, stamps(2), stamps(3), text(4), text(5), text(6), text(7),
+		text(8), text(9), text(10), ips, text(12), data}
 }
 
 // eventColumns are the columns of trail_events, in eventRow's order.
@@ -634,7 +738,7 @@ func (r *tileReader) ReadTile(t tlog.Tile) ([]byte, error) {
 
 // openTree opens ts's tree at its locked size from the edge tiles read with
 // the lock, or, when those were stale, from tiles read again.
-func openTree(ctx context.Context, tx pgx.Tx, ts *tenantState, pre map[[2]int64][]byte) (*merkle.Tree, error) {
+func openTree(ctx context.Context, tx querier, ts *tenantState, pre map[[2]int64][]byte) (*merkle.Tree, error) {
 	tree, err := merkle.Open(ts.size, &tileReader{ctx: ctx, q: tx, tenant: ts.name, pre: pre})
 	if err == nil && tree.Root() == ts.root {
 		return tree, nil

@@ -325,3 +325,122 @@ func BenchmarkScale(b *testing.B) {
 	b.Logf("%d events, %d tenants (large %s: %d, mid %s: %d)\n%s", n, len(tenants), large.Name, large.Size, mid.Name, mid.Size,
 		strings.Join(report, "\n"))
 }
+
+// cpuMeter reads CPU time (Linux /proc, in clock ticks of 10 ms): of this
+// process, and of the PostgreSQL backends whose application_name is app,
+// the benchmark's own connections. On a machine shared with other work,
+// CPU per event is steadier than events per second.
+type cpuMeter struct {
+	conn *pgx.Conn
+	app  string
+}
+
+// newCPUMeter returns dsn with application_name set to a name of its own
+// and a meter of the backends that use it.
+func newCPUMeter(b *testing.B, dsn, schema string) (string, *cpuMeter) {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	return dsn + "&application_name=" + schema, &cpuMeter{conn: conn, app: schema}
+}
+
+// ticks returns the CPU time of /proc/<pid>/stat (utime + stime), 0 if
+// unreadable.
+func ticks(pid string) int64 {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// read returns the CPU time so far of this process and of the backends.
+func (m *cpuMeter) read(b *testing.B) (self, pg time.Duration) {
+	rows, err := m.conn.Query(context.Background(), `SELECT pid::text FROM pg_stat_activity WHERE application_name = $1`, m.app)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var t int64
+	for _, p := range pids {
+		t += ticks(p)
+	}
+	return time.Duration(ticks("self")) * 10 * time.Millisecond, time.Duration(t) * 10 * time.Millisecond
+}
+
+// BenchmarkIngestVsCopyMixed is BenchmarkIngestVsCopy with the batches of
+// "trail bench": b.N events over 1000 Zipf tenants, each tenant's events
+// sent in batches of 1000 and its remainder as one partial batch, all
+// shuffled, so that most commits hold a few events of a small tenant.
+func BenchmarkIngestVsCopyMixed(b *testing.B) {
+	schema, dsn := pgtest.Schema(b)
+	dsn, meter := newCPUMeter(b, dsn, schema)
+	const workers, size = 4, 1000
+	now := time.Now()
+	g := gen.New(uint64(b.N), benchTenants)
+	var batches [][]*trail.Event
+	pending := map[string][]*trail.Event{}
+	for range b.N {
+		t := g.Tenant()
+		pending[t] = append(pending[t], g.Event(t, g.TimeIn(now.Add(-time.Hour), now)))
+		if len(pending[t]) == size {
+			batches = append(batches, pending[t])
+			delete(pending, t)
+		}
+	}
+	for _, t := range slices.Sorted(func(yield func(string) bool) {
+		for t := range pending {
+			if !yield(t) {
+				return
+			}
+		}
+	}) {
+		batches = append(batches, pending[t])
+	}
+	rand.New(rand.NewPCG(uint64(b.N), 7)).Shuffle(len(batches), func(i, j int) { batches[i], batches[j] = batches[j], batches[i] })
+	rows := baselineRows(batches)
+	signer, verifier := testKey(b)
+	s, err := pgstore.Open(context.Background(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier, ServerName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	bl := newBaseline(b, dsn, workers)
+
+	b.ResetTimer()
+	self0, pg0 := meter.read(b)
+	t0 := time.Now()
+	parallelDo(b, len(batches), workers, func(i int) error {
+		_, err := s.Append(context.Background(), batches[i])
+		return err
+	})
+	trailDur := time.Since(t0)
+	self1, pg1 := meter.read(b)
+
+	t0 = time.Now()
+	parallelDo(b, len(rows), workers, func(i int) error { return bl.copyBatch(rows[i]) })
+	copyDur := time.Since(t0)
+	b.StopTimer()
+	self2, pg2 := meter.read(b)
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+	b.ReportMetric(perEvent(self1-self0), "go-µs/ev")
+	b.ReportMetric(perEvent(pg1-pg0), "pg-µs/ev")
+	b.ReportMetric(perEvent(self2-self1), "copy-go-µs/ev")
+	b.ReportMetric(perEvent(pg2-pg1), "copy-pg-µs/ev")
+	tr, cp := float64(b.N)/trailDur.Seconds(), float64(b.N)/copyDur.Seconds()
+	b.ReportMetric(float64(len(batches)), "batches")
+	b.ReportMetric(tr, "events/s")
+	b.ReportMetric(cp, "copy-events/s")
+	b.ReportMetric(tr/cp, "ratio")
+}

@@ -659,3 +659,65 @@ func TestWordQueriesUseSignatures(t *testing.T) {
 		t.Errorf("Verify with rows without signatures: %v", err)
 	}
 }
+
+// TestAppendSmallAndCopiedCommits stores commits below and at the size from
+// which events go in by COPY (64) rather than from arrays in the commit's
+// pipeline: both must store the same columns (Verify recomputes them from
+// each leaf, source_ip NULL included), and a failed commit must leave
+// nothing behind and its connection usable.
+func TestAppendSmallAndCopiedCommits(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	g := gen.New(3, 4)
+	for _, n := range []int{1, 63, 64, 200} {
+		evs := make([]*trail.Event, n)
+		for i := range evs {
+			evs[i] = g.Event("acme", clk.Now())
+			if i%3 == 0 {
+				evs[i].Source = nil
+			}
+		}
+		if _, err := s.Append(t.Context(), evs); err != nil {
+			t.Fatalf("append %d: %v", n, err)
+		}
+	}
+	var nulls, total int
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE source_ip IS NULL), count(*) FROM trail_events`).Scan(&nulls, &total); err != nil {
+		t.Fatal(err)
+	}
+	if total != 328 || nulls < 328/3 {
+		t.Errorf("%d rows, %d without source_ip; want 328 and at least %d", total, nulls, 328/3)
+	}
+	// A commit that fails inside its final pipeline (a trail_words row that
+	// already exists) stores nothing; the next one succeeds.
+	exec(t, dsn, `INSERT INTO trail_words (tenant, first_seq, last_seq, words) VALUES ('acme', 328, 328, '{}')`)
+	if _, err := s.Append(t.Context(), []*trail.Event{g.Event("acme", clk.Now())}); err == nil {
+		t.Fatal("append over a conflicting trail_words row succeeded")
+	}
+	exec(t, dsn, `DELETE FROM trail_words WHERE tenant = 'acme' AND first_seq = 328`)
+	for range 8 { // more than the pool's idle connections: none is left in a transaction
+		res, err := s.Append(t.Context(), []*trail.Event{g.Event("acme", clk.Now())})
+		if err != nil {
+			t.Fatalf("append after a failed commit: %v", err)
+		}
+		if res.Receipts[0].Duplicate {
+			t.Fatal("a new event was reported as a duplicate")
+		}
+	}
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM trail_events`).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if total != 336 {
+		t.Errorf("%d rows after the failed commit and 8 more, want 336", total)
+	}
+	if _, err := s.Verify(t.Context()); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
