@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	trail "github.com/trail-audit/trail"
 )
@@ -55,10 +56,18 @@ func writePage(w http.ResponseWriter, page *trail.Page) error {
 	return err
 }
 
-// appendString appends s as a JSON string.
+// appendString appends s as a JSON string, exactly as encoding/json
+// writes it.
 func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // never fails for a string
-	return append(dst, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // escapes: never fails for a string
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // appendHash appends h as a quoted base64 string.

@@ -132,6 +132,9 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 			}
 		}
 	case "", "application/json":
+		if events, ok := s.decodeBatchFast(body); ok {
+			return events, nil
+		}
 		var err error
 		if raws, err = splitBatch(body); err != nil {
 			return nil, err
@@ -154,6 +157,135 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 		events[i] = e
 	}
 	return events, nil
+}
+
+// decodeBatchFast decodes a JSON body that is one well-formed event or a
+// well-formed batch {"events":[…]} of 1 to MaxBatchEvents events, every
+// one of which trail.DecodeClientEvent accepts. For such a body it returns
+// exactly the events splitBatch and decodeEvent would; for any other body
+// it returns ok false, and the caller takes that slower path, which
+// reports what is wrong.
+func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
+	elems, ok := batchElems(body, s.limits.MaxBatchEvents)
+	if !ok {
+		return nil, false
+	}
+	events = make([]*trail.Event, len(elems))
+	for i, el := range elems {
+		if events[i], ok = trail.DecodeClientEvent(el); !ok {
+			return nil, false
+		}
+	}
+	return events, true
+}
+
+// batchElems finds the events of a JSON body without decoding them. The
+// body, between JSON whitespace, must be either {"events":[e, …]} with 1
+// to limit elements e that are objects, the key spelled without escapes,
+// or one object whose first key is not "events" (a single event). The
+// elements (or the single object) are returned as slices of body; each is
+// a run of balanced braces and brackets outside strings, not otherwise
+// checked, so the caller must decode each strictly. ok is false for any
+// other body, well-formed or not.
+func batchElems(body []byte, limit int) (elems [][]byte, ok bool) {
+	i := skipWS(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return nil, false
+	}
+	start := i
+	j := skipWS(body, i+1)
+	const key = `"events"`
+	if !bytes.HasPrefix(body[j:], []byte(key)) {
+		// A single event (or something the slow path rejects).
+		end, ok := skipObject(body, start)
+		if !ok || skipWS(body, end) != len(body) {
+			return nil, false
+		}
+		return [][]byte{body[start:end]}, true
+	}
+	j = skipWS(body, j+len(key))
+	if j == len(body) || body[j] != ':' {
+		return nil, false
+	}
+	j = skipWS(body, j+1)
+	if j == len(body) || body[j] != '[' {
+		return nil, false
+	}
+	for j = skipWS(body, j+1); ; {
+		if j == len(body) || body[j] != '{' || len(elems) == limit {
+			return nil, false // also an empty array: the slow path says why
+		}
+		end, ok := skipObject(body, j)
+		if !ok {
+			return nil, false
+		}
+		elems = append(elems, body[j:end])
+		if j = skipWS(body, end); j == len(body) {
+			return nil, false
+		}
+		if body[j] == ']' {
+			break
+		}
+		if body[j] != ',' {
+			return nil, false
+		}
+		j = skipWS(body, j+1)
+	}
+	j = skipWS(body, j+1)
+	if j == len(body) || body[j] != '}' || skipWS(body, j+1) != len(body) {
+		return nil, false
+	}
+	return elems, true
+}
+
+// skipWS returns the offset of the first byte of b at or after i that is
+// not JSON whitespace.
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipObject returns the offset just after the object that starts at
+// b[i] == '{': the first point where the braces and brackets outside
+// strings balance. ok is false when b ends first or a closing brace or
+// bracket does not match its opener.
+func skipObject(b []byte, i int) (end int, ok bool) {
+	var stack [64]byte // the open brackets beyond the first
+	open := stack[:0]
+	for i++; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(b) {
+				return 0, false
+			}
+		case '{', '[':
+			open = append(open, c)
+		case '}', ']':
+			if len(open) == 0 {
+				if c != '}' {
+					return 0, false
+				}
+				return i + 1, true
+			}
+			if want := open[len(open)-1] + 2; c != want { // '{'+2 == '}', '['+2 == ']'
+				return 0, false
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	return 0, false
 }
 
 // splitBatch returns the events of a JSON body: the elements of
@@ -236,7 +368,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p *auth.Principa
 // readBody reads a request body of at most the batch size limit (plus
 // room for framing); a larger one is ETOOLARGE.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.limits.MaxBatchBytes)+1<<20))
+	limit := int64(s.limits.MaxBatchBytes) + 1<<20
+	body, err := readAllSized(http.MaxBytesReader(w, r.Body, limit), min(r.ContentLength, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -245,6 +378,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, trail.FieldError("", "read body: %v", err)
 	}
 	return body, nil
+}
+
+// readAllSized is io.ReadAll into a buffer sized for the size bytes the
+// request declared (none when size is not positive), so that a body of
+// the declared length is read without copying it as it grows. A body of
+// another length is still read whole.
+func readAllSized(rd io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(rd)
+	}
+	buf := make([]byte, 0, size+1) // +1: room for the read that sees EOF
+	for {
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // longer than declared: grow
+		}
+	}
 }
 
 // commitEvents is the ingest path every ingest endpoint shares, after its

@@ -59,7 +59,7 @@ type testServer struct {
 
 // newTestServer starts a server. configure, if not nil, may change the
 // Config before the server is made; AutoTenants is on by default.
-func newTestServer(t *testing.T, configure func(*api.Config)) *testServer {
+func newTestServer(t testing.TB, configure func(*api.Config)) *testServer {
 	t.Helper()
 	skey, vkey, err := checkpoint.GenerateKey("trail.test", bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
 	if err != nil {

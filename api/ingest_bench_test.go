@@ -1,0 +1,83 @@
+package api_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trail-audit/trail/gen"
+)
+
+// benchBody returns n generated events of one tenant as a batch body,
+// {"events":[…]}, in the wire form trail bench sends.
+func benchBody(b *testing.B, n int) []byte {
+	b.Helper()
+	g := gen.New(1, 1)
+	t := g.Tenants()[0]
+	now := time.Now().UTC()
+	var buf bytes.Buffer
+	buf.WriteString(`{"events":[`)
+	for i := range n {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		data, err := g.Event(t, now).ClientJSON()
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf.Write(data)
+	}
+	buf.WriteString("]}")
+	return buf.Bytes()
+}
+
+// BenchmarkIngestHandler posts events to the real handler over a real
+// logstore in a temporary directory (durable acknowledgements, no
+// network), reporting the server's cost per event: "batch" is one
+// 1000-event request, "proof" the same with ?receipt=proof, "single" one
+// event per request.
+func BenchmarkIngestHandler(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		n     int
+		query string
+	}{{"batch", 1000, ""}, {"proof", 1000, "?receipt=proof"}, {"single", 1, ""}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := newTestServer(b, nil)
+			token := "Bearer " + s.operator()
+			body := benchBody(b, bc.n)
+			if bc.n == 1 { // a single event is the object itself
+				body = bytes.TrimSuffix(bytes.TrimPrefix(body, []byte(`{"events":[`)), []byte("]}"))
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/v1/events"+bc.query, bytes.NewReader(body))
+				req.Header.Set("Authorization", token)
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				s.API.ServeHTTP(w, req)
+				if w.Code != http.StatusCreated {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*bc.n)/1e3, "µs/event")
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*bc.n)/1e3, "cpu-µs/event")
+		})
+	}
+}
+
+// processCPU returns the user and system CPU time the process has used
+// (the server's goroutines and the store's included), or 0 where the
+// system does not say.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
