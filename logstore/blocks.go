@@ -295,12 +295,12 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 		}
 	}
 	t.size, t.persisted = next, next
-	t.head = newHeadSeg(next, 0)
+	t.head = newHeadSeg(next, nil)
 	if t.tree, err = merkle.Open(next, t.tiles); err != nil {
 		t.broken = &trail.TamperError{Tenant: name, Seq: -1, File: t.rel("tiles"), Reason: err.Error()}
 		t.tree, _ = merkle.Open(0, t.tiles)
 		t.size, t.persisted = 0, 0
-		t.head = newHeadSeg(0, 0)
+		t.head = newHeadSeg(0, nil)
 	}
 	notes, whole, size, err := s.readCheckpointsLen(t)
 	if err != nil {

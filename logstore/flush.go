@@ -131,7 +131,7 @@ func (s *Store) flushHeads(deferSmall bool) error {
 			}
 		case len(t.head.entries) > 0:
 			t.frozen = append(t.frozen, t.head)
-			t.head = newHeadSeg(t.size, len(t.head.entries))
+			t.head = newHeadSeg(t.size, t.head)
 			t.head.cp = t.cp
 			t.headDefers = 0
 		}

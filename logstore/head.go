@@ -28,10 +28,23 @@ type headSeg struct {
 	cp      *trail.Checkpoint // the checkpoint signed when this segment last grew
 }
 
-// newHeadSeg returns an empty segment starting at seq first, sized for
-// about hint events (the size of the segment it follows).
-func newHeadSeg(first int64, hint int) *headSeg {
-	return &headSeg{first: first, entries: make([]headEntry, 0, hint), index: map[string]map[string]int32{}, ids: make(map[string]int64, hint)}
+// newHeadSeg returns an empty segment starting at seq first, sized like
+// prev, the segment it follows (nil for none): as many entries, ids and
+// keys per field, so that a tenant's steady ingest does not grow and
+// rehash the same maps again in every segment.
+func newHeadSeg(first int64, prev *headSeg) *headSeg {
+	h := &headSeg{first: first, index: map[string]map[string]int32{}}
+	if prev == nil {
+		h.ids = map[string]int64{}
+		return h
+	}
+	h.entries = make([]headEntry, 0, len(prev.entries))
+	h.ids = make(map[string]int64, len(prev.entries))
+	h.posts = make([][]uint32, 0, len(prev.posts))
+	for field, keys := range prev.index {
+		h.index[field] = make(map[string]int32, len(keys))
+	}
+	return h
 }
 
 func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }

@@ -427,7 +427,7 @@ func (s *Store) newTenant(name string) (*tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0, 0)}, nil
+	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0, nil)}, nil
 }
 
 // tenantByName returns an existing tenant or an ENOTFOUND/EUNAVAILABLE error.
