@@ -610,16 +610,18 @@ func (b *bench) postEvents(ctx context.Context, q url.Values, body []byte, want 
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		Receipts []trail.Receipt `json:"receipts"`
+	data, err := readBody(resp.Body, resp.ContentLength)
+	if err != nil {
+		return nil, fmt.Errorf("read receipts: %w", err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	rs, err := decodeReceipts(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode receipts: %w", err)
 	}
-	if len(out.Receipts) != want {
-		return nil, fmt.Errorf("%d receipts for %d events", len(out.Receipts), want)
+	if len(rs) != want {
+		return nil, fmt.Errorf("%d receipts for %d events", len(rs), want)
 	}
-	return out.Receipts, nil
+	return rs, nil
 }
 
 func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
