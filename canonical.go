@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -276,7 +276,8 @@ func (w *canonWriter) value(v any, depth int) {
 		}
 		w.close(']')
 	case map[string]any:
-		keys := make([]string, 0, len(t))
+		var small [16]string // most objects: no allocation for their keys
+		keys := small[:0]
 		for k := range t {
 			keys = append(keys, k)
 		}
@@ -296,7 +297,35 @@ func (w *canonWriter) value(v any, depth int) {
 // requires. Byte order equals code point order, which differs from UTF-16
 // order only between U+E000–U+FFFF and supplementary characters.
 func sortUTF16(keys []string) {
-	sort.Slice(keys, func(i, j int) bool { return lessUTF16(keys[i], keys[j]) })
+	slices.SortFunc(keys, compareUTF16)
+}
+
+// compareUTF16 orders a and b by their UTF-16 code units: by bytes up to
+// their first difference, which decides alone when both differing bytes
+// are ASCII (or one string is a prefix of the other).
+func compareUTF16(a, b string) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	switch {
+	case i == len(a) && i == len(b):
+		return 0
+	case i == len(a):
+		return -1
+	case i == len(b):
+		return 1
+	case a[i] < utf8.RuneSelf && b[i] < utf8.RuneSelf:
+		return int(a[i]) - int(b[i])
+	}
+	// Back up to the start of the rune holding the first difference.
+	for i > 0 && !utf8.RuneStart(a[i]) {
+		i--
+	}
+	if lessUTF16(a[i:], b[i:]) {
+		return -1
+	}
+	return 1
 }
 
 func lessUTF16(a, b string) bool {

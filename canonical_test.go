@@ -2,6 +2,7 @@ package trail
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -277,6 +279,14 @@ func TestLessUTF16(t *testing.T) {
 			if got, want := lessUTF16(ordered[i], ordered[j]), i < j; got != want {
 				t.Errorf("lessUTF16(%+q, %+q) = %v, want %v", ordered[i], ordered[j], got, want)
 			}
+			// The same with a shared prefix, so the difference is inside.
+			a, b := "key_"+ordered[i], "key_"+ordered[j]
+			if got, want := compareUTF16(a, b) < 0, i < j; got != want {
+				t.Errorf("compareUTF16(%+q, %+q) < 0 = %v, want %v", a, b, got, want)
+			}
+			if got, want := compareUTF16(ordered[i], ordered[j]), cmp.Compare(i, j); got*want <= 0 && got != want {
+				t.Errorf("compareUTF16(%+q, %+q) = %d, want the sign of %d", ordered[i], ordered[j], got, want)
+			}
 		}
 	}
 	keys := []string{"\uffff", "\U00010000", "ab", "a", "\ue000", ""}
@@ -381,5 +391,34 @@ func FuzzCanonical(f *testing.F) {
 		checkReencodes(t, leaf)
 		// Matching and indexing a valid event never fails.
 		IndexTerms(e, func(string, string) {})
+	})
+}
+
+// FuzzCompareUTF16 checks the byte-wise fast path of compareUTF16 against
+// the rune-by-rune lessUTF16.
+func FuzzCompareUTF16(f *testing.F) {
+	f.Add("a", "b")
+	f.Add("key\uffff", "key\U00010000")
+	f.Add("\u00e9t\u00e9", "\u00e9t\u00e8")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if !utf8.ValidString(a) || !utf8.ValidString(b) {
+			return // keys are valid UTF-8 (Validate)
+		}
+		want := 0
+		switch {
+		case lessUTF16(a, b):
+			want = -1
+		case lessUTF16(b, a):
+			want = 1
+		}
+		got := compareUTF16(a, b)
+		if got < 0 {
+			got = -1
+		} else if got > 0 {
+			got = 1
+		}
+		if got != want {
+			t.Errorf("compareUTF16(%+q, %+q) = %d, want %d", a, b, got, want)
+		}
 	})
 }
