@@ -241,7 +241,9 @@ func (s *Store) newID(now time.Time) (string, error) {
 }
 
 // termsOf returns an event's entries of trail_words: the index terms that
-// no B-tree column covers, as "field:key", sorted and distinct.
+// no B-tree column covers, as "field:key", in no particular order and
+// possibly repeated (a metadata array may hold a value twice): each user
+// dedupes or is indifferent to repeats (a signature bit set twice).
 func termsOf(e *trail.Event) []string {
 	out := make([]string, 0, 48)
 	trail.IndexTerms(e, func(field, key string) {
@@ -252,8 +254,7 @@ func termsOf(e *trail.Event) []string {
 		}
 		out = append(out, termKey(field, key))
 	})
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // termKey is the trail_words entry of a field and index key. PostgreSQL

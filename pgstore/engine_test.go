@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -718,6 +719,78 @@ func TestAppendSmallAndCopiedCommits(t *testing.T) {
 		t.Errorf("%d rows after the failed commit and 8 more, want 336", total)
 	}
 	if _, err := s.Verify(t.Context()); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+// TestIdempotentAcrossNodes sends the same client-supplied ids through two
+// nodes at once, in batches that overlap: every id is stored once and
+// every receipt of an id names the same seq. The duplicate check must
+// follow the tenant lock (it is pipelined right after it).
+func TestIdempotentAcrossNodes(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	signer, verifier := testKey(t)
+	var nodes []*pgstore.Store
+	for range 2 {
+		s, err := pgstore.Open(t.Context(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier, ServerName: "trail.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	const ids, workers = 60, 8
+	g := gen.New(5, 1)
+	base := make([]*trail.Event, ids)
+	for i := range base {
+		base[i] = g.Event("acme", epoch)
+		base[i].ID = "evt-" + strings.Repeat("0", 3-len(strconv.Itoa(i))) + strconv.Itoa(i)
+	}
+	var mu sync.Mutex
+	seqOf := map[string]int64{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range 5 {
+				// Overlapping windows of ids, each a fresh copy (Append takes ownership).
+				from := (w*7 + r*11) % ids
+				var batch []*trail.Event
+				for k := range 20 {
+					e := *base[(from+k)%ids]
+					batch = append(batch, &e)
+				}
+				res, err := nodes[(w+r)%2].Append(t.Context(), batch)
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				mu.Lock()
+				for _, rc := range res.Receipts {
+					if seq, ok := seqOf[rc.ID]; ok && seq != rc.Seq {
+						t.Errorf("id %s: receipts name seq %d and %d", rc.ID, seq, rc.Seq)
+					}
+					seqOf[rc.ID] = rc.Seq
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	var rows, distinct int
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT id) FROM trail_events WHERE tenant = 'acme'`).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if rows != distinct || rows != len(seqOf) {
+		t.Errorf("%d rows, %d distinct ids, %d ids sent and answered", rows, distinct, len(seqOf))
+	}
+	if _, err := nodes[0].Verify(t.Context()); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 }
