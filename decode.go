@@ -61,6 +61,22 @@ func DecodeClientEvent(data []byte) (e *Event, ok bool) {
 	return e, true
 }
 
+// DecodeClientEventPrefix is DecodeClientEvent for a JSON object at the
+// start of data (after JSON whitespace) that data may continue past, as
+// in an array of events: n is the offset in data just after the object's
+// closing brace. It reads no byte of data at or after n, and ok is true
+// exactly when DecodeClientEvent(data[:n]) is ok, with the same event; so
+// DecodeClientEvent(data) is ok exactly when this is and data[n:] is JSON
+// whitespace.
+func DecodeClientEventPrefix(data []byte) (e *Event, n int, ok bool) {
+	e = new(Event)
+	d := eventDecoder{data: data, strict: true}
+	if !d.eventObject(e) || d.seen&serverFields != 0 {
+		return nil, 0, false
+	}
+	return e, d.off, true
+}
+
 // maxDecodeDepth bounds the nesting of generic values the fast decoder
 // follows; deeper input goes to encoding/json, which has its own limit.
 const maxDecodeDepth = 500
@@ -98,7 +114,18 @@ const (
 	fLeafHash
 )
 
+// event decodes data, one object between JSON whitespace, into e.
 func (d *eventDecoder) event(e *Event) bool {
+	if !d.eventObject(e) {
+		return false
+	}
+	d.skipSpace()
+	return d.off == len(d.data)
+}
+
+// eventObject decodes the object at off (after whitespace) into e,
+// leaving off just after its closing brace.
+func (d *eventDecoder) eventObject(e *Event) bool {
 	if !d.objectStart() {
 		return false
 	}
@@ -160,11 +187,7 @@ func (d *eventDecoder) event(e *Event) bool {
 		seen |= bit
 	}
 	d.seen = seen
-	if d.off < 0 {
-		return false
-	}
-	d.skipSpace()
-	return d.off == len(d.data)
+	return d.off >= 0
 }
 
 func (d *eventDecoder) actor(a *Actor) bool {

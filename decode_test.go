@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func checkDecodeAgrees(t *testing.T, data []byte) bool {
 	case fast && !reflect.DeepEqual(got, want):
 		t.Fatalf("fast decoder of %q\n got %#v\nwant %#v", data, got, want)
 	}
+	checkClientDecodeAgrees(t, data, want, wantErr)
 	e, err := DecodeEvent(data)
 	switch {
 	case wantErr != nil:
@@ -43,6 +45,39 @@ func checkDecodeAgrees(t *testing.T, data []byte) bool {
 		t.Fatalf("DecodeEvent(%q)\n got %#v\nwant %#v", data, e, want)
 	}
 	return fast
+}
+
+// checkClientDecodeAgrees checks the client decoders on data, whose
+// encoding/json decoding is want or wantErr: when DecodeClientEvent
+// succeeds, encoding/json succeeds with a deeply equal Event; and
+// DecodeClientEventPrefix succeeds on data, and on data with more bytes
+// after it, exactly when DecodeClientEvent succeeds on the object it
+// finds, with the same Event.
+func checkClientDecodeAgrees(t *testing.T, data []byte, want *Event, wantErr error) {
+	t.Helper()
+	whole, ok := DecodeClientEvent(data)
+	switch {
+	case ok && wantErr != nil:
+		t.Fatalf("DecodeClientEvent accepted %q, encoding/json: %v", data, wantErr)
+	case ok && !reflect.DeepEqual(whole, want):
+		t.Fatalf("DecodeClientEvent(%q)\n got %#v\nwant %#v", data, whole, want)
+	}
+	for _, in := range [][]byte{data, append(slices.Clip(data), `,{"x":1}]`...)} {
+		pre, n, pok := DecodeClientEventPrefix(in)
+		if !pok {
+			if ok {
+				t.Fatalf("DecodeClientEventPrefix declined %q, which DecodeClientEvent accepts", in)
+			}
+			continue
+		}
+		obj, ook := DecodeClientEvent(in[:n])
+		if !ook || !reflect.DeepEqual(pre, obj) {
+			t.Fatalf("DecodeClientEventPrefix(%q) = %#v, %d; DecodeClientEvent of its object %q = %#v, %v", in, pre, n, in[:n], obj, ook)
+		}
+		if rest := bytes.TrimLeft(in[n:], " \t\r\n"); ok != (len(rest) == 0) && len(in) == len(data) {
+			t.Fatalf("DecodeClientEventPrefix(%q) ends at %d, DecodeClientEvent ok %v", in, n, ok)
+		}
+	}
 }
 
 // TestDecodeEventRandom is the decoder's property: for random events in
@@ -220,6 +255,8 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	f.Add([]byte(`{"action":"a","actor":{"id":"u"},"metadata":{"n":1e-400,"m":-0.0,"k":"\ud800"}}`))
 	f.Add([]byte(`{"ACTION":"a","actor":{"id":"u"},"actor":{"name":"n"},"request":{"duration_ms":-0}}`))
+	f.Add([]byte(` {"action":"a","actor":{"id":"u"},"metadata":{"k":[1,{"x":"}]"}]}} `))
+	f.Add([]byte(`{"tenant":"t","action":"a","actor":{"id":"u"},"source":{"ip":"10.0.0.1"},"changes":[{"field":"f","old":1,"new":null}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeAgrees(t, data)
 	})
@@ -266,11 +303,13 @@ func TestDecodeClientEvent(t *testing.T) {
 		}
 		data = bytes.Replace(data, []byte(`"seq":0,`), nil, 1)
 		got, ok := DecodeClientEvent(data)
+		want := new(Event)
+		err = json.Unmarshal(data, want)
+		checkClientDecodeAgrees(t, data, want, err)
 		if !ok {
 			continue // inputs the fast path leaves to encoding/json
 		}
-		want := new(Event)
-		if err := json.Unmarshal(data, want); err != nil {
+		if err != nil {
 			t.Fatalf("encoding/json rejects what the fast path took: %v\n%s", err, data)
 		}
 		if !reflect.DeepEqual(got, want) {

@@ -81,7 +81,17 @@ func appendHash(dst []byte, h trail.Hash) []byte {
 // most of a large batch's response time on the receipts' hashes, so they
 // are written directly in the same shape.
 func writeIngest(w http.ResponseWriter, out *ingestResponse) error {
-	buf := make([]byte, 0, 256+160*len(out.Receipts))
+	size := 256
+	for i := range out.Receipts {
+		size += 160
+		if p := out.Receipts[i].Inclusion; p != nil {
+			size += 80 + 47*len(p.Hashes)
+		}
+	}
+	for t, note := range out.Checkpoints {
+		size += len(t) + len(note) + 16
+	}
+	buf := make([]byte, 0, size)
 	buf = append(buf, `{"receipts":[`...)
 	for i, rc := range out.Receipts {
 		if i > 0 {

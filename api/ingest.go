@@ -160,67 +160,43 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 }
 
 // decodeBatchFast decodes a JSON body that is one well-formed event or a
-// well-formed batch {"events":[…]} of 1 to MaxBatchEvents events, every
-// one of which trail.DecodeClientEvent accepts. For such a body it returns
-// exactly the events splitBatch and decodeEvent would; for any other body
-// it returns ok false, and the caller takes that slower path, which
-// reports what is wrong.
+// well-formed batch {"events":[…]} of 1 to MaxBatchEvents events (the
+// key spelled without escapes, only JSON whitespace around the tokens),
+// every one of which trail.DecodeClientEventPrefix accepts. For such a
+// body it returns exactly the events splitBatch and decodeEvent would;
+// for any other body it returns ok false, and the caller takes that
+// slower path, which reports what is wrong.
 func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
-	elems, ok := batchElems(body, s.limits.MaxBatchEvents)
-	if !ok {
-		return nil, false
-	}
-	events = make([]*trail.Event, len(elems))
-	for i, el := range elems {
-		if events[i], ok = trail.DecodeClientEvent(el); !ok {
-			return nil, false
-		}
-	}
-	return events, true
-}
-
-// batchElems finds the events of a JSON body without decoding them. The
-// body, between JSON whitespace, must be either {"events":[e, …]} with 1
-// to limit elements e that are objects, the key spelled without escapes,
-// or one object whose first key is not "events" (a single event). The
-// elements (or the single object) are returned as slices of body; each is
-// a run of balanced braces and brackets outside strings, not otherwise
-// checked, so the caller must decode each strictly. ok is false for any
-// other body, well-formed or not.
-func batchElems(body []byte, limit int) (elems [][]byte, ok bool) {
 	i := skipWS(body, 0)
 	if i == len(body) || body[i] != '{' {
 		return nil, false
 	}
-	start := i
 	j := skipWS(body, i+1)
 	const key = `"events"`
 	if !bytes.HasPrefix(body[j:], []byte(key)) {
-		// A single event (or something the slow path rejects).
-		end, ok := skipObject(body, start)
-		if !ok || skipWS(body, end) != len(body) {
+		// A single event, or something the slow path rejects.
+		e, n, ok := trail.DecodeClientEventPrefix(body[i:])
+		if !ok || skipWS(body, i+n) != len(body) {
 			return nil, false
 		}
-		return [][]byte{body[start:end]}, true
+		return []*trail.Event{e}, true
 	}
-	j = skipWS(body, j+len(key))
-	if j == len(body) || body[j] != ':' {
+	if j = skipWS(body, j+len(key)); j == len(body) || body[j] != ':' {
 		return nil, false
 	}
-	j = skipWS(body, j+1)
-	if j == len(body) || body[j] != '[' {
+	if j = skipWS(body, j+1); j == len(body) || body[j] != '[' {
 		return nil, false
 	}
 	for j = skipWS(body, j+1); ; {
-		if j == len(body) || body[j] != '{' || len(elems) == limit {
+		if j == len(body) || body[j] != '{' || len(events) == s.limits.MaxBatchEvents {
 			return nil, false // also an empty array: the slow path says why
 		}
-		end, ok := skipObject(body, j)
+		e, n, ok := trail.DecodeClientEventPrefix(body[j:])
 		if !ok {
 			return nil, false
 		}
-		elems = append(elems, body[j:end])
-		if j = skipWS(body, end); j == len(body) {
+		events = append(events, e)
+		if j = skipWS(body, j+n); j == len(body) {
 			return nil, false
 		}
 		if body[j] == ']' {
@@ -235,7 +211,7 @@ func batchElems(body []byte, limit int) (elems [][]byte, ok bool) {
 	if j == len(body) || body[j] != '}' || skipWS(body, j+1) != len(body) {
 		return nil, false
 	}
-	return elems, true
+	return events, true
 }
 
 // skipWS returns the offset of the first byte of b at or after i that is
@@ -250,42 +226,6 @@ func skipWS(b []byte, i int) int {
 		}
 	}
 	return i
-}
-
-// skipObject returns the offset just after the object that starts at
-// b[i] == '{': the first point where the braces and brackets outside
-// strings balance. ok is false when b ends first or a closing brace or
-// bracket does not match its opener.
-func skipObject(b []byte, i int) (end int, ok bool) {
-	var stack [64]byte // the open brackets beyond the first
-	open := stack[:0]
-	for i++; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(b) {
-				return 0, false
-			}
-		case '{', '[':
-			open = append(open, c)
-		case '}', ']':
-			if len(open) == 0 {
-				if c != '}' {
-					return 0, false
-				}
-				return i + 1, true
-			}
-			if want := open[len(open)-1] + 2; c != want { // '{'+2 == '}', '['+2 == ']'
-				return 0, false
-			}
-			open = open[:len(open)-1]
-		}
-	}
-	return 0, false
 }
 
 // splitBatch returns the events of a JSON body: the elements of
