@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"strconv"
@@ -47,6 +48,7 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 type receiptParser struct {
 	b   []byte
 	off int
+	b64 *base64.Encoding // strict standard base64, as trail.Hash.UnmarshalText decodes
 }
 
 // parseReceipts parses body when it is exactly
@@ -58,7 +60,7 @@ type receiptParser struct {
 // a string trail.Hash.UnmarshalText accepts, and the checkpoints any valid
 // JSON object. ok is false for anything else.
 func parseReceipts(body []byte) (rs []trail.Receipt, ok bool) {
-	p := &receiptParser{b: body}
+	p := &receiptParser{b: body, b64: base64.StdEncoding.Strict()}
 	if !p.lit(`{"receipts":[`) {
 		return nil, false
 	}
@@ -101,6 +103,9 @@ func (p *receiptParser) receipt(r *trail.Receipt) bool {
 		in := &trail.InclusionProof{Hashes: []trail.Hash{}}
 		if !p.int(&in.LeafIndex) || !p.lit(`,"tree_size":`) || !p.int(&in.TreeSize) || !p.lit(`,"hashes":[`) {
 			return false
+		}
+		if end := bytes.IndexByte(p.b[p.off:], ']'); end > 0 {
+			in.Hashes = make([]trail.Hash, 0, end/47+1) // "<44 characters>",
 		}
 		if !p.lit("]") {
 			for {
@@ -159,9 +164,20 @@ func (p *receiptParser) str(s *string) bool {
 	return ok
 }
 
+// hash moves past a string that trail.Hash.UnmarshalText accepts, strict
+// standard base64 of exactly 32 bytes, and decodes it as that would.
 func (p *receiptParser) hash(h *trail.Hash) bool {
 	raw, ok := p.rawStr()
-	return ok && h.UnmarshalText(raw) == nil
+	if !ok || len(raw) != p.b64.EncodedLen(len(h)) {
+		return false
+	}
+	var buf [33]byte // room for the decoder to write past 32 bytes before it fails
+	n, err := p.b64.Decode(buf[:], raw)
+	if err != nil || n != len(h) {
+		return false
+	}
+	copy(h[:], buf[:n])
+	return true
 }
 
 // int moves past an integer, -?(0|[1-9][0-9]*), that fits an int64 and
