@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/keyring"
@@ -238,6 +239,8 @@ func BenchmarkScale(b *testing.B) {
 		{"actor, mid tenant", mid, actorExpr},
 		{"action+outcome, mid tenant", mid, actionOutcomeExpr},
 		{"ip, mid tenant", mid, ipExpr},
+		{"word, large tenant", large, wordExpr},
+		{"word, mid tenant", mid, wordExpr},
 	} {
 		qs := make([]*trail.Query, 0, samples)
 		for len(qs) < samples {
@@ -290,6 +293,21 @@ func ipExpr(ev *trail.Event) *trail.Expr {
 		return nil
 	}
 	return trail.Term(trail.FieldIP, ev.Source.IP)
+}
+
+// wordExpr is a free-text query for one word of the event's reason (four
+// or more letters), as trail bench picks them; nil when it has none.
+func wordExpr(ev *trail.Event) *trail.Expr {
+	var words []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(ev.Reason), func(r rune) bool { return !unicode.IsLetter(r) }) {
+		if len(w) >= 4 {
+			words = append(words, w)
+		}
+	}
+	if len(words) == 0 {
+		return nil
+	}
+	return trail.Term(trail.FieldText, words[int(ev.Seq)%len(words)])
 }
 
 // storedEvents is the number of events in s.

@@ -160,6 +160,7 @@ type view struct {
 	blocks []*blockRef
 	segs   []segSnap
 	lr     *leafReader // persisted leaf hashes, a level-0 tile at a time
+	pre    *rowFilter  // when not nil, block rows it rejects are skipped undecoded
 }
 
 type segSnap struct {
@@ -323,6 +324,7 @@ func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) 
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
+	v.pre = newRowFilter(q.Filter)
 	page := &trail.Page{Events: []*trail.Event{}}
 	desc := q.Order == trail.OrderDesc
 	err = v.scan(ctx, q.Filter, sel.from, sel.to, desc, hasCursor, after, func(ev *trail.Event) bool {
@@ -420,6 +422,9 @@ func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool
 	}
 	more := true
 	err := src.b.r.Rows(rows, func(row int, data []byte) error {
+		if v.pre != nil && !v.pre.may(data) {
+			return nil // cannot match: not worth decoding
+		}
 		ev, err := v.decodeRow(src, row, data)
 		if err != nil {
 			return err
@@ -461,6 +466,7 @@ func (s *Store) Stats(ctx context.Context, sq *trail.StatsQuery) (*trail.Stats, 
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
+	v.pre = newRowFilter(q.Filter)
 	c := trail.NewStatsCounter(sq)
 	var addErr error
 	err = v.scan(ctx, q.Filter, sel.from, sel.to, false, false, 0, func(ev *trail.Event) bool {
