@@ -12,8 +12,7 @@ import (
 // of a candidate chunk that cannot hold its words. (Words are indexed per
 // chunk, so a rare word's candidates are whole chunks of other events.)
 type rowFilter struct {
-	words   [][]byte // lower-case ASCII; every one must occur in a matching row
-	lowered []byte   // scratch: the row in ASCII lower case
+	words [][]byte // lower-case ASCII; every one must occur in a matching row
 }
 
 // newRowFilter returns the filter of rows that may match x, or nil when x
@@ -74,21 +73,53 @@ func (f *rowFilter) may(data []byte) bool {
 	if len(data) == 0 {
 		return true // an erased row: the matcher decides
 	}
-	f.lowered = append(f.lowered[:0], data...)
-	ascii := true
-	for i, c := range f.lowered {
-		switch {
-		case 'A' <= c && c <= 'Z':
-			f.lowered[i] = c + 'a' - 'A'
-		case c >= 0x80:
-			ascii = false
+	for _, w := range f.words {
+		if !containsFold(data, w) {
+			// Unless a character lowering to ASCII hides it.
+			return bytes.Contains(data, []byte(capitalIWithDot)) || bytes.Contains(data, []byte(kelvinSign))
 		}
 	}
-	if !ascii && (bytes.Contains(data, []byte(capitalIWithDot)) || bytes.Contains(data, []byte(kelvinSign))) {
+	return true
+}
+
+// containsFold reports whether s contains w up to ASCII case; w is in
+// lower case.
+func containsFold(s, w []byte) bool {
+	if len(w) == 0 {
 		return true
 	}
-	for _, w := range f.words {
-		if !bytes.Contains(f.lowered, w) {
+	c0 := w[0]
+	upper := c0
+	if 'a' <= c0 && c0 <= 'z' {
+		upper = c0 - 'a' + 'A'
+	}
+	for len(s) >= len(w) {
+		// The next place where w's first byte occurs in either case.
+		i := bytes.IndexByte(s[:len(s)-len(w)+1], c0)
+		if upper != c0 {
+			if j := bytes.IndexByte(s[:len(s)-len(w)+1], upper); j >= 0 && (i < 0 || j < i) {
+				i = j
+			}
+		}
+		if i < 0 {
+			return false
+		}
+		if equalFold(s[i+1:i+len(w)], w[1:]) {
+			return true
+		}
+		s = s[i+1:]
+	}
+	return false
+}
+
+// equalFold reports whether a equals w (lower case) up to ASCII case.
+func equalFold(a, w []byte) bool {
+	for i, c := range w {
+		d := a[i]
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if d != c {
 			return false
 		}
 	}

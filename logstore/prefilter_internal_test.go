@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"strings"
 	"testing"
 	"time"
 	"unicode"
@@ -117,4 +118,32 @@ func FuzzRowFilter(f *testing.F) {
 		checkSound(t, e, trail.PrefixTerm(trail.FieldText, w1))
 		checkSound(t, e, trail.And(trail.Term(trail.FieldText, w1), trail.Term(trail.FieldText, w2)))
 	})
+}
+
+// FuzzContainsFold checks containsFold against lowering both strings.
+func FuzzContainsFold(f *testing.F) {
+	f.Add([]byte("Rotated the KEY"), "key")
+	f.Add([]byte("kkkKey"), "key")
+	f.Add([]byte(""), "a")
+	f.Fuzz(func(t *testing.T, s []byte, w string) {
+		w = strings.ToLower(w)
+		if !isASCII(w) {
+			return
+		}
+		want := strings.Contains(asciiLower(string(s)), w)
+		if got := containsFold(s, []byte(w)); got != want {
+			t.Errorf("containsFold(%q, %q) = %v, want %v", s, w, got, want)
+		}
+	})
+}
+
+// asciiLower lowers the ASCII letters of s only.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
