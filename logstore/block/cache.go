@@ -93,6 +93,14 @@ func (c *Cache) get(k cacheKey) *decodedChunk {
 	return e.c
 }
 
+// has reports whether k is cached, without taking a reference: by the
+// time the caller acts on the answer it may be stale.
+func (c *Cache) has(k cacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[k] != nil
+}
+
 // put caches d (referenced once, by the caller) under k and returns the
 // chunk to use: d, or the one another reader put there first, with a
 // reference taken.

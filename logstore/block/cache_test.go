@@ -229,3 +229,43 @@ func TestLevels(t *testing.T) {
 		})
 	}
 }
+
+// TestRowsPrefetchReleases stops Rows at every point of a read over many
+// chunks (so its prefetching workers are at work or have acquired chunks
+// ahead) and checks that no chunk stays referenced in the cache.
+func TestRowsPrefetchReleases(t *testing.T) {
+	rows := smallRows(3000)
+	file, _ := writeRows(t, rows, 0, Options{ChunkRows: 20})
+	cache := NewCache(1 << 30)
+	r, err := OpenWith("prefetch", bytes.NewReader(file), int64(len(file)), Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := make([]uint32, 0, 150)
+	for row := len(rows) - 1; row >= 0 && len(set) < cap(set); row -= 20 { // one row per chunk, newest first
+		set = append(set, uint32(row))
+	}
+	stop := fmt.Errorf("stop")
+	for n := 1; n <= len(set); n += 7 {
+		calls := 0
+		err := r.Rows(set, func(row int, data []byte) error {
+			if !bytes.Equal(data, rows[row].data) {
+				return fmt.Errorf("row %d differs", row)
+			}
+			if calls++; calls == n {
+				return stop
+			}
+			return nil
+		})
+		if err != stop && !(err == nil && n > len(set)) {
+			t.Fatalf("stopping after %d rows: got %v", n, err)
+		}
+		cache.mu.Lock()
+		for k, e := range cache.entries {
+			if e.c.refs != 0 {
+				t.Errorf("stopping after %d rows: chunk %d still has %d references", n, k.chunk, e.c.refs)
+			}
+		}
+		cache.mu.Unlock()
+	}
+}

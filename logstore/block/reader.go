@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ChunkInfo describes one chunk: its rows [FirstRow, FirstRow+Rows), how
@@ -407,6 +409,7 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		chunkOf = make([]int32, len(rows))
 		open    = make(map[int]*held) // only the chunks read and not yet released
 		last    = make(map[int]int)
+		order   []int // the chunks in the order rows first need them
 	)
 	for i, row := range rows {
 		if r.IsErased(int(row)) {
@@ -415,12 +418,17 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		}
 		ci := r.chunkOf(int(row))
 		chunkOf[i] = int32(ci)
+		if _, seen := last[ci]; !seen {
+			order = append(order, ci)
+		}
 		last[ci] = i
 	}
+	pf := r.prefetch(order)
 	defer func() {
 		for _, h := range open {
 			r.cache.release(h.c)
 		}
+		pf.stop()
 	}()
 	for i, row := range rows {
 		ci := int(chunkOf[i])
@@ -432,7 +440,7 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		}
 		h := open[ci]
 		if h == nil {
-			c, err := r.acquire(ci)
+			c, err := pf.next()
 			if err != nil {
 				return err
 			}
@@ -454,6 +462,125 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		}
 	}
 	return nil
+}
+
+// prefetcher hands a Rows call its chunks in order, acquiring (and so
+// decompressing) those after the first from worker goroutines, so that
+// chunks missing from the cache are decompressed on several cores while
+// the caller works on the ones before. A query that reads one row from
+// each of many cold chunks (a rare value's newest matches) is bound by
+// decompression, which this divides by up to prefetchWorkers.
+type prefetcher struct {
+	r      *Reader
+	order  []int
+	taken  int            // chunks handed out by next
+	slots  []prefetchSlot // for order[1:], when prefetching
+	tokens chan struct{}  // one per chunk acquired and not yet taken
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	work   atomic.Int64 // the next index of order a worker takes
+}
+
+type prefetchSlot struct {
+	c    *decodedChunk
+	err  error
+	done chan struct{}
+}
+
+// Prefetching starts when prefetchMin of the chunks are not cached (a
+// cached chunk costs less than handing it over); at most prefetchWorkers
+// goroutines (and GOMAXPROCS) decompress, each at most one chunk ahead of
+// the caller.
+const (
+	prefetchMin     = 3
+	prefetchWorkers = 4
+)
+
+// prefetch returns the prefetcher of the chunks order, its workers
+// started when there are enough chunks and cores.
+func (r *Reader) prefetch(order []int) *prefetcher {
+	p := &prefetcher{r: r, order: order}
+	workers := min(prefetchWorkers, runtime.GOMAXPROCS(0), len(order)-1)
+	if len(order) < prefetchMin || workers < 1 {
+		return p
+	}
+	cold := 0
+	for _, ci := range order[1:] {
+		if !r.cache.has(cacheKey{r.id, ci}) {
+			if cold++; cold == prefetchMin {
+				break
+			}
+		}
+	}
+	if cold < prefetchMin {
+		return p
+	}
+	p.slots = make([]prefetchSlot, len(order))
+	for k := range p.slots {
+		p.slots[k].done = make(chan struct{})
+	}
+	p.tokens = make(chan struct{}, workers)
+	p.quit = make(chan struct{})
+	p.work.Store(1) // the caller acquires the first chunk itself
+	for range workers {
+		p.wg.Add(1)
+		go p.worker()
+	}
+	return p
+}
+
+func (p *prefetcher) worker() {
+	defer p.wg.Done()
+	for {
+		select {
+		case p.tokens <- struct{}{}:
+		case <-p.quit:
+			return
+		}
+		k := int(p.work.Add(1) - 1)
+		if k >= len(p.order) {
+			<-p.tokens
+			return
+		}
+		s := &p.slots[k]
+		s.c, s.err = p.r.acquire(p.order[k])
+		close(s.done)
+	}
+}
+
+// next returns the next chunk of order, acquired: the caller releases it.
+func (p *prefetcher) next() (*decodedChunk, error) {
+	k := p.taken
+	p.taken++
+	if p.slots == nil || k == 0 {
+		return p.r.acquire(p.order[k])
+	}
+	s := &p.slots[k]
+	<-s.done
+	<-p.tokens // the worker may acquire another
+	c, err := s.c, s.err
+	s.c = nil
+	return c, err
+}
+
+// stop ends the workers and releases the chunks they acquired that were
+// never taken.
+func (p *prefetcher) stop() {
+	if p.slots == nil {
+		return
+	}
+	close(p.quit)
+	p.wg.Wait()
+	for k := p.taken; k < len(p.slots); k++ {
+		s := &p.slots[k]
+		select {
+		case <-s.done:
+			if s.c != nil {
+				p.r.cache.release(s.c)
+			}
+		default: // never started
+		}
+	}
 }
 
 // acquire returns chunk ci, decoded, from the cache or the file. The
