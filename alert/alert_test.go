@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -746,5 +747,49 @@ func TestManagerRunsEveryTenant(t *testing.T) {
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Errorf("run: got %v", err)
+	}
+}
+
+// countingState counts the saves that reach a StateStore.
+type countingState struct {
+	MemoryState
+	saves atomic.Int64
+}
+
+func (s *countingState) Save(ctx context.Context, tenant string, data []byte) error {
+	s.saves.Add(1)
+	return s.MemoryState.Save(ctx, tenant, data)
+}
+
+// TestSaveOnlyWhatChanged: an engine saves its state at most every
+// SaveEvery while events flow, and not at all while its tenant is idle.
+func TestSaveOnlyWhatChanged(t *testing.T) {
+	f := newFixture(t)
+	st := &countingState{}
+	f.state = st
+	f.open() // a fresh state: saved once
+	base := st.saves.Load()
+	for i := 0; i < 20; i++ { // 20 batches within one SaveEvery
+		f.clk.Set(t0.Add(time.Duration(i) * time.Second))
+		f.add(event("doc.read", trail.OutcomeSuccess, "10.0.0.1", "u_1", f.clk.Now()))
+	}
+	if n := st.saves.Load() - base; n > 1 {
+		t.Errorf("20 quiet batches in 20s saved the state %d times, want at most once (SaveEvery 1m)", n)
+	}
+	f.clk.Set(t0.Add(2 * time.Minute))
+	f.step()
+	afterActive := st.saves.Load()
+	if afterActive == base {
+		t.Error("the cursor moved and a minute passed, but the state was never saved")
+	}
+	for i := 3; i < 30; i++ { // idle for half an hour
+		f.clk.Set(t0.Add(time.Duration(i) * time.Minute))
+		f.step()
+		if err := f.eng.Tick(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.saves.Load() - afterActive; n != 0 {
+		t.Errorf("an idle tenant's unchanged state was saved %d times", n)
 	}
 }

@@ -74,8 +74,9 @@
 // cooldowns, alert list) is one JSON blob per tenant in a StateStore
 // (FileState: atomic replace; MemoryState). It is saved after every batch
 // that fired, after the firings are durable, and otherwise at least every
-// SaveEvery (5s), on rule and status changes, and when Run returns. The
-// seen-sets of new_value are persisted with the cursor, not rebuilt.
+// SaveEvery (1m), on rule and status changes, and when Run returns; a
+// blob equal to the last one saved is not written again. The seen-sets of
+// new_value are persisted with the cursor, not rebuilt.
 //
 // Evaluation is deterministic in the events and the saved state, so a
 // restart from an older save re-reads the events after its cursor and
