@@ -611,11 +611,14 @@ func (s *Store) Wait(ctx context.Context, tenantName string, size int64) (int64,
 	for {
 		s.mu.RLock()
 		t := s.tenants[tenantName]
-		ch := s.notify
+		ch := s.notify // until the tenant has events
 		s.mu.RUnlock()
 		if t != nil {
 			t.mu.RLock()
 			n := t.size
+			if n > 0 {
+				ch = t.grown
+			}
 			t.mu.RUnlock()
 			if n > size {
 				return n, nil

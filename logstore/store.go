@@ -120,7 +120,7 @@ type Store struct {
 
 	mu      sync.RWMutex // guards tenants, notify
 	tenants map[string]*tenant
-	notify  chan struct{} // closed and replaced after every commit
+	notify  chan struct{} // closed and replaced after every commit that created a tenant
 
 	reqs     chan *appendReq
 	quit     chan struct{}
@@ -166,6 +166,11 @@ type tenant struct {
 	// head in place (see deferHeads). Both are guarded by Store.commitMu.
 	headStart  wal.Position
 	headDefers int
+	// grown is closed and replaced (under mu) whenever the tenant's size
+	// grows, waking the Waits of this tenant only: with one follower per
+	// tenant (alert engines, sinks, live tails), a store-wide signal woke
+	// every follower at every commit.
+	grown chan struct{}
 	cp         *trail.Checkpoint
 	logged     int64 // size of the last checkpoint in checkpoints.log at Open
 	tiles      *tileFiles
@@ -427,7 +432,7 @@ func (s *Store) newTenant(name string) (*tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0, nil)}, nil
+	return &tenant{name: name, dir: dir, tree: tree, tiles: tiles, head: newHeadSeg(0, nil), grown: make(chan struct{})}, nil
 }
 
 // tenantByName returns an existing tenant or an ENOTFOUND/EUNAVAILABLE error.

@@ -328,6 +328,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 		return
 	}
+	newTenants := false // a tenant got its first events
 	for _, pt := range active {
 		t := pt.t
 		t.mu.Lock()
@@ -342,7 +343,10 @@ func (s *Store) commit(reqs []*appendReq) {
 		t.size = pt.first + int64(len(pt.entries))
 		t.cp = pt.cp
 		t.head.cp = pt.cp
+		close(t.grown)
+		t.grown = make(chan struct{})
 		t.mu.Unlock()
+		newTenants = newTenants || pt.first == 0
 	}
 	if len(active) > 0 {
 		s.pendingNotes = s.pendingNotes[:0]
@@ -353,7 +357,8 @@ func (s *Store) commit(reqs []*appendReq) {
 	flush := s.headBytes > s.opts.HeadBytes
 	throttle := s.headBytes > headLimit*s.opts.HeadBytes
 	s.commitMu.Unlock()
-	if len(active) > 0 {
+	if newTenants {
+		// Waits for a tenant that did not exist (see Store.Wait).
 		s.mu.Lock()
 		close(s.notify)
 		s.notify = make(chan struct{})
