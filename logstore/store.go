@@ -170,11 +170,11 @@ type tenant struct {
 	// grows, waking the Waits of this tenant only: with one follower per
 	// tenant (alert engines, sinks, live tails), a store-wide signal woke
 	// every follower at every commit.
-	grown chan struct{}
-	cp         *trail.Checkpoint
-	logged     int64 // size of the last checkpoint in checkpoints.log at Open
-	tiles      *tileFiles
-	broken     *trail.TamperError
+	grown  chan struct{}
+	cp     *trail.Checkpoint
+	logged int64 // size of the last checkpoint in checkpoints.log at Open
+	tiles  *tileFiles
+	broken *trail.TamperError
 }
 
 // Open opens or creates the store in opts.Dir and recovers it: it loads
