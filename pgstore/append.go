@@ -349,7 +349,7 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 	names = slices.Compact(names)
 	var missing []string
 	for _, n := range names {
-		if _, ok, _ := s.knownSize(n); !ok {
+		if _, ok := s.knownSize(n); !ok {
 			missing = append(missing, n)
 		}
 	}

@@ -52,21 +52,21 @@ func parsePayload(p string, fn func(tenant string, size int64)) {
 	}
 }
 
-// observe records that tenant's log holds at least size events and wakes
-// waiters when that is news.
+// observe records that each tenant's log holds at least the given number
+// of events and wakes the waiters of the tenants for which that is news,
+// and only those: a commit into one tenant does not wake the followers of
+// the others (one alert engine per tenant, sinks, live tails).
 func (s *Store) observe(updates map[string]int64) {
 	s.sizeMu.Lock()
 	defer s.sizeMu.Unlock()
-	grew := false
 	for tenant, size := range updates {
 		if size > s.sizes[tenant] || (size == 0 && !s.hasSizeLocked(tenant)) {
 			s.sizes[tenant] = size
-			grew = true
+			if ch, ok := s.changed[tenant]; ok {
+				close(ch)
+				delete(s.changed, tenant)
+			}
 		}
-	}
-	if grew {
-		close(s.changed)
-		s.changed = make(chan struct{})
 	}
 }
 
@@ -75,13 +75,27 @@ func (s *Store) hasSizeLocked(tenant string) bool {
 	return ok
 }
 
-// knownSize returns the latest size this node knows of tenant and a
-// channel closed at the next change.
-func (s *Store) knownSize(tenant string) (int64, bool, <-chan struct{}) {
+// knownSize returns the latest size this node knows of tenant, and
+// whether it knows one.
+func (s *Store) knownSize(tenant string) (int64, bool) {
 	s.sizeMu.Lock()
 	defer s.sizeMu.Unlock()
 	size, ok := s.sizes[tenant]
-	return size, ok, s.changed
+	return size, ok
+}
+
+// sizeSignal is knownSize with a channel that is closed at the next change
+// of tenant's size.
+func (s *Store) sizeSignal(tenant string) (int64, bool, <-chan struct{}) {
+	s.sizeMu.Lock()
+	defer s.sizeMu.Unlock()
+	size, ok := s.sizes[tenant]
+	ch := s.changed[tenant]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.changed[tenant] = ch
+	}
+	return size, ok, ch
 }
 
 // reloadSizes reads every tenant's size from the database.
@@ -173,7 +187,7 @@ func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, err
 	}
 	polled := false
 	for {
-		cur, ok, changed := s.knownSize(tenant)
+		cur, ok, changed := s.sizeSignal(tenant)
 		if ok && cur > size {
 			return cur, nil
 		}

@@ -154,7 +154,7 @@ func (s *Store) requireTenant(ctx context.Context, tenant string) error {
 	if err := trail.ValidateTenantName(tenant); err != nil {
 		return err
 	}
-	if _, ok, _ := s.knownSize(tenant); ok {
+	if _, ok := s.knownSize(tenant); ok {
 		return nil
 	}
 	var size int64

@@ -123,8 +123,8 @@ type Store struct {
 	parts  map[int64]bool // start (Unix seconds) of partitions known to exist
 
 	sizeMu  sync.Mutex
-	sizes   map[string]int64 // latest known size of each tenant
-	changed chan struct{}    // closed and replaced when sizes change
+	sizes   map[string]int64         // latest known size of each tenant
+	changed map[string]chan struct{} // of tenants with waiters: closed and removed when the tenant's size changes
 
 	readMu    sync.Mutex
 	readTrees map[string]*merkle.Tree // committed trees for proofs, by tenant
@@ -180,7 +180,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		verifier:  opts.Verifier,
 		parts:     map[int64]bool{},
 		sizes:     map[string]int64{},
-		changed:   make(chan struct{}),
+		changed:   map[string]chan struct{}{},
 		readTrees: map[string]*merkle.Tree{},
 		closed:    make(chan struct{}),
 	}
