@@ -62,6 +62,7 @@ func (s *Store) observe(updates map[string]int64) {
 	for tenant, size := range updates {
 		if size > s.sizes[tenant] || (size == 0 && !s.hasSizeLocked(tenant)) {
 			s.sizes[tenant] = size
+			s.heard++
 			if ch, ok := s.changed[tenant]; ok {
 				close(ch)
 				delete(s.changed, tenant)
@@ -85,17 +86,24 @@ func (s *Store) knownSize(tenant string) (int64, bool) {
 }
 
 // sizeSignal is knownSize with a channel that is closed at the next change
-// of tenant's size.
-func (s *Store) sizeSignal(tenant string) (int64, bool, <-chan struct{}) {
+// of tenant's size, and the count of changes heard so far for any tenant.
+func (s *Store) sizeSignal(tenant string) (size int64, ok bool, changed <-chan struct{}, heard uint64) {
 	s.sizeMu.Lock()
 	defer s.sizeMu.Unlock()
-	size, ok := s.sizes[tenant]
+	size, ok = s.sizes[tenant]
 	ch := s.changed[tenant]
 	if ch == nil {
 		ch = make(chan struct{})
 		s.changed[tenant] = ch
 	}
-	return size, ok, ch
+	return size, ok, ch, s.heard
+}
+
+// heardCount returns the count of size changes heard so far, any tenant.
+func (s *Store) heardCount() uint64 {
+	s.sizeMu.Lock()
+	defer s.sizeMu.Unlock()
+	return s.heard
 }
 
 // reloadSizes reads every tenant's size from the database.
@@ -187,7 +195,7 @@ func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, err
 	}
 	polled := false
 	for {
-		cur, ok, changed := s.sizeSignal(tenant)
+		cur, ok, changed, heard := s.sizeSignal(tenant)
 		if ok && cur > size {
 			return cur, nil
 		}
@@ -207,7 +215,13 @@ func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, err
 		select {
 		case <-changed:
 		case <-t.C:
-			polled = false
+			// Poll when this node heard of no commit at all for a whole
+			// interval: the listener may be cut off. While it delivers
+			// other tenants' commits, it would have delivered this one's
+			// too (and reloads every size after a reconnect), so a
+			// thousand idle followers do not poll a thousand times a
+			// second.
+			polled = s.heardCount() != heard
 		case <-ctx.Done():
 			t.Stop()
 			return 0, ctx.Err()

@@ -15,11 +15,11 @@ func TestObserveWakesOnlyItsTenant(t *testing.T) {
 			return false
 		}
 	}
-	_, ok, a := s.sizeSignal("a")
+	_, ok, a, _ := s.sizeSignal("a")
 	if ok {
 		t.Fatal("size of a known before any observation")
 	}
-	_, _, b := s.sizeSignal("b")
+	_, _, b, _ := s.sizeSignal("b")
 	s.observe(map[string]int64{"b": 5})
 	if closed(a) {
 		t.Error("a commit into b woke a waiter of a")
@@ -27,7 +27,7 @@ func TestObserveWakesOnlyItsTenant(t *testing.T) {
 	if !closed(b) {
 		t.Error("a commit into b did not wake its waiter")
 	}
-	_, _, b = s.sizeSignal("b")
+	_, _, b, _ = s.sizeSignal("b")
 	s.observe(map[string]int64{"b": 5, "a": 1}) // b unchanged
 	if !closed(a) || closed(b) {
 		t.Errorf("a woken %v (want true), b woken %v (want false)", closed(a), closed(b))

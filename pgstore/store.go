@@ -125,6 +125,7 @@ type Store struct {
 	sizeMu  sync.Mutex
 	sizes   map[string]int64         // latest known size of each tenant
 	changed map[string]chan struct{} // of tenants with waiters: closed and removed when the tenant's size changes
+	heard   uint64                   // sizes changes observed so far, any tenant
 
 	readMu    sync.Mutex
 	readTrees map[string]*merkle.Tree // committed trees for proofs, by tenant
