@@ -26,25 +26,44 @@ type headSeg struct {
 	ids     map[string]int64
 	bytes   int64
 	cp      *trail.Checkpoint // the checkpoint signed when this segment last grew
+	sizes   *headSizes        // of the segment before, for the first add; then nil
 }
 
-// newHeadSeg returns an empty segment starting at seq first, sized like
-// prev, the segment it follows (nil for none): as many entries, ids and
-// keys per field, so that a tenant's steady ingest does not grow and
-// rehash the same maps again in every segment.
+// headSizes are the sizes of a head segment's slices and maps, with which
+// the next segment allocates them.
+type headSizes struct {
+	entries, posts int
+	keys           map[string]int // per field
+}
+
+// newHeadSeg returns an empty segment starting at seq first that will be
+// sized like prev, the segment it follows (nil for none): as many entries,
+// ids and keys per field, so that a tenant's steady ingest does not grow
+// and rehash the same maps again in every segment. It only records the
+// sizes: the first add allocates, outside the flush that freezes every
+// head at once while commits wait.
 func newHeadSeg(first int64, prev *headSeg) *headSeg {
-	h := &headSeg{first: first, index: map[string]map[string]int32{}}
-	if prev == nil {
-		h.ids = map[string]int64{}
-		return h
-	}
-	h.entries = make([]headEntry, 0, len(prev.entries))
-	h.ids = make(map[string]int64, len(prev.entries))
-	h.posts = make([][]uint32, 0, len(prev.posts))
-	for field, keys := range prev.index {
-		h.index[field] = make(map[string]int32, len(keys))
+	h := &headSeg{first: first, index: map[string]map[string]int32{}, ids: map[string]int64{}}
+	if prev != nil && len(prev.entries) > 0 {
+		sz := &headSizes{entries: len(prev.entries), posts: len(prev.posts), keys: make(map[string]int, len(prev.index))}
+		for field, keys := range prev.index {
+			sz.keys[field] = len(keys)
+		}
+		h.sizes = sz
 	}
 	return h
+}
+
+// allocate sizes the segment's slices and maps, before its first entry.
+func (h *headSeg) allocate() {
+	sz := h.sizes
+	h.sizes = nil
+	h.entries = make([]headEntry, 0, sz.entries)
+	h.ids = make(map[string]int64, sz.entries)
+	h.posts = make([][]uint32, 0, sz.posts)
+	for field, n := range sz.keys {
+		h.index[field] = make(map[string]int32, n)
+	}
 }
 
 func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
@@ -56,6 +75,9 @@ func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
 // offset off (request ids, most resource ids and addresses), and the index
 // of its offsets in posts from the second entry on.
 func (h *headSeg) add(e headEntry) {
+	if h.sizes != nil {
+		h.allocate()
+	}
 	terms := e.terms
 	off := uint32(len(h.entries))
 	h.entries = append(h.entries, e)

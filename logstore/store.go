@@ -38,10 +38,12 @@ type Options struct {
 	Limits trail.Limits
 
 	HeadBytes int64 // flush the head to blocks past this many leaf bytes; default 64 MiB
-	// SmallHeadBytes: a background flush may leave a tenant's head of
-	// fewer leaf bytes in place, to write it with later events as one
-	// larger block (see docs/design/logstore.md, "Deferring small
-	// heads"). 0 means HeadBytes/256; a negative value turns deferral off.
+	// SmallHeadBytes, when positive, lets a background flush leave a
+	// tenant's head of fewer leaf bytes in place, to write it with later
+	// events as one larger block (see docs/design/logstore.md, "Deferring
+	// small heads"). 0, the default, turns deferral off: it cut no
+	// measurable CPU on a quiet machine and raised the p99 latency of
+	// single-event ingest over HTTP.
 	SmallHeadBytes int64
 	WALSegmentSize int64 // default 64 MiB
 	ChunkRows      int   // rows per compressed chunk; default 128
@@ -89,9 +91,6 @@ func (o *Options) setDefaults() error {
 	o.Limits = o.Limits.WithDefaults()
 	if o.HeadBytes <= 0 {
 		o.HeadBytes = 64 << 20
-	}
-	if o.SmallHeadBytes == 0 {
-		o.SmallHeadBytes = o.HeadBytes / 256
 	}
 	if o.WALSegmentSize <= 0 {
 		o.WALSegmentSize = 64 << 20
