@@ -41,9 +41,8 @@ type Options struct {
 	// SmallHeadBytes, when positive, lets a background flush leave a
 	// tenant's head of fewer leaf bytes in place, to write it with later
 	// events as one larger block (see docs/design/logstore.md, "Deferring
-	// small heads"). 0, the default, turns deferral off: it cut no
-	// measurable CPU on a quiet machine and raised the p99 latency of
-	// single-event ingest over HTTP.
+	// small heads"). 0, the default, turns deferral off: it showed no
+	// measurable gain on a quiet machine (see that section).
 	SmallHeadBytes int64
 	WALSegmentSize int64 // default 64 MiB
 	ChunkRows      int   // rows per compressed chunk; default 128
