@@ -18,12 +18,7 @@ import (
 // flushes lag behind ingest, and checks that commits wait for the running
 // flush instead of letting the unflushed heads grow without bound.
 func TestHeadsBoundedWhileFlushIsSlow(t *testing.T) {
-	skey, vkey, err := checkpoint.GenerateKey("trail.test", bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
+	signer, verifier := internalKeys(t)
 	faulty := vfs.NewFaulty(vfs.OS())
 	faulty.Inject(vfs.Fault{Op: "sync", Path: "/blocks/", Delay: 30 * time.Millisecond})
 	const headBytes = 32 << 10
@@ -53,4 +48,23 @@ func TestHeadsBoundedWhileFlushIsSlow(t *testing.T) {
 	if faulty.Hits() == 0 {
 		t.Fatalf("no block sync was slowed: the test did not exercise a lagging flush")
 	}
+}
+
+// internalKeys returns a deterministic checkpoint signer and verifier for
+// the package's internal tests.
+func internalKeys(t testing.TB) (note.Signer, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := checkpoint.GenerateKey("trail.test", bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, verifier
 }

@@ -1,26 +1,17 @@
 package logstore
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	trail "github.com/trail-audit/trail"
-	"github.com/trail-audit/trail/checkpoint"
 )
 
 // TestWaitIsPerTenant: a commit wakes the Waits of the tenants it grew,
 // not every follower of the store.
 func TestWaitIsPerTenant(t *testing.T) {
-	skey, vkey, err := checkpoint.GenerateKey("trail.test", bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
+	signer, verifier := internalKeys(t)
 	s, err := Open(Options{Dir: t.TempDir(), Signer: signer, Verifier: verifier})
 	if err != nil {
 		t.Fatal(err)
