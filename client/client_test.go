@@ -316,7 +316,11 @@ func TestFailPolicies(t *testing.T) {
 		{FailSpool, true, ErrSpoolFull},
 	} {
 		t.Run(string(tc.policy), func(t *testing.T) {
-			cfg := Config{Server: hungServer(t), Key: "k", BatchSize: 10, QueueSize: 10, FlushInterval: time.Millisecond,
+			// Batches form only when full: with a short FlushInterval the
+			// pump could take the first events before the tenth arrived
+			// (a slow machine) and leave the rest queued behind the hung
+			// request.
+			cfg := Config{Server: hungServer(t), Key: "k", BatchSize: 10, QueueSize: 10, FlushInterval: time.Hour,
 				SendTimeout: sendTimeout, FailPolicy: tc.policy, RequestTimeout: time.Hour}
 			if tc.spool {
 				cfg.SpoolDir, cfg.SpoolMaxBytes = t.TempDir(), 4096
