@@ -18,6 +18,7 @@ import (
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/logstore/block"
 	"github.com/trail-audit/trail/logstore/vfs"
+	"github.com/trail-audit/trail/merkle"
 	"github.com/trail-audit/trail/storetest"
 )
 
@@ -438,5 +439,52 @@ func (f *tamperFixture) check(t *testing.T, dir string, want damage) {
 		if n := queryCount(t, s, tn); n != len(f.recs[tn]) {
 			t.Errorf("untouched tenant %s: Query returned %d events, want %d", tn, n, len(f.recs[tn]))
 		}
+	}
+}
+
+// TestTamperedRowFailsItsProof: a row changed behind the store's back (a
+// valid block rewritten) is returned by queries with the hash of what is
+// stored, which the tree does not hold, so its inclusion proof fails where
+// the untouched rows' proofs pass.
+func TestTamperedRowFailsItsProof(t *testing.T) {
+	f := newTamperFixture(t)
+	dir := f.copy(t)
+	b := blockFilesOf(t, dir, "globex")[1]
+	rewriteBlock(t, filepath.Join(dir, b.rel), "globex", func(rows [][]byte) [][]byte {
+		rows[5] = bytes.Replace(rows[5], []byte(`"outcome":"`), []byte(`"outcome":"x`), 1)
+		return rows
+	})
+	s := mustOpen(t, tamperOptions(t, dir))
+	defer s.Close()
+	ctx := context.Background()
+	cp, err := s.Checkpoint(ctx, "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Query(ctx, &trail.Query{Tenant: "globex", Limit: 1000, Order: trail.OrderAsc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, ev := range page.Events {
+		if ev.Seq < b.first || ev.Seq >= b.first+b.rows {
+			continue
+		}
+		p, err := s.InclusionProof(ctx, "globex", ev.Seq, cp.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes := make([]merkle.Hash, len(p.Hashes))
+		for i, h := range p.Hashes {
+			hashes[i] = merkle.Hash(h)
+		}
+		verr := merkle.VerifyInclusion(merkle.Hash(*ev.LeafHash), ev.Seq, cp.Size, hashes, merkle.Hash(cp.Root))
+		if tampered := ev.Seq == b.first+5; tampered != (verr != nil) {
+			t.Errorf("seq %d (tampered %v): inclusion proof error %v", ev.Seq, tampered, verr)
+		}
+		checked++
+	}
+	if checked != int(b.rows) {
+		t.Fatalf("checked %d rows of the block, want %d", checked, b.rows)
 	}
 }
