@@ -253,6 +253,7 @@ type bench struct {
 	e      env
 	data   string
 	schema *benchSchema // the server's store with --store postgres, else nil
+	load   *loadPool    // the ingest phases' connections (see loadPool)
 
 	batches []*benchBatch
 	singles []*benchRow
@@ -389,6 +390,10 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		return nil, fmt.Errorf("create operator key: %w", err)
 	}
 	b.c.key = created.Key
+	if b.load, err = newLoadPool(srv.URL(), b.c.key, conns); err != nil {
+		return nil, err
+	}
+	defer b.load.Close()
 
 	// 2–3. Ingest.
 	if rep.Ingest, err = b.ingestBatched(ctx); err != nil {
@@ -605,14 +610,13 @@ func cpuPerEvent(cpu time.Duration, events int) float64 {
 
 // postEvents sends one ingest request and returns its receipts.
 func (b *bench) postEvents(ctx context.Context, q url.Values, body []byte, want int) ([]trail.Receipt, error) {
-	resp, err := b.c.do(ctx, http.MethodPost, "/v1/events", q, bytes.NewReader(body), "application/json")
+	path := "/v1/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	data, err := b.load.post(ctx, path, body, "application/json")
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := readBody(resp.Body, resp.ContentLength)
-	if err != nil {
-		return nil, fmt.Errorf("read receipts: %w", err)
 	}
 	rs, err := decodeReceipts(data)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"strconv"
 
 	trail "github.com/trail-audit/trail"
@@ -31,17 +30,6 @@ func decodeReceipts(body []byte) ([]trail.Receipt, error) {
 		return nil, err
 	}
 	return out.Receipts, nil
-}
-
-// readBody reads a response body whole, into a buffer of its declared
-// length when it has one.
-func readBody(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 {
-		return io.ReadAll(r)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
 }
 
 // receiptParser is a cursor over an ingest answer in the server's form.
