@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"syscall"
 	"testing"
 	"time"
 
+	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/gen"
 )
 
@@ -80,4 +83,52 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestIngestBodyBufferReuse sends batches of the same length one after
+// another, so that each reuses the body buffer of the one before, and
+// then queries the first batches' events through the head indexes and
+// the decoded events the store keeps: none of them may see bytes of a
+// later request (a decoder that kept slices of the body would).
+func TestIngestBodyBufferReuse(t *testing.T) {
+	s := newTestServer(t, nil)
+	token := s.operator()
+	const rounds, per = 6, 50
+	for r := range rounds {
+		events := make([]map[string]any, per)
+		for i := range events {
+			events[i] = map[string]any{
+				"tenant": "acme", "action": fmt.Sprintf("round%d.act", r),
+				"actor":    map[string]any{"id": fmt.Sprintf("actor-%d-%03d", r, i)},
+				"metadata": map[string]any{"note": fmt.Sprintf("note-%d-%03d", r, i)},
+			}
+		}
+		s.ingest(t, token, events...)
+	}
+	for r := range rounds {
+		for _, i := range []int{0, per / 2, per - 1} {
+			actor := fmt.Sprintf("actor-%d-%03d", r, i)
+			res := s.do(t, request{Method: "GET", Path: "/v1/events?tenant=acme&actor=" + actor, Token: token})
+			var page struct {
+				Events []trail.Event `json:"events"`
+			}
+			res.JSON(t, &page)
+			if len(page.Events) != 1 {
+				t.Fatalf("actor %s: %d events: %s", actor, len(page.Events), res.Body)
+			}
+			e := page.Events[0]
+			if e.Action != fmt.Sprintf("round%d.act", r) || e.Metadata["note"] != fmt.Sprintf("note-%d-%03d", r, i) {
+				t.Fatalf("actor %s: event changed after later requests: action %q metadata %v", actor, e.Action, e.Metadata)
+			}
+		}
+		q := "/v1/events?tenant=acme&q=" + url.QueryEscape(fmt.Sprintf("metadata.note:note-%d-007", r))
+		res := s.do(t, request{Method: "GET", Path: q, Token: token})
+		var page struct {
+			Events []trail.Event `json:"events"`
+		}
+		res.JSON(t, &page)
+		if len(page.Events) != 1 || page.Events[0].Actor.ID != fmt.Sprintf("actor-%d-007", r) {
+			t.Fatalf("round %d metadata query: %s", r, res.Body)
+		}
+	}
 }

@@ -166,12 +166,14 @@ func FuzzAppendString(f *testing.F) {
 func TestReadAllSized(t *testing.T) {
 	body := strings.Repeat("0123456789", 1000)
 	for _, size := range []int64{-1, 0, 1, 9999, 10000, 10001, 50000} {
-		got, err := readAllSized(iotest.OneByteReader(strings.NewReader(body)), size)
-		if err != nil || string(got) != body {
-			t.Errorf("declared %d: read %d bytes, %v; want %d", size, len(got), err, len(body))
+		for _, buf := range [][]byte{nil, make([]byte, 3, 20000), []byte("short")} {
+			got, err := readAllSized(iotest.OneByteReader(strings.NewReader(body)), size, buf)
+			if err != nil || string(got) != body {
+				t.Errorf("declared %d, buffer of %d: read %d bytes, %v; want %d", size, cap(buf), len(got), err, len(body))
+			}
 		}
 	}
-	if _, err := readAllSized(iotest.ErrReader(errors.New("boom")), 10); err == nil || err.Error() != "boom" {
+	if _, err := readAllSized(iotest.ErrReader(errors.New("boom")), 10, nil); err == nil || err.Error() != "boom" {
 		t.Errorf("read error: got %v, want boom", err)
 	}
 }

@@ -108,6 +108,7 @@ type Server struct {
 	// viewTokens mints and checks viewer tokens (viewertokens.go).
 	viewTokens *viewtoken.Minter
 	sess       *sessionAuth
+	bodies     bodyPool // ingest request bodies, reused (see bodyPool)
 
 	closeOnce sync.Once
 }
