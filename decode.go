@@ -61,6 +61,61 @@ func DecodeClientEvent(data []byte) (e *Event, ok bool) {
 	return e, true
 }
 
+// EventSummary is what a follower of the log needs of every event before
+// it decides whether to decode it whole: its action and its times.
+type EventSummary struct {
+	Action     string
+	Time       time.Time
+	ReceivedAt time.Time
+}
+
+// SummarizeEvent decodes only the top-level "action", "time" and
+// "received_at" of a stored leaf, checking the JSON syntax of the other
+// members without decoding them. When ok, the three fields are those
+// DecodeEvent gives for data (absent ones are zero). ok is false for
+// input whose three fields the fast decoder would not decode (a repeated
+// or null one, a key with escapes or upper-case letters, which
+// encoding/json may match to a field, trailing data): decode it whole.
+// It does not validate the members it skips beyond their syntax.
+func SummarizeEvent(data []byte) (s EventSummary, ok bool) {
+	d := eventDecoder{data: data}
+	if !d.objectStart() {
+		return s, false
+	}
+	var seen uint32
+	for more := d.firstMember(); more; more = d.nextMember() {
+		key, ok := d.fieldKey()
+		if !ok {
+			return s, false
+		}
+		var bit uint32
+		switch string(key) {
+		case "action":
+			bit, ok = fAction, d.stringField(&s.Action)
+		case "time":
+			bit, ok = fTime, d.timeField(&s.Time)
+		case "received_at":
+			bit, ok = fReceivedAt, d.timeField(&s.ReceivedAt)
+		default:
+			for _, c := range key {
+				if 'A' <= c && c <= 'Z' {
+					return s, false
+				}
+			}
+			ok = d.skipValue(0)
+		}
+		if !ok || seen&bit != 0 {
+			return s, false
+		}
+		seen |= bit
+	}
+	if d.off < 0 {
+		return s, false
+	}
+	d.skipSpace()
+	return s, d.off == len(d.data)
+}
+
 // DecodeClientEventPrefix is DecodeClientEvent for a JSON object at the
 // start of data (after JSON whitespace) that data may continue past, as
 // in an array of events: n is the offset in data just after the object's

@@ -232,6 +232,7 @@ func TestDecodeEventCases(t *testing.T) {
 			if fast := checkDecodeAgrees(t, []byte(tt.in)); fast != tt.fast {
 				t.Errorf("fast decoder handled it: %v, want %v", fast, tt.fast)
 			}
+			checkSummaryAgrees(t, []byte(tt.in))
 		})
 	}
 }
@@ -257,9 +258,67 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"ACTION":"a","actor":{"id":"u"},"actor":{"name":"n"},"request":{"duration_ms":-0}}`))
 	f.Add([]byte(` {"action":"a","actor":{"id":"u"},"metadata":{"k":[1,{"x":"}]"}]}} `))
 	f.Add([]byte(`{"tenant":"t","action":"a","actor":{"id":"u"},"source":{"ip":"10.0.0.1"},"changes":[{"field":"f","old":1,"new":null}]}`))
+	f.Add([]byte(`{"action":"a","Time":"2026-01-01T00:00:00Z","time":"2026-01-02T00:00:00Z"}`))
+	f.Add([]byte(`{"received_at":"2026-01-01T00:00:00.5Z","action":"trail.alert.fired","x":[{"time":1}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeAgrees(t, data)
+		checkSummaryAgrees(t, data)
 	})
+}
+
+// checkSummaryAgrees fails t when SummarizeEvent accepts data and its
+// fields differ from DecodeEvent's.
+func checkSummaryAgrees(t *testing.T, data []byte) {
+	t.Helper()
+	s, ok := SummarizeEvent(data)
+	if !ok {
+		return
+	}
+	e, err := DecodeEvent(data)
+	if err != nil {
+		// The skipped members may hold what DecodeEvent refuses (a
+		// value of the wrong type); the three fields are still JSON's.
+		var raw struct {
+			Action     *string    `json:"action"`
+			Time       *time.Time `json:"time"`
+			ReceivedAt *time.Time `json:"received_at"`
+		}
+		if json.Unmarshal(data, &raw) != nil {
+			return // a skipped member's syntax error json sees first is not ours to judge
+		}
+		e = &Event{}
+		if raw.Action != nil {
+			e.Action = *raw.Action
+		}
+		if raw.Time != nil {
+			e.Time = *raw.Time
+		}
+		if raw.ReceivedAt != nil {
+			e.ReceivedAt = *raw.ReceivedAt
+		}
+	}
+	if s.Action != e.Action || !s.Time.Equal(e.Time) || !s.ReceivedAt.Equal(e.ReceivedAt) ||
+		s.Time.IsZero() != e.Time.IsZero() || s.ReceivedAt.IsZero() != e.ReceivedAt.IsZero() {
+		t.Fatalf("SummarizeEvent(%q) = %+v; DecodeEvent gives action %q time %v received_at %v", data, s, e.Action, e.Time, e.ReceivedAt)
+	}
+}
+
+// TestSummarizeLeaves: every canonical leaf takes SummarizeEvent's path
+// (the alert engine's prefilter relies on it being cheap and total for
+// stored leaves), with DecodeEvent's values.
+func TestSummarizeLeaves(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 2000 {
+		e := randEvent(r)
+		leaf, err := e.AppendCanonical(nil)
+		if err != nil {
+			continue
+		}
+		if _, ok := SummarizeEvent(leaf); !ok {
+			t.Fatalf("SummarizeEvent declined the leaf %s", leaf)
+		}
+		checkSummaryAgrees(t, leaf)
+	}
 }
 
 func BenchmarkDecodeEvent(b *testing.B) {

@@ -68,6 +68,21 @@
 // rule, group, the seqs involved), so evaluating the same events again
 // yields the same id and the store keeps the first copy only.
 //
+// # Cost per event
+//
+// Every committed event of the tenant passes through its engine, so the
+// engine decodes only what its rules can use. From the enabled rules it
+// derives a condition on the stored leaf bytes (package
+// internal/leafmatch: the quoted value of an exact or prefix term, the
+// words of a text term, combined through AND and OR); an event whose
+// leaf fails it cannot match any rule that needs the event's content,
+// and only its action and times are decoded (trail.SummarizeEvent): it
+// moves the watermark, and the rules that need nothing but the time (no
+// filter, no group_by, such as the default ingest spike) count it. The
+// result is the same as decoding every event (TestLeafPrefilterAgrees);
+// under the default rules about 6 % of generated events are decoded
+// (BenchmarkDefaultRulesPerEvent).
+//
 // # Durability and restarts
 //
 // The whole state (cursor, watermark, rules, windows, baselines, seen-sets,

@@ -113,6 +113,7 @@ type Engine struct {
 	savedSum  [sha256.Size]byte // of the blob last saved
 	saved     bool              // savedSum is set
 	processed int64
+	skipped   int64 // of processed: judged from the leaf alone (see evaluator.mayMatch)
 	fired     int64
 }
 
@@ -182,6 +183,7 @@ func (e *Engine) build() error {
 		ev.rules = append(ev.rules, c)
 	}
 	e.st.Eval = eval
+	ev.setFilter()
 	e.ev = ev
 	return nil
 }
@@ -278,6 +280,16 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		if rec.Data == nil {
 			continue // erased
 		}
+		if !e.ev.mayMatch(rec.Data) {
+			// No enabled rule that needs the event's content can match
+			// it: its time is all that is decoded.
+			if s, ok := trail.SummarizeEvent(rec.Data); ok {
+				fired = e.ev.evaluateSummary(s, rec.Seq, fired)
+				e.skipped++
+				e.count()
+				continue
+			}
+		}
 		ev, err := trail.DecodeEvent(rec.Data)
 		if err != nil {
 			e.cfg.Logger.Error("alert: decode", "tenant", e.cfg.Tenant, "seq", rec.Seq, "err", err)
@@ -285,10 +297,7 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		}
 		ev.Seq = rec.Seq
 		fired = e.ev.evaluate(ev, fired)
-		e.processed++
-		if e.processed%8192 == 0 {
-			e.ev.sweep()
-		}
+		e.count()
 	}
 	e.st.Cursor = recs[len(recs)-1].Seq + 1
 	if err := e.fireLocked(ctx, fired); err != nil {
@@ -311,6 +320,14 @@ func (e *Engine) Tick(ctx context.Context) error {
 		return err
 	}
 	return e.maybeSaveLocked(ctx, len(fired) > 0)
+}
+
+// count counts an evaluated event, sweeping expired state every 8192.
+func (e *Engine) count() {
+	e.processed++
+	if e.processed%8192 == 0 {
+		e.ev.sweep()
+	}
 }
 
 func (e *Engine) maybeSaveLocked(ctx context.Context, force bool) error {

@@ -6,8 +6,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/leafmatch"
 	"github.com/trail-audit/trail/query"
 )
 
@@ -42,8 +44,12 @@ type keyState struct {
 
 // compiled is a rule ready to evaluate.
 type compiled struct {
-	rule      *Rule
-	match     trail.Matcher
+	rule  *Rule
+	match trail.Matcher
+	leaf  *leafmatch.Filter // what the leaf of an event match accepts holds
+	// timeOnly: the rule matches every event and groups nothing, so an
+	// event's time and seq are all it needs (the ingest spike default).
+	timeOnly  bool
 	window    int64
 	cooldown  int64
 	nbuckets  int64 // spike: baseline / window
@@ -60,7 +66,8 @@ func compile(r *Rule) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compiled{rule: r, match: m, window: int64(r.Window), cooldown: int64(r.Cooldown)}
+	c := &compiled{rule: r, match: m, leaf: leafmatch.New(x), window: int64(r.Window), cooldown: int64(r.Cooldown),
+		timeOnly: x == nil && r.GroupBy == "" && r.Kind != KindNewValue}
 	if r.Kind == KindSpike {
 		c.nbuckets = int64(r.Baseline / r.Window)
 	}
@@ -109,22 +116,61 @@ type evaluator struct {
 	maxValues int
 	late      int64 // events too late for windowed rules
 	capped    func(r *Rule, n int64)
+	pre       *leafmatch.Filter // see setFilter
+	content   bool              // an enabled rule needs events' content
 }
 
-// eventTime returns the time evaluation uses for e: its Time, or its
-// ReceivedAt when Time is more than the lateness ahead of it (a client
-// clock in the future must not freeze the windows of everyone else).
-func (ev *evaluator) eventTime(e *trail.Event) int64 {
-	t := e.Time.UnixNano()
-	if e.Time.IsZero() {
-		t = e.ReceivedAt.UnixNano()
+// eventTime returns the time evaluation uses for an event of time tm
+// received at received: tm, or received when tm is more than the
+// lateness ahead of it (a client clock in the future must not freeze the
+// windows of everyone else).
+func (ev *evaluator) eventTime(tm, received time.Time) int64 {
+	t := tm.UnixNano()
+	if tm.IsZero() {
+		t = received.UnixNano()
 	}
-	if !e.ReceivedAt.IsZero() {
-		if r := e.ReceivedAt.UnixNano(); t > r+ev.lateness {
+	if !received.IsZero() {
+		if r := received.UnixNano(); t > r+ev.lateness {
 			t = r
 		}
 	}
 	return t
+}
+
+// observe moves the watermark to an event's time and reports that time
+// and whether it is late for windowed rules.
+func (ev *evaluator) observe(tm, received time.Time) (t int64, late bool) {
+	t = ev.eventTime(tm, received)
+	late = t < ev.watermark-ev.lateness
+	if late {
+		ev.late++
+	}
+	if t > ev.watermark {
+		ev.watermark = t
+	}
+	return t, late
+}
+
+// setFilter records the condition on leaf bytes of the events that some
+// enabled rule needing their content may match (see mayMatch). Call it
+// whenever rules change.
+func (ev *evaluator) setFilter() {
+	var fs []*leafmatch.Filter
+	for _, c := range ev.rules {
+		if !c.rule.Disabled && !c.timeOnly {
+			fs = append(fs, c.leaf)
+		}
+	}
+	ev.content = len(fs) > 0
+	ev.pre = leafmatch.Or(fs...)
+}
+
+// mayMatch reports whether an event whose stored leaf is data may match
+// an enabled rule that needs its content. When false,
+// evaluateSummary(SummarizeEvent(data)) has the effect evaluate would
+// have had, without decoding the event.
+func (ev *evaluator) mayMatch(data []byte) bool {
+	return ev.content && ev.pre.May(data)
 }
 
 // isAlertAction reports whether an action is the engine's own, which no
@@ -136,57 +182,72 @@ func (ev *evaluator) evaluate(e *trail.Event, out []*firing) []*firing {
 	if isAlertAction(e.Action) {
 		return out
 	}
-	t := ev.eventTime(e)
-	late := t < ev.watermark-ev.lateness
-	if late {
-		ev.late++
-	}
-	if t > ev.watermark {
-		ev.watermark = t
-	}
+	t, late := ev.observe(e.Time, e.ReceivedAt)
 	for _, c := range ev.rules {
 		if c.rule.Disabled || !c.match(e) {
 			continue
 		}
-		key := ""
+		key, value := "", ""
 		if c.rule.GroupBy != "" {
 			if key = groupValue(e, c.rule.GroupBy); key == "" {
 				continue
 			}
 		}
-		switch c.rule.Kind {
-		case KindThreshold:
-			if late {
+		if c.rule.Kind == KindNewValue {
+			if value = groupValue(e, c.rule.Field); value == "" {
 				continue
 			}
-			if f := ev.threshold(c, key, t, e.Seq); f != nil {
-				out = append(out, f)
-			}
-		case KindSpike:
-			if late {
-				continue
-			}
-			if f := ev.spike(c, key, t, e.Seq); f != nil {
-				out = append(out, f)
-			}
-		case KindNewValue:
-			v := groupValue(e, c.rule.Field)
-			if v == "" {
-				continue
-			}
-			if f := ev.newValue(c, key, v, t, e.Seq); f != nil {
-				out = append(out, f)
-			}
-		case KindAbsence:
-			ks := ev.key(c, key)
-			if ks == nil {
-				continue
-			}
-			if t >= ks.Last {
-				ks.Last, ks.LastSeq = t, e.Seq
-			}
-			ks.Alerted = false
 		}
+		out = ev.apply(c, key, value, t, late, e.Seq, out)
+	}
+	return out
+}
+
+// evaluateSummary is evaluate for an event that no enabled rule needing
+// its content may match (see mayMatch), from its summary: the watermark
+// moves and the rules that need only its time (timeOnly) count it.
+func (ev *evaluator) evaluateSummary(s trail.EventSummary, seq int64, out []*firing) []*firing {
+	if isAlertAction(s.Action) {
+		return out
+	}
+	t, late := ev.observe(s.Time, s.ReceivedAt)
+	for _, c := range ev.rules {
+		if !c.rule.Disabled && c.timeOnly {
+			out = ev.apply(c, "", "", t, late, seq, out)
+		}
+	}
+	return out
+}
+
+// apply evaluates rule c on a matching event of group key (value: the
+// new_value field's) at time t.
+func (ev *evaluator) apply(c *compiled, key, value string, t int64, late bool, seq int64, out []*firing) []*firing {
+	switch c.rule.Kind {
+	case KindThreshold:
+		if !late {
+			if f := ev.threshold(c, key, t, seq); f != nil {
+				out = append(out, f)
+			}
+		}
+	case KindSpike:
+		if !late {
+			if f := ev.spike(c, key, t, seq); f != nil {
+				out = append(out, f)
+			}
+		}
+	case KindNewValue:
+		if f := ev.newValue(c, key, value, t, seq); f != nil {
+			out = append(out, f)
+		}
+	case KindAbsence:
+		ks := ev.key(c, key)
+		if ks == nil {
+			return out
+		}
+		if t >= ks.Last {
+			ks.Last, ks.LastSeq = t, seq
+		}
+		ks.Alerted = false
 	}
 	return out
 }
