@@ -73,6 +73,18 @@ func BenchmarkInclusionProof(b *testing.B) {
 	if tr, err = merkle.Open(n, store); err != nil {
 		b.Fatal(err)
 	}
+	// receipts: proofs of consecutive leaves near the edge, as a batch's
+	// receipts ask for them; their upper siblings are shared.
+	b.Run("receipts", func(b *testing.B) {
+		b.ReportAllocs()
+		i := int64(0)
+		for b.Loop() {
+			if _, err := tr.InclusionProof(n-1000+i%1000, n); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	for _, bc := range []struct {
 		name string
 		lo   int64

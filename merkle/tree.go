@@ -91,7 +91,19 @@ type Tree struct {
 	// persisted full tiles. lo[l] is always even.
 	hashes [maxLevel][]Hash
 	lo     [maxLevel]int64
+
+	// persistedCache holds hashes ReadHashes derived from full
+	// persisted tiles, by stored hash index. Those tiles never change,
+	// so entries never go stale; the map is dropped whole when it holds
+	// maxPersistedCache. Proofs of neighbouring leaves (a batch's
+	// receipts) share their upper siblings, each of which costs a tile
+	// read and up to 255 hashes to derive.
+	cacheMu        sync.Mutex
+	persistedCache map[int64]Hash
 }
+
+// maxPersistedCache bounds Tree.persistedCache (about 40 bytes an entry).
+const maxPersistedCache = 1024
 
 // Open returns a tree of size leaves whose tiles are readable from r.
 //
@@ -459,7 +471,22 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 	t.mu.RUnlock()
 
 	// The missing hashes are in full persisted tiles, which never change.
-	// A proof touches a few tiles; read each once.
+	// A proof touches a few tiles; read each once, and keep what was
+	// derived for the next proofs.
+	if len(missing) == 0 {
+		return out, nil
+	}
+	t.cacheMu.Lock()
+	kept := missing[:0]
+	for _, i := range missing {
+		if h, ok := t.persistedCache[indexes[i]]; ok {
+			out[i] = h
+		} else {
+			kept = append(kept, i)
+		}
+	}
+	t.cacheMu.Unlock()
+	missing = kept
 	type tileData struct {
 		tile tlog.Tile
 		data []byte
@@ -486,6 +513,16 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 		}
 		start := int(first%tileWidth) * tlog.HashSize
 		out[i] = subtreeHash(data[start : start+(1<<k)*tlog.HashSize])
+	}
+	t.cacheMu.Lock()
+	defer t.cacheMu.Unlock()
+	if t.persistedCache == nil || len(t.persistedCache)+len(missing) > maxPersistedCache {
+		t.persistedCache = make(map[int64]Hash, min(maxPersistedCache, 64))
+	}
+	for _, i := range missing {
+		if len(t.persistedCache) < maxPersistedCache {
+			t.persistedCache[indexes[i]] = out[i]
+		}
 	}
 	return out, nil
 }
