@@ -635,3 +635,52 @@ func TestTilesAndSizeWhileAppending(t *testing.T) {
 		t.Errorf("Tiles after Persisted(2040) does not report the completed level-0 tile 7")
 	}
 }
+
+// TestPersistedCache asks for proofs of a reopened tree in several
+// orders and sizes, with the cache of hashes derived from persisted tiles
+// filling, overflowing and being dropped: every proof verifies; proofs of
+// a batch of recent leaves (a batch's receipts) read their shared upper
+// siblings' tiles about once; a failed read caches nothing.
+func TestPersistedCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 5000
+	tr, store := build(t, rng, n)
+	store.persist(tr)
+	tr, err := merkle.Open(n, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := store.reads
+	for i := int64(n - 100); i < n; i++ {
+		checkInclusion(t, tr, i, n)
+	}
+	if reads := store.reads - before; reads > 10 {
+		t.Errorf("proofs of the 100 newest leaves read %d tiles, want at most 10", reads)
+	}
+	for i := int64(0); i < n; i += 7 {
+		checkInclusion(t, tr, i, n)
+	}
+	for i := int64(n - 1); i >= 0; i -= 7 {
+		checkInclusion(t, tr, i, n)
+	}
+	for range 200 {
+		i := rng.Int64N(n)
+		checkInclusion(t, tr, i, n-rng.Int64N(n-i))
+	}
+
+	// A reader that fails leaves nothing behind: once tiles are back,
+	// proofs are right.
+	tr2, err := merkle.Open(n, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := store.tiles
+	store.tiles = map[[2]int64][]byte{}
+	if _, err := tr2.InclusionProof(3, n); err == nil {
+		t.Fatal("InclusionProof with missing tiles succeeded")
+	}
+	store.tiles = saved
+	for i := int64(0); i < 600; i += 3 {
+		checkInclusion(t, tr2, i, n)
+	}
+}
