@@ -1,6 +1,7 @@
 package merkle
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -100,7 +101,22 @@ type Tree struct {
 	// read and up to 255 hashes to derive.
 	cacheMu        sync.Mutex
 	persistedCache map[int64]Hash
+	// recentTiles are the last full tiles ReadHashes read (copies), so
+	// that proofs of consecutive leaves, whose level-0 siblings differ,
+	// read their tile once.
+	recentTiles [recentTileCount]tileData
+	nextRecent  int
 }
+
+// tileData is a full persisted tile's bytes.
+type tileData struct {
+	tile tlog.Tile
+	data []byte
+}
+
+// recentTileCount is the number of full tiles a Tree keeps for proofs
+// (8 KiB each).
+const recentTileCount = 4
 
 // maxPersistedCache bounds Tree.persistedCache (about 40 bytes an entry).
 const maxPersistedCache = 1024
@@ -447,6 +463,29 @@ func (t *Tree) Persisted(size int64) {
 	}
 }
 
+// recentTile returns the data of a full persisted tile, from
+// recentTiles or read and kept there.
+func (t *Tree) recentTile(tile tlog.Tile) ([]byte, error) {
+	t.cacheMu.Lock()
+	for _, td := range t.recentTiles {
+		if td.data != nil && td.tile == tile {
+			t.cacheMu.Unlock()
+			return td.data, nil
+		}
+	}
+	t.cacheMu.Unlock()
+	data, err := t.readTile(tile)
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.Clone(data) // the reader may reuse its buffer
+	t.cacheMu.Lock()
+	t.recentTiles[t.nextRecent] = tileData{tile, data}
+	t.nextRecent = (t.nextRecent + 1) % recentTileCount
+	t.cacheMu.Unlock()
+	return data, nil
+}
+
 // hashReader reads hashes by tlog stored hash index, from memory or, with no
 // lock held, from full persisted tiles.
 type hashReader struct{ t *Tree }
@@ -487,10 +526,6 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 	}
 	t.cacheMu.Unlock()
 	missing = kept
-	type tileData struct {
-		tile tlog.Tile
-		data []byte
-	}
 	var read []tileData
 	for _, i := range missing {
 		l, n := tlog.SplitStoredHashIndex(indexes[i])
@@ -506,7 +541,7 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 		}
 		if data == nil {
 			var err error
-			if data, err = t.readTile(tile); err != nil {
+			if data, err = t.recentTile(tile); err != nil {
 				return nil, err
 			}
 			read = append(read, tileData{tile, data})

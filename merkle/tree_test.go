@@ -650,13 +650,6 @@ func TestPersistedCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := store.reads
-	for i := int64(n - 100); i < n; i++ {
-		checkInclusion(t, tr, i, n)
-	}
-	if reads := store.reads - before; reads > 10 {
-		t.Errorf("proofs of the 100 newest leaves read %d tiles, want at most 10", reads)
-	}
 	for i := int64(0); i < n; i += 7 {
 		checkInclusion(t, tr, i, n)
 	}
@@ -682,5 +675,54 @@ func TestPersistedCache(t *testing.T) {
 	store.tiles = saved
 	for i := int64(0); i < 600; i += 3 {
 		checkInclusion(t, tr2, i, n)
+	}
+
+	// A tree past one full tile of level 1 (65536 leaves): the upper
+	// siblings of its newest leaves are in persisted tiles.
+	const big = 1<<16 + 3000
+	bs := newTileStore()
+	bt, err := merkle.Open(0, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves := make([]merkle.Hash, big)
+	for i := range leaves {
+		leaves[i] = leaf(int64(i))
+	}
+	for i := 0; i < big; i += 10000 {
+		if err := bt.Append(leaves[i:min(big, i+10000)]...); err != nil {
+			t.Fatal(err)
+		}
+		bs.persist(bt)
+	}
+	if bt, err = merkle.Open(big, bs); err != nil {
+		t.Fatal(err)
+	}
+	root := bt.Root()
+	before := bs.reads
+	for i := int64(1000); i < 1100; i++ { // in full persisted tiles
+		p, err := bt.InclusionProof(i, big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := merkle.VerifyInclusion(leaves[i], i, big, p, root); err != nil {
+			t.Fatalf("proof of %d: %v", i, err)
+		}
+	}
+	if reads := bs.reads - before; reads > 10 {
+		t.Errorf("proofs of 100 consecutive persisted leaves read %d tiles, want at most 10", reads)
+	}
+	before = bs.reads
+	for i := int64(big - 100); i < big; i++ {
+		p, err := bt.InclusionProof(i, big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := merkle.VerifyInclusion(leaves[i], i, big, p, root); err != nil {
+			t.Fatalf("proof of %d: %v", i, err)
+		}
+	}
+	if reads := bs.reads - before; reads > 10 {
+		t.Errorf("proofs of the 100 newest leaves read %d tiles, want at most 10", reads)
 	}
 }
