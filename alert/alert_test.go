@@ -767,8 +767,11 @@ func TestSaveOnlyWhatChanged(t *testing.T) {
 	f := newFixture(t)
 	st := &countingState{}
 	f.state = st
-	f.open() // a fresh state: saved once
+	f.open() // a fresh state: not saved until it changes
 	base := st.saves.Load()
+	if base != 0 {
+		t.Errorf("opening a tenant with no state saved it %d times, want 0", base)
+	}
 	for i := 0; i < 20; i++ { // 20 batches within one SaveEvery
 		f.clk.Set(t0.Add(time.Duration(i) * time.Second))
 		f.add(event("doc.read", trail.OutcomeSuccess, "10.0.0.1", "u_1", f.clk.Now()))
@@ -791,5 +794,35 @@ func TestSaveOnlyWhatChanged(t *testing.T) {
 	}
 	if n := st.saves.Load() - afterActive; n != 0 {
 		t.Errorf("an idle tenant's unchanged state was saved %d times", n)
+	}
+}
+
+// TestNewStateUnsavedSurvivesCrash: a new tenant's engine writes nothing
+// at Open; if it is lost before its first save (a crash), a new engine
+// rebuilds the same state from the log and fires the same alerts.
+func TestNewStateUnsavedSurvivesCrash(t *testing.T) {
+	f := newFixture(t)
+	st := &countingState{}
+	f.state = st
+	f.open()
+	var es []*trail.Event
+	for i := range 12 {
+		es = append(es, login("198.51.100.7", t0.Add(time.Duration(i)*time.Second)))
+	}
+	if _, err := f.store.Append(f.ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	if st.saves.Load() != 0 {
+		t.Fatalf("state saved %d times before any evaluation", st.saves.Load())
+	}
+	f.open() // the first engine is gone without a save: "crash"
+	f.clk.Set(t0.Add(12 * time.Second))
+	f.step()
+	fired := f.fired()
+	if len(fired) != 1 || fired[0].Metadata["rule_id"] != RuleFailedAuth {
+		t.Fatalf("after the crash, fired %v, want one %s alert", fired, RuleFailedAuth)
+	}
+	if st.saves.Load() == 0 {
+		t.Error("a firing did not save the state")
 	}
 }

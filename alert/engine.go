@@ -118,8 +118,9 @@ type Engine struct {
 }
 
 // Open loads the tenant's state from cfg.State, or starts a new state at
-// seq 0 with DefaultRules when there is none, and saves it. It does not
-// start following the log: call Run.
+// seq 0 with DefaultRules when there is none (saved by the engine's first
+// save, see the package doc). It does not start following the log: call
+// Run.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
 	if err := trail.ValidateTenantName(cfg.Tenant); err != nil {
@@ -134,13 +135,17 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("alert: load state: %w", err)
 	}
 	if data == nil {
+		// Not saved yet: until its first save (SaveEvery from now, or a
+		// firing, a rule change, Run's end) a crash loses nothing a new
+		// Open would not rebuild, since the state is the defaults at seq
+		// 0. Saving here cost one file write and fsync per new tenant,
+		// in a burst when a thousand tenants start at once, beside the
+		// store's own fsyncs.
 		e.st = &state{Version: 1, Rules: DefaultRules(cfg.Tenant)}
 		if err := e.build(); err != nil {
 			return nil, err
 		}
-		if err := e.saveLocked(ctx); err != nil {
-			return nil, err
-		}
+		e.lastSave = cfg.Now()
 		return e, nil
 	}
 	if err := e.load(data); err != nil {
