@@ -219,9 +219,7 @@ func (s *Store) flushTenant(t *tenant) error {
 			return err
 		}
 		entries := seg.entries
-		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, termList, bool) {
-			return entries[i].leaf, entries[i].ev, entries[i].terms, false
-		})
+		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) blockRow { return headRow(&entries[i]) })
 		if err != nil {
 			return err
 		}
@@ -459,9 +457,7 @@ func (s *Store) rewritePurged(t *tenant, b *blockRef, purge func(*trail.Event) b
 	if err != nil || len(seqs) == 0 {
 		return nil, nil, err
 	}
-	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, termList, bool) {
-		return rows[i].data, rows[i].ev, nil, rows[i].erased
-	})
+	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) blockRow { return eventRow(rows[i].data, rows[i].ev, rows[i].erased) })
 	return nb, seqs, err
 }
 

@@ -1,18 +1,27 @@
 package logstore
 
 import (
+	"encoding/json"
 	"strings"
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/logstore/block"
 )
 
-// headEntry is one committed event that is not yet in a block.
+// headEntry is one committed event that is not yet in a block. It holds
+// no decoded *trail.Event: only the canonical leaf and the index terms,
+// both in pointer-free slabs, and a few scalars. Its two slices are the
+// only pointers the garbage collector marks for it while it waits for a
+// flush (a decoded event has dozens: strings, maps, time locations), so
+// the head costs the collector little however many events it holds.
+// Readers decode the leaf on demand (see view.headEvent).
 type headEntry struct {
-	ev    *trail.Event // decoded, with Seq and LeafHash set; read-only once published
-	leaf  []byte       // canonical leaf bytes
-	hash  trail.Hash
+	leaf  []byte   // canonical leaf bytes; never modified once committed
 	terms termList // index entries, reused when the entry is written to a block
+	hash  trail.Hash
+	time  int64  // the event's time, unix nanoseconds
+	recv  int64  // its received_at, unix nanoseconds
+	idh   uint64 // idHash of its id
 }
 
 // headSeg is a run of a tenant's committed events, seq first..first+len-1,
@@ -23,7 +32,8 @@ type headSeg struct {
 	entries []headEntry
 	index   map[string]map[string]int32 // field → key → posting (see add)
 	posts   [][]uint32                  // sorted offsets in entries
-	ids     map[string]int64
+	ids     map[uint64]int32            // idHash of an id → offset in entries (see seqOf)
+	idsMore map[string]int32            // ids whose hash was already in ids; usually nil
 	bytes   int64
 	cp      *trail.Checkpoint // the checkpoint signed when this segment last grew
 	sizes   *headSizes        // of the segment before, for the first add; then nil
@@ -43,7 +53,7 @@ type headSizes struct {
 // sizes: the first add allocates, outside the flush that freezes every
 // head at once while commits wait.
 func newHeadSeg(first int64, prev *headSeg) *headSeg {
-	h := &headSeg{first: first, index: map[string]map[string]int32{}, ids: map[string]int64{}}
+	h := &headSeg{first: first, index: map[string]map[string]int32{}, ids: map[uint64]int32{}}
 	if prev != nil && len(prev.entries) > 0 {
 		sz := &headSizes{entries: len(prev.entries), posts: len(prev.posts), keys: make(map[string]int, len(prev.index))}
 		for field, keys := range prev.index {
@@ -59,7 +69,7 @@ func (h *headSeg) allocate() {
 	sz := h.sizes
 	h.sizes = nil
 	h.entries = make([]headEntry, 0, sz.entries)
-	h.ids = make(map[string]int64, sz.entries)
+	h.ids = make(map[uint64]int32, sz.entries)
 	h.posts = make([][]uint32, 0, sz.posts)
 	for field, n := range sz.keys {
 		h.index[field] = make(map[string]int32, n)
@@ -68,20 +78,28 @@ func (h *headSeg) allocate() {
 
 func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
 
-// add appends an entry and indexes it under its terms (computed outside
-// any lock, by the caller).
+// add appends an entry of the event with the given id and indexes it under
+// its terms (computed outside any lock, by the caller). The id must not be
+// in the segment already.
 //
 // A key's posting in index is -1-off while the key has one entry, at
 // offset off (request ids, most resource ids and addresses), and the index
 // of its offsets in posts from the second entry on.
-func (h *headSeg) add(e headEntry) {
+func (h *headSeg) add(e headEntry, id string) {
 	if h.sizes != nil {
 		h.allocate()
 	}
 	terms := e.terms
 	off := uint32(len(h.entries))
 	h.entries = append(h.entries, e)
-	h.ids[e.ev.ID] = e.ev.Seq
+	if _, taken := h.ids[e.idh]; !taken {
+		h.ids[e.idh] = int32(off)
+	} else { // another id with the same 64-bit hash: never seen in practice
+		if h.idsMore == nil {
+			h.idsMore = map[string]int32{}
+		}
+		h.idsMore[id] = int32(off)
+	}
 	h.bytes += int64(len(e.leaf))
 	var m map[string]int32 // of the entry's field; nil: not indexed in the head
 	for it := terms.iter(); it.next(); {
@@ -114,9 +132,38 @@ func (h *headSeg) add(e headEntry) {
 	}
 }
 
+// seqOf returns the seq of the event with the given id in the segment.
+// The id table is keyed by the id's 64-bit hash, which holds no pointer
+// for the garbage collector to mark; a hit is confirmed against the id in
+// the entry's leaf, so a collision never reports another event. It
+// happens for duplicates only, which are rare, so decoding the leaf's id
+// there costs less than keeping every id as a string.
+func (h *headSeg) seqOf(id string) (int64, bool) {
+	if off, ok := h.idsMore[id]; ok {
+		return h.first + int64(off), true
+	}
+	off, ok := h.ids[idHash(id)]
+	if !ok || leafID(h.entries[off].leaf) != id {
+		return 0, false
+	}
+	return h.first + int64(off), true
+}
+
+// leafID returns the id in a canonical leaf ("" if it has none or does
+// not decode).
+func leafID(leaf []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(leaf, &v) != nil {
+		return ""
+	}
+	return v.ID
+}
+
 // headIndexed reports whether the head indexes a field. Free-text words
 // and metadata, the bulk of an event's index terms, are not indexed in the
-// head: queries on them scan the head's decoded events, which is cheaper
+// head: queries on them scan the head's events, which is cheaper
 // than maintaining their postings at ingest for the head's short life.
 func headIndexed(field string) bool {
 	return field != trail.FieldText && !strings.HasPrefix(field, trail.MetadataPrefix)

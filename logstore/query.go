@@ -211,14 +211,31 @@ func (v *view) sources() []source {
 // event returns row i of a source as an event with Seq and LeafHash set.
 func (v *view) event(src source, i int) (*trail.Event, error) {
 	if src.seg != nil {
-		e := src.seg.entries[i]
-		return e.ev, nil
+		return v.headEvent(src, i)
 	}
 	data, err := src.b.r.Row(i)
 	if err != nil {
 		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: v.t.rel("blocks"), Reason: err.Error()}
 	}
 	return v.decodeRow(src, i, data, true)
+}
+
+// headEvent decodes head row i of src with Seq, Leaf and LeafHash set. The
+// head keeps leaves, not decoded events (see headEntry), so each read gets
+// an event of its own, decoded from the same bytes a block row would hold
+// after the flush. Leaf is the head's copy, which is never modified.
+func (v *view) headEvent(src source, i int) (*trail.Event, error) {
+	e := &src.seg.entries[i]
+	ev, err := trail.DecodeEvent(e.leaf)
+	if err != nil {
+		// The store encoded this leaf itself: only memory corruption gets here.
+		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: "wal", Reason: "undecodable event in memory"}
+	}
+	ev.Seq = src.first + int64(i)
+	ev.Leaf = e.leaf
+	h := e.hash
+	ev.LeafHash = &h
+	return ev, nil
 }
 
 // decodeRow decodes block row i of src with Seq set, and LeafHash unless
@@ -433,7 +450,14 @@ var errStop = errors.New("stop")
 func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool, error) {
 	if src.seg != nil {
 		for _, row := range rows {
-			if !fn(src.seg.entries[row].ev) {
+			if v.pre != nil && !v.pre.may(src.seg.entries[row].leaf) {
+				continue // cannot match: not worth decoding
+			}
+			ev, err := v.headEvent(src, int(row))
+			if err != nil {
+				return false, err
+			}
+			if !fn(ev) {
 				return false, nil
 			}
 		}

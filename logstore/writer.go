@@ -34,6 +34,7 @@ type prepared struct {
 	buf   []byte
 	split int
 	terms termList
+	idh   uint64 // idHash(ev.ID)
 }
 
 // maxSeqDigits is the length of the largest seq in decimal.
@@ -116,7 +117,7 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 		if total > lim.MaxBatchBytes {
 			return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "batch exceeds " + strconv.Itoa(lim.MaxBatchBytes) + " bytes"}
 		}
-		req.events[i] = prepared{ev: e, buf: leaves.keep(buf), split: split, terms: terms.of(e, len(events)-i)}
+		req.events[i] = prepared{ev: e, buf: leaves.keep(buf), split: split, terms: terms.of(e, len(events)-i), idh: idHash(e.ID)}
 	}
 	select {
 	case s.reqs <- req:
@@ -183,7 +184,7 @@ type pendingTenant struct {
 	first   int64
 	events  int // in the commit's requests, duplicates included
 	entries []headEntry
-	terms   []termList
+	evs     []*trail.Event // the appended events of entries, in order
 	hashes  []merkle.Hash
 	newIDs  map[string]int // id → index in entries
 	size    int64          // tree size and root after integration
@@ -229,8 +230,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		for i, p := range r.events {
 			pt := pend[p.ev.Tenant]
 			if j, ok := pt.newIDs[p.ev.ID]; ok {
-				e := pt.entries[j]
-				rec[i] = trail.Receipt{ID: e.ev.ID, Seq: e.ev.Seq, Tenant: pt.t.name, Duplicate: true}
+				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: pt.first + int64(j), Tenant: pt.t.name, Duplicate: true}
 				continue
 			}
 			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID); ok {
@@ -239,15 +239,15 @@ func (s *Store) commit(reqs []*appendReq) {
 			}
 			if pt.entries == nil {
 				pt.entries = make([]headEntry, 0, pt.events)
-				pt.terms = make([]termList, 0, pt.events)
+				pt.evs = make([]*trail.Event, 0, pt.events)
 				pt.newIDs = make(map[string]int, pt.events)
 			}
 			seq := pt.first + int64(len(pt.entries))
 			p.ev.Seq = seq
 			leaf := spliceSeq(p.buf, p.split, seq)
 			pt.newIDs[p.ev.ID] = len(pt.entries)
-			pt.entries = append(pt.entries, headEntry{ev: p.ev, leaf: leaf})
-			pt.terms = append(pt.terms, p.terms)
+			pt.entries = append(pt.entries, headEntry{leaf: leaf, terms: p.terms, time: p.ev.Time.UnixNano(), recv: p.ev.ReceivedAt.UnixNano(), idh: p.idh})
+			pt.evs = append(pt.evs, p.ev)
 			rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name}
 		}
 		receipts[ri] = rec
@@ -336,8 +336,7 @@ func (s *Store) commit(reqs []*appendReq) {
 			t.headStart = recordStart
 		}
 		for j, e := range pt.entries {
-			e.terms = pt.terms[j]
-			t.head.add(e)
+			t.head.add(e, pt.evs[j].ID)
 			s.headBytes += int64(len(e.leaf))
 		}
 		t.size = pt.first + int64(len(pt.entries))
@@ -454,8 +453,11 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 		for j := range pt.entries {
 			e := &pt.entries[j]
 			e.hash = leafHash(e.leaf)
-			e.ev.LeafHash = &e.hash
-			e.ev.Leaf = e.leaf
+			// The caller's event gets what a read would return; the head
+			// keeps only the entry.
+			ev := pt.evs[j]
+			ev.LeafHash = &e.hash
+			ev.Leaf = e.leaf
 			pt.hashes[j] = merkle.Hash(e.hash)
 		}
 		if err := pt.t.tree.Append(pt.hashes...); err != nil {
@@ -583,7 +585,7 @@ func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok b
 		if i < len(t.frozen) {
 			seg = t.frozen[i]
 		}
-		if sq, found := seg.ids[id]; found {
+		if sq, found := seg.seqOf(id); found {
 			e := seg.entries[sq-seg.first]
 			t.mu.RUnlock()
 			return sq, e.hash, true
