@@ -359,9 +359,10 @@ func headRow(e *headEntry) blockRow {
 // block of generation gen and returns it opened.
 func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow) (*blockRef, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
-	var buf bytes.Buffer
+	buf := blockBufs.Get().(*bytes.Buffer)
+	defer putBlockBuf(buf)
 	buf.Grow(n * blockBytesPerRow)
-	w := block.NewWriter(&buf, t.name, first, s.blockOptions(name))
+	w := block.NewWriter(buf, t.name, first, s.blockOptions(name))
 	ref := &blockRef{ids: make([]idEntry, 0, n)}
 	for i := 0; i < n; i++ {
 		r := row(i)
@@ -388,6 +389,23 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 	}
 	sortIDs(ref.ids)
 	return s.installBlockFile(name, buf.Bytes(), s.sealIDs(idsPath(name), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv)), first, n, gen)
+}
+
+// blockBufs recycles writeBlock's buffers: a flush writes one block per
+// tenant, and a fresh buffer each time costs page faults and clearing.
+var blockBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBlockBuf bounds the buffers kept in blockBufs.
+const maxPooledBlockBuf = 8 << 20
+
+// putBlockBuf returns a buffer to blockBufs once its bytes are written
+// (installBlockFile keeps no reference to them).
+func putBlockBuf(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBlockBuf {
+		return
+	}
+	b.Reset()
+	blockBufs.Put(b)
 }
 
 // blockBytesPerRow sizes writeBlock's buffer: a block of realistic events
