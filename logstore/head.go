@@ -31,7 +31,8 @@ type headSeg struct {
 	first   int64
 	entries []headEntry
 	index   map[string]map[string]int32 // field → key → posting (see add)
-	posts   [][]uint32                  // sorted offsets in entries
+	lists   []postList                  // postings of keys with several entries
+	nodes   []postNode                  // their offsets in entries, linked in ascending order
 	ids     map[uint64]int32            // idHash of an id → offset in entries (see seqOf)
 	idsMore map[string]int32            // ids whose hash was already in ids; usually nil
 	bytes   int64
@@ -42,8 +43,24 @@ type headSeg struct {
 // headSizes are the sizes of a head segment's slices and maps, with which
 // the next segment allocates them.
 type headSizes struct {
-	entries, posts int
-	keys           map[string]int // per field
+	entries, lists, nodes int
+	keys                  map[string]int // per field
+}
+
+// postList is the posting of a key with several entries: a list of
+// nodes, linked from first to last in ascending order of offset. The
+// lists of a segment share one pointer-free slice of nodes, which grows by
+// amortised appends instead of a slice per key.
+type postList struct {
+	first, last int32 // indexes in nodes
+	n           int32 // nodes in the list
+}
+
+// postNode is one offset of a postList; next is the index of the next
+// node, -1 at the end.
+type postNode struct {
+	off  uint32
+	next int32
 }
 
 // newHeadSeg returns an empty segment starting at seq first that will be
@@ -55,7 +72,7 @@ type headSizes struct {
 func newHeadSeg(first int64, prev *headSeg) *headSeg {
 	h := &headSeg{first: first, index: map[string]map[string]int32{}, ids: map[uint64]int32{}}
 	if prev != nil && len(prev.entries) > 0 {
-		sz := &headSizes{entries: len(prev.entries), posts: len(prev.posts), keys: make(map[string]int, len(prev.index))}
+		sz := &headSizes{entries: len(prev.entries), lists: len(prev.lists), nodes: len(prev.nodes), keys: make(map[string]int, len(prev.index))}
 		for field, keys := range prev.index {
 			sz.keys[field] = len(keys)
 		}
@@ -70,7 +87,8 @@ func (h *headSeg) allocate() {
 	h.sizes = nil
 	h.entries = make([]headEntry, 0, sz.entries)
 	h.ids = make(map[uint64]int32, sz.entries)
-	h.posts = make([][]uint32, 0, sz.posts)
+	h.lists = make([]postList, 0, sz.lists)
+	h.nodes = make([]postNode, 0, sz.nodes)
 	for field, n := range sz.keys {
 		h.index[field] = make(map[string]int32, n)
 	}
@@ -84,7 +102,7 @@ func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
 //
 // A key's posting in index is -1-off while the key has one entry, at
 // offset off (request ids, most resource ids and addresses), and the index
-// of its offsets in posts from the second entry on.
+// of its postList in lists from the second entry on.
 func (h *headSeg) add(e headEntry, id string) {
 	if h.sizes != nil {
 		h.allocate()
@@ -122,12 +140,18 @@ func (h *headSeg) add(e headEntry, id string) {
 		case !ok:
 			m[it.key] = -1 - int32(off)
 		case i >= 0:
-			if p := h.posts[i]; p[len(p)-1] != off {
-				h.posts[i] = append(p, off)
+			if l := &h.lists[i]; h.nodes[l.last].off != off {
+				n := int32(len(h.nodes))
+				h.nodes = append(h.nodes, postNode{off: off, next: -1})
+				h.nodes[l.last].next = n
+				l.last = n
+				l.n++
 			}
 		case uint32(-1-i) != off:
-			m[it.key] = int32(len(h.posts))
-			h.posts = append(h.posts, []uint32{uint32(-1 - i), off})
+			m[it.key] = int32(len(h.lists))
+			n := int32(len(h.nodes))
+			h.nodes = append(h.nodes, postNode{off: uint32(-1 - i), next: n + 1}, postNode{off: off, next: -1})
+			h.lists = append(h.lists, postList{first: n, last: n + 1, n: 2})
 		}
 	}
 }
@@ -178,12 +202,18 @@ func (h *headSeg) lookup(field, key string) []uint32 {
 	return h.posting(i)
 }
 
-// posting returns the offsets of a posting of index (see add).
+// posting returns the offsets of a posting of index (see add), sorted, in
+// a new slice.
 func (h *headSeg) posting(i int32) []uint32 {
 	if i < 0 {
 		return []uint32{uint32(-1 - i)}
 	}
-	return h.posts[i]
+	l := h.lists[i]
+	out := make([]uint32, 0, l.n)
+	for n := l.first; n >= 0; n = h.nodes[n].next {
+		out = append(out, h.nodes[n].off)
+	}
+	return out
 }
 
 // lookupPrefix returns the union of postings of keys with the prefix.

@@ -1,6 +1,9 @@
 package logstore
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestHeadIDCollision checks the head's id table, which is keyed by the
 // ids' 64-bit hashes: two ids with the same hash are both found, and an id
@@ -31,5 +34,54 @@ func TestHeadIDCollision(t *testing.T) {
 	h.add(headEntry{leaf: leaf("b"), idh: idHash("a")}, "b")
 	if seq, ok := h.seqOf("a"); ok {
 		t.Errorf("seqOf(a) = %d, true; want not found (the entry is b's)", seq)
+	}
+}
+
+// TestHeadPostings checks the head's postings, kept as linked lists in one
+// slice: each key's offsets come back sorted and once per entry, whether
+// the key has one entry or several, and prefixes union them.
+func TestHeadPostings(t *testing.T) {
+	terms := func(pairs ...string) termList {
+		var a termArena
+		for i := 0; i < len(pairs); i += 2 {
+			a.append(pairs[i], pairs[i+1])
+		}
+		return termList(a.slab)
+	}
+	h := newHeadSeg(0, nil)
+	rows := []termList{
+		terms("action", "a", "actor.id", "u1"),
+		terms("action", "b", "actor.id", "u1"),
+		terms("action", "a", "actor.id", "u2"),
+		terms("action", "a", "action", "a", "actor.id", "u1"), // a key twice in one entry
+	}
+	for i, tl := range rows {
+		id := string(rune('p' + i))
+		h.add(headEntry{terms: tl, idh: idHash(id)}, id)
+	}
+	for _, tc := range []struct {
+		name       string
+		field, key string
+		prefix     bool
+		want       []uint32
+	}{
+		{"several entries", "action", "a", false, []uint32{0, 2, 3}},
+		{"one entry", "action", "b", false, []uint32{1}},
+		{"several, repeated in an entry", "actor.id", "u1", false, []uint32{0, 1, 3}},
+		{"absent key", "action", "c", false, nil},
+		{"absent field", "outcome", "success", false, nil},
+		{"prefix", "actor.id", "u", true, []uint32{0, 1, 2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []uint32
+			if tc.prefix {
+				got = h.lookupPrefix(tc.field, tc.key)
+			} else {
+				got = h.lookup(tc.field, tc.key)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
