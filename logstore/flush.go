@@ -129,7 +129,7 @@ func (s *Store) flushHeads(deferSmall bool) error {
 			if t.headStart.Compare(cut) < 0 {
 				cut = t.headStart
 			}
-		case len(t.head.entries) > 0:
+		case t.head.entries.len() > 0:
 			t.frozen = append(t.frozen, t.head)
 			t.head = newHeadSeg(t.size, t.head)
 			t.head.cp = t.cp
@@ -218,8 +218,7 @@ func (s *Store) flushTenant(t *tenant) error {
 		if err := t.tiles.sync(); err != nil {
 			return err
 		}
-		entries := seg.entries
-		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) blockRow { return headRow(&entries[i]) })
+		b, err := s.writeBlock(t, seg.first, 0, seg.entries.len(), func(i int) blockRow { return headRow(seg.entries.at(i)) })
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ type headEntry struct {
 // writer appends; readers hold the tenant's read lock.
 type headSeg struct {
 	first   int64
-	entries []headEntry
+	entries entryPages
 	index   map[string]map[string]int32 // field → key → posting (see add)
 	lists   []postList                  // postings of keys with several entries
 	nodes   []postNode                  // their offsets in entries, linked in ascending order
@@ -38,6 +38,60 @@ type headSeg struct {
 	bytes   int64
 	cp      *trail.Checkpoint // the checkpoint signed when this segment last grew
 	sizes   *headSizes        // of the segment before, for the first add; then nil
+}
+
+// entryPages is a growing sequence of head entries kept in pages of
+// headPage entries: appending never copies the entries before it (a slice
+// would at each doubling, and entries hold pointers, so each copy is
+// cleared and scanned too). Only the first page grows by doubling, up to
+// headPage, so that a small tenant's head stays small.
+//
+// Entries never change once appended. A copy (see snapshot) taken under
+// the tenant's lock therefore stays valid while the writer appends: the
+// writer only fills capacity no copy covers, or adds pages.
+type entryPages struct {
+	pages [][]headEntry
+	n     int
+}
+
+const (
+	headPageShift = 9
+	headPage      = 1 << headPageShift
+)
+
+func (p *entryPages) len() int { return p.n }
+
+// at returns entry i, which must be below len.
+func (p *entryPages) at(i int) *headEntry {
+	return &p.pages[i>>headPageShift][i&(headPage-1)]
+}
+
+// reserve sizes the first page for n entries (at most headPage); call it
+// before the first append.
+func (p *entryPages) reserve(n int) {
+	if n > 0 {
+		p.pages = [][]headEntry{make([]headEntry, 0, min(n, headPage))}
+	}
+}
+
+func (p *entryPages) append(e headEntry) {
+	last := len(p.pages) - 1
+	switch {
+	case last < 0:
+		p.pages = [][]headEntry{make([]headEntry, 0, 8)}
+		last = 0
+	case len(p.pages[last]) == headPage:
+		p.pages = append(p.pages, make([]headEntry, 0, headPage))
+		last++
+	}
+	// Only the first page can be full below headPage: it then doubles.
+	p.pages[last] = append(p.pages[last], e)
+	p.n++
+}
+
+// snapshot returns a copy of p that later appends to p leave unchanged.
+func (p *entryPages) snapshot() entryPages {
+	return entryPages{pages: p.pages[:len(p.pages):len(p.pages)], n: p.n}
 }
 
 // headSizes are the sizes of a head segment's slices and maps, with which
@@ -71,8 +125,8 @@ type postNode struct {
 // head at once while commits wait.
 func newHeadSeg(first int64, prev *headSeg) *headSeg {
 	h := &headSeg{first: first, index: map[string]map[string]int32{}, ids: map[uint64]int32{}}
-	if prev != nil && len(prev.entries) > 0 {
-		sz := &headSizes{entries: len(prev.entries), lists: len(prev.lists), nodes: len(prev.nodes), keys: make(map[string]int, len(prev.index))}
+	if prev != nil && prev.entries.len() > 0 {
+		sz := &headSizes{entries: prev.entries.len(), lists: len(prev.lists), nodes: len(prev.nodes), keys: make(map[string]int, len(prev.index))}
 		for field, keys := range prev.index {
 			sz.keys[field] = len(keys)
 		}
@@ -85,7 +139,7 @@ func newHeadSeg(first int64, prev *headSeg) *headSeg {
 func (h *headSeg) allocate() {
 	sz := h.sizes
 	h.sizes = nil
-	h.entries = make([]headEntry, 0, sz.entries)
+	h.entries.reserve(sz.entries)
 	h.ids = make(map[uint64]int32, sz.entries)
 	h.lists = make([]postList, 0, sz.lists)
 	h.nodes = make([]postNode, 0, sz.nodes)
@@ -94,7 +148,7 @@ func (h *headSeg) allocate() {
 	}
 }
 
-func (h *headSeg) end() int64 { return h.first + int64(len(h.entries)) }
+func (h *headSeg) end() int64 { return h.first + int64(h.entries.len()) }
 
 // add appends an entry of the event with the given id and indexes it under
 // its terms (computed outside any lock, by the caller). The id must not be
@@ -108,8 +162,8 @@ func (h *headSeg) add(e headEntry, id string) {
 		h.allocate()
 	}
 	terms := e.terms
-	off := uint32(len(h.entries))
-	h.entries = append(h.entries, e)
+	off := uint32(h.entries.len())
+	h.entries.append(e)
 	if _, taken := h.ids[e.idh]; !taken {
 		h.ids[e.idh] = int32(off)
 	} else { // another id with the same 64-bit hash: never seen in practice
@@ -167,7 +221,7 @@ func (h *headSeg) seqOf(id string) (int64, bool) {
 		return h.first + int64(off), true
 	}
 	off, ok := h.ids[idHash(id)]
-	if !ok || leafID(h.entries[off].leaf) != id {
+	if !ok || leafID(h.entries.at(int(off)).leaf) != id {
 		return 0, false
 	}
 	return h.first + int64(off), true

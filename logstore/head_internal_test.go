@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -81,6 +82,42 @@ func TestHeadPostings(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestEntryPages checks the head's paged entries across page boundaries,
+// with and without a reserved first page, and that a snapshot keeps its
+// length and entries while appends continue.
+func TestEntryPages(t *testing.T) {
+	for _, reserve := range []int{0, 3, headPage, 5 * headPage} {
+		t.Run(fmt.Sprint("reserve ", reserve), func(t *testing.T) {
+			var p entryPages
+			p.reserve(reserve)
+			const n = 2*headPage + 17
+			var snap entryPages
+			for i := range n {
+				if i == headPage+5 {
+					snap = p.snapshot()
+				}
+				p.append(headEntry{time: int64(i)})
+			}
+			if p.len() != n {
+				t.Fatalf("len = %d, want %d", p.len(), n)
+			}
+			for i := range n {
+				if got := p.at(i).time; got != int64(i) {
+					t.Fatalf("at(%d) = %d", i, got)
+				}
+			}
+			if snap.len() != headPage+5 {
+				t.Fatalf("snapshot len = %d, want %d", snap.len(), headPage+5)
+			}
+			for i := range snap.len() {
+				if got := snap.at(i).time; got != int64(i) {
+					t.Fatalf("snapshot at(%d) = %d", i, got)
+				}
 			}
 		})
 	}

@@ -165,7 +165,7 @@ type view struct {
 
 type segSnap struct {
 	seg     *headSeg
-	entries []headEntry
+	entries entryPages // as the segment's when the snapshot was taken
 	rows    []uint32 // candidates when !all
 	all     bool
 }
@@ -176,11 +176,11 @@ func (s *Store) snapshot(t *tenant, x *trail.Expr) *view {
 	defer t.mu.RUnlock()
 	v := &view{t: t, tree: t.tree, size: t.size, blocks: t.acquireBlocks()}
 	for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
-		if len(seg.entries) == 0 {
+		if seg.entries.len() == 0 {
 			continue
 		}
-		ss := segSnap{seg: seg, entries: seg.entries[:len(seg.entries):len(seg.entries)]}
-		ss.rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(len(ss.entries))})
+		ss := segSnap{seg: seg, entries: seg.entries.snapshot()}
+		ss.rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(ss.entries.len())})
 		v.segs = append(v.segs, ss)
 	}
 	return v
@@ -203,7 +203,7 @@ func (v *view) sources() []source {
 	}
 	for i := range v.segs {
 		sg := &v.segs[i]
-		out = append(out, source{first: sg.seg.first, n: len(sg.entries), seg: sg})
+		out = append(out, source{first: sg.seg.first, n: sg.entries.len(), seg: sg})
 	}
 	return out
 }
@@ -225,7 +225,7 @@ func (v *view) event(src source, i int) (*trail.Event, error) {
 // an event of its own, decoded from the same bytes a block row would hold
 // after the flush. Leaf is the head's copy, which is never modified.
 func (v *view) headEvent(src source, i int) (*trail.Event, error) {
-	e := &src.seg.entries[i]
+	e := src.seg.entries.at(i)
 	ev, err := trail.DecodeEvent(e.leaf)
 	if err != nil {
 		// The store encoded this leaf itself: only memory corruption gets here.
@@ -450,7 +450,7 @@ var errStop = errors.New("stop")
 func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool, error) {
 	if src.seg != nil {
 		for _, row := range rows {
-			if v.pre != nil && !v.pre.may(src.seg.entries[row].leaf) {
+			if v.pre != nil && !v.pre.may(src.seg.entries.at(int(row)).leaf) {
 				continue // cannot match: not worth decoding
 			}
 			ev, err := v.headEvent(src, int(row))
@@ -578,7 +578,7 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 		stop := min(end, start+int64(limit-len(out)))
 		if src.seg != nil {
 			for seq := start; seq < stop; seq++ {
-				e := src.seg.entries[seq-src.first]
+				e := src.seg.entries.at(int(seq - src.first))
 				out = append(out, trail.Record{Tenant: t.name, Seq: seq, LeafHash: e.hash, Data: e.leaf})
 			}
 		} else {

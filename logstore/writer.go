@@ -332,7 +332,7 @@ func (s *Store) commit(reqs []*appendReq) {
 	for _, pt := range active {
 		t := pt.t
 		t.mu.Lock()
-		if len(t.head.entries) == 0 {
+		if t.head.entries.len() == 0 {
 			t.headStart = recordStart
 		}
 		for j, e := range pt.entries {
@@ -531,7 +531,8 @@ func (s *Store) rollbackTree(t *tenant) {
 	tree, err := merkle.Open(t.persisted, t.tiles)
 	if err == nil {
 		for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
-			for _, e := range seg.entries {
+			for i := range seg.entries.len() {
+				e := seg.entries.at(i)
 				if err = tree.Append(merkle.Hash(e.hash)); err != nil {
 					break
 				}
@@ -586,7 +587,7 @@ func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok b
 			seg = t.frozen[i]
 		}
 		if sq, found := seg.seqOf(id); found {
-			e := seg.entries[sq-seg.first]
+			e := seg.entries.at(int(sq - seg.first))
 			t.mu.RUnlock()
 			return sq, e.hash, true
 		}
