@@ -166,7 +166,7 @@ type view struct {
 type segSnap struct {
 	seg     *headSeg
 	entries entryPages // as the segment's when the snapshot was taken
-	rows    []uint32 // candidates when !all
+	rows    []uint32   // candidates when !all
 	all     bool
 }
 
