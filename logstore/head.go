@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	trail "github.com/trail-audit/trail"
@@ -46,9 +47,11 @@ type headSeg struct {
 // cleared and scanned too). Only the first page grows by doubling, up to
 // headPage, so that a small tenant's head stays small.
 //
-// Entries never change once appended. A copy (see snapshot) taken under
-// the tenant's lock therefore stays valid while the writer appends: the
-// writer only fills capacity no copy covers, or adds pages.
+// Entries never change once appended. A snapshot taken under the
+// tenant's lock therefore stays valid while the writer appends: it copies
+// the page headers (the writer rewrites the last one's length, and the
+// first one's array when it doubles), and the writer only fills capacity
+// beyond the snapshot's length, or adds pages.
 type entryPages struct {
 	pages [][]headEntry
 	n     int
@@ -89,9 +92,10 @@ func (p *entryPages) append(e headEntry) {
 	p.n++
 }
 
-// snapshot returns a copy of p that later appends to p leave unchanged.
+// snapshot returns a copy of p that later appends to p leave unchanged;
+// call it under the lock that guards appends.
 func (p *entryPages) snapshot() entryPages {
-	return entryPages{pages: p.pages[:len(p.pages):len(p.pages)], n: p.n}
+	return entryPages{pages: slices.Clone(p.pages), n: p.n}
 }
 
 // headSizes are the sizes of a head segment's slices and maps, with which
