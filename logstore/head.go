@@ -214,17 +214,18 @@ func (h *headSeg) add(e headEntry, id string) {
 	}
 }
 
-// seqOf returns the seq of the event with the given id in the segment.
+// seqOf returns the seq of the event with the given id, whose idHash is
+// idh, in the segment.
 // The id table is keyed by the id's 64-bit hash, which holds no pointer
 // for the garbage collector to mark; a hit is confirmed against the id in
 // the entry's leaf, so a collision never reports another event. It
 // happens for duplicates only, which are rare, so decoding the leaf's id
 // there costs less than keeping every id as a string.
-func (h *headSeg) seqOf(id string) (int64, bool) {
+func (h *headSeg) seqOf(id string, idh uint64) (int64, bool) {
 	if off, ok := h.idsMore[id]; ok {
 		return h.first + int64(off), true
 	}
-	off, ok := h.ids[idHash(id)]
+	off, ok := h.ids[idh]
 	if !ok || leafID(h.entries.at(int(off)).leaf) != id {
 		return 0, false
 	}

@@ -24,7 +24,7 @@ func TestHeadIDCollision(t *testing.T) {
 		{"b", 11, true},
 		{"c", 0, false},
 	} {
-		got, ok := h.seqOf(tc.id)
+		got, ok := h.seqOf(tc.id, idHash(tc.id))
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("seqOf(%q) = %d, %v; want %d, %v", tc.id, got, ok, tc.want, tc.ok)
 		}
@@ -33,7 +33,7 @@ func TestHeadIDCollision(t *testing.T) {
 	// An entry found by hash whose leaf holds another id is not a match.
 	h = newHeadSeg(0, nil)
 	h.add(headEntry{leaf: leaf("b"), idh: idHash("a")}, "b")
-	if seq, ok := h.seqOf("a"); ok {
+	if seq, ok := h.seqOf("a", idHash("a")); ok {
 		t.Errorf("seqOf(a) = %d, true; want not found (the entry is b's)", seq)
 	}
 }

@@ -534,7 +534,7 @@ func (s *Store) Get(ctx context.Context, tenantName, id string) (*trail.Event, e
 	if err != nil {
 		return nil, err
 	}
-	seq, _, ok := s.lookupID(t, id)
+	seq, _, ok := s.lookupID(t, id, idHash(id))
 	if !ok {
 		return nil, trail.Errorf(trail.ENOTFOUND, "no event %q in tenant %s", id, t.name)
 	}

@@ -233,7 +233,7 @@ func (s *Store) commit(reqs []*appendReq) {
 				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: pt.first + int64(j), Tenant: pt.t.name, Duplicate: true}
 				continue
 			}
-			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID); ok {
+			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID, p.idh); ok {
 				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name, LeafHash: hash, Duplicate: true}
 				continue
 			}
@@ -569,9 +569,9 @@ func (s *Store) tenantForWrite(name string) (*tenant, error) {
 	return t, nil
 }
 
-// lookupID finds an accepted event by id in a tenant: head segments first,
-// then blocks newest first.
-func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok bool) {
+// lookupID finds an accepted event by id, whose idHash is h, in a tenant:
+// head segments first, then blocks newest first.
+func (s *Store) lookupID(t *tenant, id string, h uint64) (seq int64, hash trail.Hash, ok bool) {
 	// Runs for every appended event: search the id tables under the read
 	// lock, and acquire a block only for the rare rows whose id hashes
 	// the same.
@@ -586,13 +586,12 @@ func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok b
 		if i < len(t.frozen) {
 			seg = t.frozen[i]
 		}
-		if sq, found := seg.seqOf(id); found {
+		if sq, found := seg.seqOf(id, h); found {
 			e := seg.entries.at(int(sq - seg.first))
 			t.mu.RUnlock()
 			return sq, e.hash, true
 		}
 	}
-	h := idHash(id)
 	for i := len(t.blocks) - 1; i >= 0; i-- {
 		b := t.blocks[i]
 		for _, row := range b.rowsFor(h) {
