@@ -186,7 +186,7 @@ type pendingTenant struct {
 	entries []headEntry
 	evs     []*trail.Event // the appended events of entries, in order
 	hashes  []merkle.Hash
-	newIDs  map[string]int // id → index in entries
+	newIDs  map[string]int // id → index in entries; nil when the commit has one event for the tenant
 	size    int64          // tree size and root after integration
 	root    merkle.Hash
 	cp      *trail.Checkpoint
@@ -240,12 +240,16 @@ func (s *Store) commit(reqs []*appendReq) {
 			if pt.entries == nil {
 				pt.entries = make([]headEntry, 0, pt.events)
 				pt.evs = make([]*trail.Event, 0, pt.events)
-				pt.newIDs = make(map[string]int, pt.events)
+				if pt.events > 1 { // else no later event of this commit can repeat the id
+					pt.newIDs = make(map[string]int, pt.events)
+				}
 			}
 			seq := pt.first + int64(len(pt.entries))
 			p.ev.Seq = seq
 			leaf := spliceSeq(p.buf, p.split, seq)
-			pt.newIDs[p.ev.ID] = len(pt.entries)
+			if pt.newIDs != nil {
+				pt.newIDs[p.ev.ID] = len(pt.entries)
+			}
 			pt.entries = append(pt.entries, headEntry{leaf: leaf, terms: p.terms, time: p.ev.Time.UnixNano(), recv: p.ev.ReceivedAt.UnixNano(), idh: p.idh})
 			pt.evs = append(pt.evs, p.ev)
 			rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name}
