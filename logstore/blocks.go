@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,10 +45,15 @@ type idEntry struct {
 	row  uint32
 }
 
+// idHash is the FNV-64a hash of an id, as stored in id tables.
 func idHash(id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum64()
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= prime64
+	}
+	return h
 }
 
 func (b *blockRef) end() int64 { return b.first + int64(b.rows) }
@@ -204,7 +208,7 @@ func (b *blockRef) rebuildIDs() error {
 		if err != nil {
 			return fmt.Errorf("%s row %d: %w", b.path, row, err)
 		}
-		b.addID(ev, uint32(row))
+		b.addID(idHash(ev.ID), ev.ReceivedAt.UnixNano(), uint32(row))
 		if row == b.rows-1 {
 			sortIDs(b.ids)
 		}
@@ -212,9 +216,9 @@ func (b *blockRef) rebuildIDs() error {
 	})
 }
 
-func (b *blockRef) addID(ev *trail.Event, row uint32) {
-	b.ids = append(b.ids, idEntry{hash: idHash(ev.ID), row: row})
-	rv := ev.ReceivedAt.UnixNano()
+// addID records the id hash and received_at (unix nanoseconds) of a row.
+func (b *blockRef) addID(idh uint64, rv int64, row uint32) {
+	b.ids = append(b.ids, idEntry{hash: idh, row: row})
 	if len(b.ids) == 1 || rv < b.minRecv {
 		b.minRecv = rv
 	}
@@ -324,42 +328,84 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 	return t, nil
 }
 
-// writeBlock durably writes entries (consecutive seqs) as a new block of
-// generation gen and returns it opened.
-//
-// row returns each row's data, its event and, when already computed, its
-// index terms (nil: computed here).
-func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) (data []byte, ev *trail.Event, terms termList, erased bool)) (*blockRef, error) {
+// blockRow is one row given to writeBlock.
+type blockRow struct {
+	data   []byte
+	time   int64    // the event time (received_at for an erased row), unix nanoseconds
+	recv   int64    // received_at, unix nanoseconds
+	idh    uint64   // idHash of the event's id
+	terms  termList // index entries; nil: computed from ev
+	ev     *trail.Event
+	erased bool // data is an erased stub, without index entries
+}
+
+// eventRow returns the row of a decoded event, its index terms computed
+// by writeBlock unless erased.
+func eventRow(data []byte, ev *trail.Event, erased bool) blockRow {
+	r := blockRow{data: data, time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID), ev: ev, erased: erased}
+	if erased {
+		r.time = r.recv
+	}
+	return r
+}
+
+// headRow returns the row of a head entry, with the terms computed when
+// it was appended.
+func headRow(e *headEntry) blockRow {
+	return blockRow{data: e.leaf, time: e.time, recv: e.recv, idh: e.idh, terms: e.terms}
+}
+
+// writeBlock durably writes n rows (consecutive seqs from first) as a new
+// block of generation gen and returns it opened.
+func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow) (*blockRef, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
-	var buf bytes.Buffer
+	buf := blockBufs.Get().(*bytes.Buffer)
+	defer putBlockBuf(buf)
 	buf.Grow(n * blockBytesPerRow)
-	w := block.NewWriter(&buf, t.name, first, s.blockOptions(name))
+	w := block.NewWriter(buf, t.name, first, s.blockOptions(name))
 	ref := &blockRef{ids: make([]idEntry, 0, n)}
 	for i := 0; i < n; i++ {
-		data, ev, terms, erased := row(i)
+		r := row(i)
 		var err error
 		switch {
-		case erased:
-			err = w.Add(data, ev.ReceivedAt.UnixNano(), nil)
-		case terms != nil:
-			err = w.Add(data, ev.Time.UnixNano(), func(add func(field, key string)) {
-				for it := terms.iter(); it.next(); {
+		case r.erased:
+			err = w.Add(r.data, r.time, nil)
+		case r.terms != nil:
+			err = w.Add(r.data, r.time, func(add func(field, key string)) {
+				for it := r.terms.iter(); it.next(); {
 					add(it.field, it.key)
 				}
 			})
 		default:
-			err = w.Add(data, ev.Time.UnixNano(), func(add func(field, key string)) { trail.IndexTerms(ev, add) })
+			err = w.Add(r.data, r.time, func(add func(field, key string)) { trail.IndexTerms(r.ev, add) })
 		}
 		if err != nil {
 			return nil, fmt.Errorf("write block %s: %w", name, err)
 		}
-		ref.addID(ev, uint32(i))
+		ref.addID(r.idh, r.recv, uint32(i))
 	}
 	if _, err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write block %s: %w", name, err)
 	}
 	sortIDs(ref.ids)
 	return s.installBlockFile(name, buf.Bytes(), s.sealIDs(idsPath(name), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv)), first, n, gen)
+}
+
+// blockBufs recycles writeBlock's buffers: a flush writes one block per
+// tenant, and a fresh buffer each time costs page faults and clearing.
+var blockBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBlockBuf bounds the buffers kept in blockBufs.
+const maxPooledBlockBuf = 8 << 20
+
+// putBlockBuf returns a buffer to blockBufs once its bytes are written
+// (installBlockFile keeps no reference to them).
+func putBlockBuf(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBlockBuf {
+		return
+	}
+	b.Reset()
+	blockBufs.Put(b)
 }
 
 // blockBytesPerRow sizes writeBlock's buffer: a block of realistic events

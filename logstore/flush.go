@@ -129,7 +129,7 @@ func (s *Store) flushHeads(deferSmall bool) error {
 			if t.headStart.Compare(cut) < 0 {
 				cut = t.headStart
 			}
-		case len(t.head.entries) > 0:
+		case t.head.entries.len() > 0:
 			t.frozen = append(t.frozen, t.head)
 			t.head = newHeadSeg(t.size, t.head)
 			t.head.cp = t.cp
@@ -218,10 +218,7 @@ func (s *Store) flushTenant(t *tenant) error {
 		if err := t.tiles.sync(); err != nil {
 			return err
 		}
-		entries := seg.entries
-		b, err := s.writeBlock(t, seg.first, 0, len(entries), func(i int) ([]byte, *trail.Event, termList, bool) {
-			return entries[i].leaf, entries[i].ev, entries[i].terms, false
-		})
+		b, err := s.writeBlock(t, seg.first, 0, seg.entries.len(), func(i int) blockRow { return headRow(seg.entries.at(i)) })
 		if err != nil {
 			return err
 		}
@@ -459,9 +456,7 @@ func (s *Store) rewritePurged(t *tenant, b *blockRef, purge func(*trail.Event) b
 	if err != nil || len(seqs) == 0 {
 		return nil, nil, err
 	}
-	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) ([]byte, *trail.Event, termList, bool) {
-		return rows[i].data, rows[i].ev, nil, rows[i].erased
-	})
+	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) blockRow { return eventRow(rows[i].data, rows[i].ev, rows[i].erased) })
 	return nb, seqs, err
 }
 

@@ -6,7 +6,7 @@ import (
 	trail "github.com/trail-audit/trail"
 )
 
-// A rowFilter reports whether a block row's leaf bytes may match a query.
+// A rowFilter reports whether a row's leaf bytes (block or head) may match a query.
 // It may accept rows that do not match (the matcher decides), never
 // reject one that does: it lets a free-text query skip decoding the rows
 // of a candidate chunk that cannot hold its words. (Words are indexed per

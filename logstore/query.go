@@ -165,8 +165,8 @@ type view struct {
 
 type segSnap struct {
 	seg     *headSeg
-	entries []headEntry
-	rows    []uint32 // candidates when !all
+	entries entryPages // as the segment's when the snapshot was taken
+	rows    []uint32   // candidates when !all
 	all     bool
 }
 
@@ -176,11 +176,11 @@ func (s *Store) snapshot(t *tenant, x *trail.Expr) *view {
 	defer t.mu.RUnlock()
 	v := &view{t: t, tree: t.tree, size: t.size, blocks: t.acquireBlocks()}
 	for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
-		if len(seg.entries) == 0 {
+		if seg.entries.len() == 0 {
 			continue
 		}
-		ss := segSnap{seg: seg, entries: seg.entries[:len(seg.entries):len(seg.entries)]}
-		ss.rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(len(ss.entries))})
+		ss := segSnap{seg: seg, entries: seg.entries.snapshot()}
+		ss.rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(ss.entries.len())})
 		v.segs = append(v.segs, ss)
 	}
 	return v
@@ -203,7 +203,7 @@ func (v *view) sources() []source {
 	}
 	for i := range v.segs {
 		sg := &v.segs[i]
-		out = append(out, source{first: sg.seg.first, n: len(sg.entries), seg: sg})
+		out = append(out, source{first: sg.seg.first, n: sg.entries.len(), seg: sg})
 	}
 	return out
 }
@@ -211,14 +211,31 @@ func (v *view) sources() []source {
 // event returns row i of a source as an event with Seq and LeafHash set.
 func (v *view) event(src source, i int) (*trail.Event, error) {
 	if src.seg != nil {
-		e := src.seg.entries[i]
-		return e.ev, nil
+		return v.headEvent(src, i)
 	}
 	data, err := src.b.r.Row(i)
 	if err != nil {
 		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: v.t.rel("blocks"), Reason: err.Error()}
 	}
 	return v.decodeRow(src, i, data, true)
+}
+
+// headEvent decodes head row i of src with Seq, Leaf and LeafHash set. The
+// head keeps leaves, not decoded events (see headEntry), so each read gets
+// an event of its own, decoded from the same bytes a block row would hold
+// after the flush. Leaf is the head's copy, which is never modified.
+func (v *view) headEvent(src source, i int) (*trail.Event, error) {
+	e := src.seg.entries.at(i)
+	ev, err := trail.DecodeEvent(e.leaf)
+	if err != nil {
+		// The store encoded this leaf itself: only memory corruption gets here.
+		return nil, &trail.TamperError{Tenant: v.t.name, Seq: src.first + int64(i), File: "wal", Reason: "undecodable event in memory"}
+	}
+	ev.Seq = src.first + int64(i)
+	ev.Leaf = e.leaf
+	h := e.hash
+	ev.LeafHash = &h
+	return ev, nil
 }
 
 // decodeRow decodes block row i of src with Seq set, and LeafHash unless
@@ -433,7 +450,14 @@ var errStop = errors.New("stop")
 func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool, error) {
 	if src.seg != nil {
 		for _, row := range rows {
-			if !fn(src.seg.entries[row].ev) {
+			if v.pre != nil && !v.pre.may(src.seg.entries.at(int(row)).leaf) {
+				continue // cannot match: not worth decoding
+			}
+			ev, err := v.headEvent(src, int(row))
+			if err != nil {
+				return false, err
+			}
+			if !fn(ev) {
 				return false, nil
 			}
 		}
@@ -510,7 +534,7 @@ func (s *Store) Get(ctx context.Context, tenantName, id string) (*trail.Event, e
 	if err != nil {
 		return nil, err
 	}
-	seq, _, ok := s.lookupID(t, id)
+	seq, _, ok := s.lookupID(t, id, idHash(id))
 	if !ok {
 		return nil, trail.Errorf(trail.ENOTFOUND, "no event %q in tenant %s", id, t.name)
 	}
@@ -554,7 +578,7 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 		stop := min(end, start+int64(limit-len(out)))
 		if src.seg != nil {
 			for seq := start; seq < stop; seq++ {
-				e := src.seg.entries[seq-src.first]
+				e := src.seg.entries.at(int(seq - src.first))
 				out = append(out, trail.Record{Tenant: t.name, Seq: seq, LeafHash: e.hash, Data: e.leaf})
 			}
 		} else {

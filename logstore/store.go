@@ -388,15 +388,12 @@ func (s *Store) replayRecord(payload []byte) error {
 				t.broken = &trail.TamperError{Tenant: t.name, Seq: seq, File: "wal", Reason: "undecodable event"}
 				break
 			}
-			ev.Seq = seq
 			l := append([]byte(nil), leaf...)
 			h := trail.Hash(merkle.LeafHash(l))
-			ev.LeafHash = &h
-			ev.Leaf = l
 			if err := t.tree.Append(merkle.Hash(h)); err != nil {
 				return err
 			}
-			t.head.add(headEntry{ev: ev, leaf: l, hash: h, terms: termsOf(ev)})
+			t.head.add(headEntry{leaf: l, terms: termsOf(ev), hash: h, time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID)}, ev.ID)
 			s.headBytes += int64(len(l))
 			t.size++
 		}

@@ -125,7 +125,8 @@ func (s *Store) verifyTenant(ctx context.Context, t *tenant, rep *trail.VerifyRe
 			return err
 		}
 		if src.seg != nil {
-			for i, e := range src.seg.entries {
+			for i := range src.seg.entries.len() {
+				e := src.seg.entries.at(i)
 				if leafHash(e.leaf) != e.hash {
 					return &trail.TamperError{Tenant: t.name, Seq: src.first + int64(i), File: "wal", Reason: "leaf hash mismatch in memory"}
 				}

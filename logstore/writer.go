@@ -34,6 +34,7 @@ type prepared struct {
 	buf   []byte
 	split int
 	terms termList
+	idh   uint64 // idHash(ev.ID)
 }
 
 // maxSeqDigits is the length of the largest seq in decimal.
@@ -116,7 +117,7 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 		if total > lim.MaxBatchBytes {
 			return nil, &trail.Error{Code: trail.ETOOLARGE, Field: "events", Message: "batch exceeds " + strconv.Itoa(lim.MaxBatchBytes) + " bytes"}
 		}
-		req.events[i] = prepared{ev: e, buf: leaves.keep(buf), split: split, terms: terms.of(e, len(events)-i)}
+		req.events[i] = prepared{ev: e, buf: leaves.keep(buf), split: split, terms: terms.of(e, len(events)-i), idh: idHash(e.ID)}
 	}
 	select {
 	case s.reqs <- req:
@@ -183,9 +184,9 @@ type pendingTenant struct {
 	first   int64
 	events  int // in the commit's requests, duplicates included
 	entries []headEntry
-	terms   []termList
+	evs     []*trail.Event // the appended events of entries, in order
 	hashes  []merkle.Hash
-	newIDs  map[string]int // id → index in entries
+	newIDs  map[string]int // id → index in entries; nil when the commit has one event for the tenant
 	size    int64          // tree size and root after integration
 	root    merkle.Hash
 	cp      *trail.Checkpoint
@@ -229,25 +230,28 @@ func (s *Store) commit(reqs []*appendReq) {
 		for i, p := range r.events {
 			pt := pend[p.ev.Tenant]
 			if j, ok := pt.newIDs[p.ev.ID]; ok {
-				e := pt.entries[j]
-				rec[i] = trail.Receipt{ID: e.ev.ID, Seq: e.ev.Seq, Tenant: pt.t.name, Duplicate: true}
+				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: pt.first + int64(j), Tenant: pt.t.name, Duplicate: true}
 				continue
 			}
-			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID); ok {
+			if seq, hash, ok := s.lookupID(pt.t, p.ev.ID, p.idh); ok {
 				rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name, LeafHash: hash, Duplicate: true}
 				continue
 			}
 			if pt.entries == nil {
 				pt.entries = make([]headEntry, 0, pt.events)
-				pt.terms = make([]termList, 0, pt.events)
-				pt.newIDs = make(map[string]int, pt.events)
+				pt.evs = make([]*trail.Event, 0, pt.events)
+				if pt.events > 1 { // else no later event of this commit can repeat the id
+					pt.newIDs = make(map[string]int, pt.events)
+				}
 			}
 			seq := pt.first + int64(len(pt.entries))
 			p.ev.Seq = seq
 			leaf := spliceSeq(p.buf, p.split, seq)
-			pt.newIDs[p.ev.ID] = len(pt.entries)
-			pt.entries = append(pt.entries, headEntry{ev: p.ev, leaf: leaf})
-			pt.terms = append(pt.terms, p.terms)
+			if pt.newIDs != nil {
+				pt.newIDs[p.ev.ID] = len(pt.entries)
+			}
+			pt.entries = append(pt.entries, headEntry{leaf: leaf, terms: p.terms, time: p.ev.Time.UnixNano(), recv: p.ev.ReceivedAt.UnixNano(), idh: p.idh})
+			pt.evs = append(pt.evs, p.ev)
 			rec[i] = trail.Receipt{ID: p.ev.ID, Seq: seq, Tenant: pt.t.name}
 		}
 		receipts[ri] = rec
@@ -332,12 +336,11 @@ func (s *Store) commit(reqs []*appendReq) {
 	for _, pt := range active {
 		t := pt.t
 		t.mu.Lock()
-		if len(t.head.entries) == 0 {
+		if t.head.entries.len() == 0 {
 			t.headStart = recordStart
 		}
 		for j, e := range pt.entries {
-			e.terms = pt.terms[j]
-			t.head.add(e)
+			t.head.add(e, pt.evs[j].ID)
 			s.headBytes += int64(len(e.leaf))
 		}
 		t.size = pt.first + int64(len(pt.entries))
@@ -454,8 +457,11 @@ func (s *Store) integrate(pts []*pendingTenant) error {
 		for j := range pt.entries {
 			e := &pt.entries[j]
 			e.hash = leafHash(e.leaf)
-			e.ev.LeafHash = &e.hash
-			e.ev.Leaf = e.leaf
+			// The caller's event gets what a read would return; the head
+			// keeps only the entry.
+			ev := pt.evs[j]
+			ev.LeafHash = &e.hash
+			ev.Leaf = e.leaf
 			pt.hashes[j] = merkle.Hash(e.hash)
 		}
 		if err := pt.t.tree.Append(pt.hashes...); err != nil {
@@ -529,7 +535,8 @@ func (s *Store) rollbackTree(t *tenant) {
 	tree, err := merkle.Open(t.persisted, t.tiles)
 	if err == nil {
 		for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
-			for _, e := range seg.entries {
+			for i := range seg.entries.len() {
+				e := seg.entries.at(i)
 				if err = tree.Append(merkle.Hash(e.hash)); err != nil {
 					break
 				}
@@ -566,9 +573,9 @@ func (s *Store) tenantForWrite(name string) (*tenant, error) {
 	return t, nil
 }
 
-// lookupID finds an accepted event by id in a tenant: head segments first,
-// then blocks newest first.
-func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok bool) {
+// lookupID finds an accepted event by id, whose idHash is h, in a tenant:
+// head segments first, then blocks newest first.
+func (s *Store) lookupID(t *tenant, id string, h uint64) (seq int64, hash trail.Hash, ok bool) {
 	// Runs for every appended event: search the id tables under the read
 	// lock, and acquire a block only for the rare rows whose id hashes
 	// the same.
@@ -583,13 +590,12 @@ func (s *Store) lookupID(t *tenant, id string) (seq int64, hash trail.Hash, ok b
 		if i < len(t.frozen) {
 			seg = t.frozen[i]
 		}
-		if sq, found := seg.ids[id]; found {
-			e := seg.entries[sq-seg.first]
+		if sq, found := seg.seqOf(id, h); found {
+			e := seg.entries.at(int(sq - seg.first))
 			t.mu.RUnlock()
 			return sq, e.hash, true
 		}
 	}
-	h := idHash(id)
 	for i := len(t.blocks) - 1; i >= 0; i-- {
 		b := t.blocks[i]
 		for _, row := range b.rowsFor(h) {

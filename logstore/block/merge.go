@@ -151,7 +151,7 @@ func Merge(w io.Writer, srcs []*Reader, erase func(seq int64) bool, opts Options
 	if err != nil {
 		return Meta{}, err
 	}
-	out.finish(&h, fields)
+	out.finish(&h, fields, nil)
 	if out.err != nil {
 		return Meta{}, out.err
 	}

@@ -132,24 +132,31 @@ func (o *output) header() {
 	}
 }
 
-// finish writes the index and the footer.
-func (o *output) finish(h *indexHeader, fields []byte) {
+// finish writes the index and the footer. bufs, when not nil, are two
+// scratch buffers it may grow and leaves grown (see Writer.Close).
+func (o *output) finish(h *indexHeader, fields []byte, bufs *[2][]byte) {
 	o.header()
-	raw := h.append(make([]byte, 0, 64+len(h.chunks)*16+len(h.erased)*2+len(fields)))
+	var raw, comp []byte
+	if bufs != nil {
+		raw, comp = bufs[0][:0], bufs[1][:0]
+		defer func() { bufs[0], bufs[1] = raw, comp }()
+	}
+	raw = h.append(slices.Grow(raw, 64+len(h.chunks)*16+len(h.erased)*2+len(fields)))
 	raw = append(raw, fields...)
 	if len(raw) > maxIndexRaw-1 {
 		o.err = errors.New("block: index too large")
 		return
 	}
-	comp := o.seal(encoder(indexLevel).EncodeAll(raw, make([]byte, 0, len(raw)/2)), IndexAAD())
+	comp = encoder(indexLevel).EncodeAll(raw, slices.Grow(comp, len(raw)/2))
+	stored := o.seal(comp, IndexAAD())
 	f := footer{
 		version:     o.version(),
 		indexOff:    uint64(o.off),
-		indexLen:    uint32(len(comp)),
+		indexLen:    uint32(len(stored)),
 		indexRawLen: uint32(len(raw)),
-		indexCRC:    crc(comp),
+		indexCRC:    crc(stored),
 	}
-	o.write(comp)
+	o.write(stored)
 	f.fileCRC = o.crc
 	o.write(f.append(nil))
 }
@@ -180,6 +187,8 @@ type Writer struct {
 	erased    []uint32
 	chunks    []chunkMeta
 	closed    bool
+
+	bufs *writerBufs // where lens, data and scratch come from; nil once closed
 
 	// the chunk being filled
 	cur     chunkMeta
@@ -259,6 +268,35 @@ func (f *fieldBuilder) recycle() {
 	builderPool.Put(f)
 }
 
+// writerBufs are the byte buffers of a Writer: the chunk being filled
+// (lens, data), its compressed form (scratch) and the index's raw and
+// compressed forms (index). Closed Writers return them to bufsPool, so a
+// flush writing one block per tenant grows them once, not per block (fresh
+// buffers cost page faults and clearing as well as copies when grown).
+type writerBufs struct {
+	lens, data, scratch []byte
+	index               [2][]byte
+}
+
+var bufsPool = sync.Pool{New: func() any { return new(writerBufs) }}
+
+// maxPooledBuf bounds each buffer kept in bufsPool: a chunk of 128 rows
+// of ~600 bytes and a large block's index fit; a rare large one is left to
+// the garbage collector.
+const maxPooledBuf = 1 << 20
+
+// recycle returns the buffers to bufsPool. The Writer must not use them
+// again (only a closed Writer recycles).
+func (b *writerBufs) recycle() {
+	for _, p := range []*[]byte{&b.lens, &b.data, &b.scratch, &b.index[0], &b.index[1]} {
+		if cap(*p) > maxPooledBuf {
+			*p = nil
+		}
+		*p = (*p)[:0]
+	}
+	bufsPool.Put(b)
+}
+
 // NewWriter returns a Writer of a block of tenant's rows starting at
 // firstSeq, writing to w. Nothing is written before the first row.
 func NewWriter(w io.Writer, tenant string, firstSeq int64, opts Options) *Writer {
@@ -269,6 +307,8 @@ func NewWriter(w io.Writer, tenant string, firstSeq int64, opts Options) *Writer
 		chunkRows: opts.chunkRows(),
 		fields:    make(map[string]*fieldBuilder),
 	}
+	bw.bufs = bufsPool.Get().(*writerBufs)
+	bw.lens, bw.data, bw.scratch = bw.bufs.lens, bw.bufs.data, bw.bufs.scratch
 	bw.addTerm = bw.term
 	bw.cur.minTime, bw.cur.maxTime = math.MaxInt64, math.MinInt64
 	return bw
@@ -396,8 +436,7 @@ func (w *Writer) Close() (Meta, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var buf []byte
-	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	buf := binary.AppendUvarint(w.data[:0], uint64(len(names))) // data is free after the last flush
 	var fe fieldEncoder
 	for _, name := range names {
 		f := w.fields[name]
@@ -407,7 +446,10 @@ func (w *Writer) Close() (Meta, error) {
 		f.recycle()
 	}
 	w.fields, w.last = nil, nil
-	w.out.finish(&h, buf)
+	w.out.finish(&h, buf, &w.bufs.index)
+	w.bufs.lens, w.bufs.data, w.bufs.scratch = w.lens, buf, w.scratch
+	w.bufs.recycle()
+	w.bufs, w.lens, w.data, w.scratch = nil, nil, nil, nil
 	if w.out.err != nil {
 		return Meta{}, w.out.err
 	}
