@@ -9,6 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/leafmatch"
 	"github.com/trail-audit/trail/logstore/block"
 	"github.com/trail-audit/trail/merkle"
 )
@@ -159,8 +160,8 @@ type view struct {
 	size   int64
 	blocks []*blockRef
 	segs   []segSnap
-	lr     *leafReader // persisted leaf hashes, a level-0 tile at a time
-	pre    *rowFilter  // when not nil, block rows it rejects are skipped undecoded
+	lr     *leafReader       // persisted leaf hashes, a level-0 tile at a time
+	pre    *leafmatch.Filter // rows whose leaf it rejects cannot match: skipped undecoded
 }
 
 type segSnap struct {
@@ -360,7 +361,7 @@ func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) 
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
-	v.pre = newRowFilter(q.Filter)
+	v.pre = leafmatch.New(q.Filter)
 	page := &trail.Page{Events: []*trail.Event{}}
 	desc := q.Order == trail.OrderDesc
 	err = v.scan(ctx, q.Filter, sel.from, sel.to, desc, hasCursor, after, func(ev *trail.Event) bool {
@@ -450,7 +451,7 @@ var errStop = errors.New("stop")
 func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool, error) {
 	if src.seg != nil {
 		for _, row := range rows {
-			if v.pre != nil && !v.pre.may(src.seg.entries.at(int(row)).leaf) {
+			if !v.pre.May(src.seg.entries.at(int(row)).leaf) {
 				continue // cannot match: not worth decoding
 			}
 			ev, err := v.headEvent(src, int(row))
@@ -465,7 +466,7 @@ func (v *view) emit(src source, rows []uint32, fn func(*trail.Event) bool) (bool
 	}
 	more := true
 	err := src.b.r.Rows(rows, func(row int, data []byte) error {
-		if v.pre != nil && !v.pre.may(data) {
+		if !v.pre.May(data) {
 			return nil // cannot match: not worth decoding
 		}
 		ev, err := v.decodeRow(src, row, data, false)
@@ -509,7 +510,7 @@ func (s *Store) Stats(ctx context.Context, sq *trail.StatsQuery) (*trail.Stats, 
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
-	v.pre = newRowFilter(q.Filter)
+	v.pre = leafmatch.New(q.Filter)
 	c := trail.NewStatsCounter(sq)
 	var addErr error
 	err = v.scan(ctx, q.Filter, sel.from, sel.to, false, false, 0, func(ev *trail.Event) bool {
