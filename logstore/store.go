@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore/block"
 	"github.com/trail-audit/trail/logstore/vfs"
@@ -168,11 +170,14 @@ type tenant struct {
 	// grows, waking the Waits of this tenant only: with one follower per
 	// tenant (alert engines, sinks, live tails), a store-wide signal woke
 	// every follower at every commit.
-	grown  chan struct{}
-	cp     *trail.Checkpoint
-	logged int64 // size of the last checkpoint in checkpoints.log at Open
-	tiles  *tileFiles
-	broken *trail.TamperError
+	grown chan struct{}
+	cp    *trail.Checkpoint
+	// replayNote is the last checkpoint note the WAL replay found for
+	// the tenant, not yet opened (see openReplayedNotes).
+	replayNote []byte
+	logged     int64 // size of the last checkpoint in checkpoints.log at Open
+	tiles      *tileFiles
+	broken     *trail.TamperError
 }
 
 // Open opens or creates the store in opts.Dir and recovers it: it loads
@@ -248,6 +253,7 @@ func (s *Store) recover() error {
 	if err != nil {
 		return s.walOpenError(err)
 	}
+	s.openReplayedNotes()
 	// Check every tenant's root against its latest signed checkpoint and
 	// sign one for whatever the WAL held beyond it.
 	var resign []*tenant
@@ -400,17 +406,55 @@ func (s *Store) replayRecord(payload []byte) error {
 		if t.broken != nil || len(sec.note) == 0 {
 			continue
 		}
-		cp, err := s.openCheckpoint(t.name, sec.note)
+		// Only the last note of each tenant is opened (its signature
+		// checked) once the replay ends (openReplayedNotes): a WAL of
+		// single-event commits holds a note per tenant per commit, and
+		// checking each signature made reopening cost seconds. The
+		// notes are CRC-framed like the events; the last one is the one
+		// recovery compares the rebuilt tree with.
+		size, err := noteSize(sec.note)
+		if err != nil {
+			t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: "wal", Reason: "checkpoint: " + err.Error()}
+			continue
+		}
+		if size >= t.persisted {
+			t.replayNote = append(t.replayNote[:0], sec.note...) // the payload is the WAL's buffer
+		}
+	}
+	return nil
+}
+
+// noteSize returns the tree size in a signed checkpoint note's body,
+// without checking its signature.
+func noteSize(msg []byte) (int64, error) {
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return 0, fmt.Errorf("%w: no signature block", checkpoint.ErrMalformed)
+	}
+	c, err := checkpoint.ParseBody(msg[:i+1])
+	if err != nil {
+		return 0, err
+	}
+	return c.Size, nil
+}
+
+// openReplayedNotes checks the signature and origin of the last note the
+// WAL held for each tenant and makes it the tenant's checkpoint.
+func (s *Store) openReplayedNotes() {
+	for _, t := range s.tenants {
+		msg := t.replayNote
+		t.replayNote = nil
+		if msg == nil || t.broken != nil {
+			continue
+		}
+		cp, err := s.openCheckpoint(t.name, msg)
 		if err != nil {
 			t.broken = &trail.TamperError{Tenant: t.name, Seq: -1, File: "wal", Reason: "checkpoint signature: " + err.Error()}
 			continue
 		}
-		if cp.Size >= t.persisted {
-			t.cp = cp
-			t.head.cp = cp
-		}
+		t.cp = cp
+		t.head.cp = cp
 	}
-	return nil
 }
 
 // newTenant creates an empty tenant's directory.
