@@ -58,6 +58,7 @@ type benchConfig struct {
 	Reuse             bool    `json:"reuse,omitempty"`
 	Schema            string  `json:"schema,omitempty"`
 	Baseline          bool    `json:"-"`
+	Verify            bool    `json:"verify"`
 	Postgres          string  `json:"-"`
 	Data              string  `json:"-"`
 	JSON              bool    `json:"-"`
@@ -131,6 +132,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.Schema, "schema", "", "with --store postgres: the schema to create and keep after the run (needs --data to keep its signing key), or with --reuse the kept schema to measure (default: a fresh random schema, dropped after)")
 	fs.BoolVar(&cfg.Reuse, "reuse", false, "measure the store an earlier run loaded into --data (and --schema with --store postgres) again: skip the ingest phases and the PostgreSQL baseline, run the query mix, export and verify")
 	fs.Float64Var(&cfg.ProofFraction, "proof-fraction", 0.25, "share of the batches sent again with ?receipt=proof after the queries (above 0, at most 1)")
+	fs.BoolVar(&cfg.Verify, "verify", true, "verify the store offline after the run (false skips it, e.g. to repeat the query mix on a large --reuse store)")
 	fs.BoolVar(&cfg.Baseline, "baseline", true, "with --postgres, also load the events into a raw PostgreSQL table and print ratios (false to skip; never with --reuse)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
@@ -244,8 +246,10 @@ type benchRow struct {
 // benchBatch is one batched request: events of one tenant.
 type benchBatch struct {
 	tenant string
-	rows   []*benchRow
-	body   []byte // {"events":[…]}
+	n      int         // events
+	rows   []*benchRow // the events, kept only for the PostgreSQL baseline
+	body   []byte      // {"events":[…]}; nil once sent when nothing needs it again
+	resend bool        // sent again with ?receipt=proof
 }
 
 func newBenchRow(ev *trail.Event) (*benchRow, error) {
@@ -280,7 +284,7 @@ func newBenchBatch(tenant string, rows []*benchRow) *benchBatch {
 		r.body = body[start:len(body):len(body)] // share the request's bytes
 	}
 	body = append(body, "]}"...)
-	return &benchBatch{tenant: tenant, rows: rows, body: body}
+	return &benchBatch{tenant: tenant, n: len(rows), rows: rows, body: body}
 }
 
 // bench is one run of "trail bench".
@@ -472,8 +476,8 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 
-	// The query mix's tenants come from the store, its samples from the
-	// generated events or, with --reuse, from the stored ones.
+	// The query mix's tenants and samples come from the store, the same
+	// way whether this run loaded it or an earlier one did.
 	var stored map[string]int
 	if stored, rep.StoredEvents, err = b.storedTenants(ctx); err != nil {
 		return nil, err
@@ -483,12 +487,9 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		b.counts = stored
 	}
 	b.largest, b.mid = pickTenants(stored)
-	rows := b.generatedRows(b.largest)
-	if b.cfg.Reuse {
-		fmt.Fprintf(b.e.stderr, "sample the events of %s\n", b.largest)
-		if rows, err = b.sampleStoredRows(ctx, b.largest, 20000); err != nil {
-			return nil, fmt.Errorf("sample %s: %w", b.largest, err)
-		}
+	rows, err := b.sampleStoredRows(ctx, b.largest, stored[b.largest])
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", b.largest, err)
 	}
 	b.pickQueries(rows)
 	rep.Largest = tenantSize{b.largest, stored[b.largest]}
@@ -519,9 +520,11 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		return nil, fmt.Errorf("stop server: %w", err)
 	}
 	hc.CloseIdleConnections()
-	want := rep.StoredEvents + rep.Proof.Events
-	if rep.Verify, err = b.verify(ctx, want); err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
+	if b.cfg.Verify {
+		want := rep.StoredEvents + rep.Proof.Events
+		if rep.Verify, err = b.verify(ctx, want); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
 	}
 	// The store's schema goes before the baseline, so that PostgreSQL does
 	// not write its pages back while the baseline is timed.
@@ -532,7 +535,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 
 	// 7. The PostgreSQL baseline, of the events generated in this run.
-	if b.cfg.Postgres != "" && b.cfg.Baseline && !b.cfg.Reuse {
+	if b.baseline() {
 		if rep.Postgres, err = b.postgres(ctx); err != nil {
 			return nil, fmt.Errorf("postgres baseline: %w", err)
 		}
@@ -565,12 +568,12 @@ func (b *bench) generate() error {
 		b.counts[t]++
 		pending[t] = append(pending[t], r)
 		if len(pending[t]) == b.cfg.Batch {
-			b.batches = append(b.batches, newBenchBatch(t, pending[t]))
+			b.batches = append(b.batches, b.newBatch(t, pending[t]))
 			delete(pending, t)
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(pending)) {
-		b.batches = append(b.batches, newBenchBatch(t, pending[t]))
+		b.batches = append(b.batches, b.newBatch(t, pending[t]))
 	}
 	// Interleave the tenants' partial batches with the full ones.
 	rng := mrand.New(mrand.NewPCG(b.cfg.Seed, 7))
@@ -587,6 +590,16 @@ func (b *bench) generate() error {
 		b.singles[i] = r
 	}
 	return nil
+}
+
+// newBatch makes a batch of rows; only the baseline needs the rows
+// afterwards (at 10M events they are 3 GB).
+func (b *bench) newBatch(tenant string, rows []*benchRow) *benchBatch {
+	bt := newBenchBatch(tenant, rows)
+	if !b.baseline() {
+		bt.rows = nil
+	}
+	return bt
 }
 
 // loadAverage returns the 1, 5 and 15 minute load averages where the
@@ -722,18 +735,41 @@ func (b *bench) postEvents(ctx context.Context, q url.Values, body []byte, want 
 }
 
 func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
+	for _, bt := range b.proofBatches() {
+		bt.resend = true
+	}
+	// Without the baseline a batch sent once is not needed again: its
+	// bytes go (5.5 GB at 10M events).
+	release := !b.baseline()
 	return b.postBatches(ctx, "ingest, batched   ", b.batches, nil, func(bt *benchBatch, rs []trail.Receipt) error {
 		for j, r := range rs {
-			bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
+			if bt.rows != nil {
+				bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
+			}
+		}
+		if release && !bt.resend {
+			bt.body = nil
 		}
 		return nil
 	})
 }
 
+// baseline reports whether this run loads its events into the raw
+// PostgreSQL baseline after trail's phases.
+func (b *bench) baseline() bool {
+	return b.cfg.Postgres != "" && b.cfg.Baseline && !b.cfg.Reuse
+}
+
+// proofBatches returns the batches ingestProof sends again: the first
+// --proof-fraction of them.
+func (b *bench) proofBatches() []*benchBatch {
+	return b.batches[:max(int(float64(len(b.batches))*b.cfg.ProofFraction), 1)]
+}
+
 // ingestProof sends the first --proof-fraction of the batches again with
 // ?receipt=proof and checks that every receipt carries its proof.
 func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
-	batches := b.batches[:max(int(float64(len(b.batches))*b.cfg.ProofFraction), 1)]
+	batches := b.proofBatches()
 	return b.postBatches(ctx, "ingest, proofs    ", batches, url.Values{"receipt": {"proof"}}, func(_ *benchBatch, rs []trail.Receipt) error {
 		for _, r := range rs {
 			if r.Inclusion == nil || r.Inclusion.LeafIndex != r.Seq {
@@ -749,7 +785,7 @@ func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
 func (b *bench) postBatches(ctx context.Context, label string, batches []*benchBatch, q url.Values, check func(*benchBatch, []trail.Receipt) error) (throughputResult, error) {
 	total := 0
 	for _, bt := range batches {
-		total += len(bt.rows)
+		total += bt.n
 	}
 	prog := newProgress(b.e.stderr, label, int64(total))
 	var lat latencies
@@ -758,7 +794,7 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 	err := parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
 		t0 := time.Now()
-		rs, err := b.postEvents(ctx, q, bt.body, len(bt.rows))
+		rs, err := b.postEvents(ctx, q, bt.body, bt.n)
 		if err != nil {
 			return err
 		}
@@ -767,7 +803,7 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 			return err
 		}
 		sent.Add(int64(len(bt.body)))
-		prog.add(int64(len(bt.rows)))
+		prog.add(int64(bt.n))
 		return nil
 	})
 	elapsed := time.Since(start)
@@ -824,22 +860,6 @@ type queryKind struct {
 	params      func(s querySample) url.Values
 	sql         string
 	args        func(s querySample) []any
-}
-
-// generatedRows returns the events generated in this run for tenant.
-func (b *bench) generatedRows(tenant string) []*benchRow {
-	var rows []*benchRow
-	for _, bt := range b.batches {
-		if bt.tenant == tenant {
-			rows = append(rows, bt.rows...)
-		}
-	}
-	for _, r := range b.singles {
-		if r.tenant == tenant {
-			rows = append(rows, r)
-		}
-	}
-	return rows
 }
 
 // pickQueries chooses the samples of the query mix from rows, events of
@@ -1307,9 +1327,13 @@ func (r *benchReport) printRest(w io.Writer) {
 		commas(r.Export.EventsPerSec), r.Export.MBPerSec, r.Export.Events, r.Export.Seconds)
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "VERIFY", "events/s", "events", "seconds", "open s")
-	fmt.Fprintf(w, "  %-42s %12s %9d %9.3f %9.3f\n", fmt.Sprintf("offline, %d tenants, %d checkpoints", r.Verify.Tenants, r.Verify.Checkpoints),
-		commas(r.Verify.EventsPerSec), r.Verify.Events, r.Verify.Seconds, r.Verify.OpenSeconds)
+	if c.Verify {
+		fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "VERIFY", "events/s", "events", "seconds", "open s")
+		fmt.Fprintf(w, "  %-42s %12s %9d %9.3f %9.3f\n", fmt.Sprintf("offline, %d tenants, %d checkpoints", r.Verify.Tenants, r.Verify.Checkpoints),
+			commas(r.Verify.EventsPerSec), r.Verify.Events, r.Verify.Seconds, r.Verify.OpenSeconds)
+	} else {
+		fmt.Fprintln(w, "VERIFY: skipped (--verify=false)")
+	}
 
 	pg := r.Postgres
 	if pg == nil {

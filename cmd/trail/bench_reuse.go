@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	trail "github.com/trail-audit/trail"
@@ -137,58 +135,43 @@ func pickTenants(counts map[string]int) (largest, mid string) {
 	return names[0], names[min(len(names)-1, max(1, len(names)/20))]
 }
 
-// sampleStoredRows draws up to n events of tenant uniformly from the
-// store (reservoir sampling over an NDJSON export, decoding only the
-// events it keeps), as the sources of the query samples of a --reuse run.
-func (b *bench) sampleStoredRows(ctx context.Context, tenant string, n int) ([]*benchRow, error) {
-	resp, err := b.c.do(ctx, http.MethodGet, "/v1/export", url.Values{"tenant": {tenant}, "format": {"ndjson"}}, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
+// sampleStoredRows reads the events of tenant, a log of size events, that
+// a --reuse run draws its query samples from: pages of up to 1000 events
+// (GET /v1/events) ending at random seqs, 20 of them, so that the samples
+// spread over the whole log at the cost of 20 queries rather than an
+// export of the tenant. trail's own records of API use (trail.events.query
+// and the like, one per query of earlier runs) are left out.
+func (b *bench) sampleStoredRows(ctx context.Context, tenant string, size int) ([]*benchRow, error) {
+	const pages, perPage = 20, 1000
 	rng := mrand.New(mrand.NewPCG(b.cfg.Seed, 13))
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	var rows []*benchRow
-	seen := 0
-	for sc.Scan() {
-		// trail's own records of API use (trail.events.query…, one per
-		// query of earlier runs) are not what the mix searches for.
-		if bytes.Contains(sc.Bytes(), []byte(`"action":"trail.`)) {
-			continue
+	for range pages {
+		q := url.Values{"tenant": {tenant}, "limit": {strconv.Itoa(perPage)}}
+		if size > perPage {
+			q.Set("cursor", trail.EncodeCursor(int64(perPage+rng.IntN(size-perPage+1)), trail.OrderDesc))
 		}
-		seen++
-		slot := len(rows)
-		if len(rows) == n {
-			if slot = rng.IntN(seen); slot >= n {
+		var page struct {
+			Events []trail.Event `json:"events"`
+		}
+		if err := b.c.getJSON(ctx, "/v1/events", q, &page); err != nil {
+			return nil, err
+		}
+		for _, ev := range page.Events {
+			if strings.HasPrefix(ev.Action, "trail.") || ev.Erased {
 				continue
 			}
-		}
-		var ev trail.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return nil, fmt.Errorf("export line %d: %w", seen, err)
-		}
-		if strings.HasPrefix(ev.Action, "trail.") {
-			continue
-		}
-		r := &benchRow{tenant: ev.Tenant, action: ev.Action, outcome: ev.Outcome, actor: ev.Actor.ID, reason: ev.Reason, time: ev.Time}
-		if r.outcome == "" {
-			r.outcome = trail.OutcomeUnknown
-		}
-		if ev.Source != nil {
-			r.ip = ev.Source.IP
-		}
-		if slot == len(rows) {
+			r := &benchRow{tenant: ev.Tenant, action: ev.Action, outcome: ev.Outcome, actor: ev.Actor.ID, reason: ev.Reason, time: ev.Time}
+			if r.outcome == "" {
+				r.outcome = trail.OutcomeUnknown
+			}
+			if ev.Source != nil {
+				r.ip = ev.Source.IP
+			}
 			rows = append(rows, r)
-		} else {
-			rows[slot] = r
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("tenant %s exported no events", tenant)
+		return nil, fmt.Errorf("tenant %s has no events to sample", tenant)
 	}
 	return rows, nil
 }

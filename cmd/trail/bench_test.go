@@ -481,11 +481,14 @@ func TestBenchReuse(t *testing.T) {
 		t.Error("reuse run left no record of its reads: was the store it measured the one in --data?")
 	}
 
-	code, out, errOut = runBenchCmd(t, nil, "bench", "--queries", "5", "--data", data, "--reuse")
+	code, out, errOut = runBenchCmd(t, nil, "bench", "--queries", "5", "--data", data, "--reuse", "--verify=false")
 	if code != exitOK {
-		t.Fatalf("bench --reuse: exit %d\nstderr:\n%s", code, errOut)
+		t.Fatalf("bench --reuse --verify=false: exit %d\nstderr:\n%s", code, errOut)
 	}
-	for _, want := range []string{"trail bench --reuse: ", "INGEST: skipped (--reuse)", "no PostgreSQL baseline with --reuse"} {
+	if strings.Contains(errOut, "verify (offline)") {
+		t.Errorf("--verify=false verified:\n%s", errOut)
+	}
+	for _, want := range []string{"trail bench --reuse: ", "INGEST: skipped (--reuse)", "VERIFY: skipped (--verify=false)", "no PostgreSQL baseline with --reuse"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("reuse output lacks %q:\n%s", want, out)
 		}
