@@ -45,19 +45,24 @@ const (
 // benchConfig is the configuration of "trail bench". Validate names the
 // offending flag.
 type benchConfig struct {
-	Store             string `json:"store"`
-	Events            int    `json:"events"`
-	Tenants           int    `json:"tenants"`
-	Batch             int    `json:"batch"`
-	Concurrency       int    `json:"concurrency"`
-	SingleEvents      int    `json:"single_events"`
-	SingleConcurrency int    `json:"single_concurrency"`
-	Queries           int    `json:"queries"`
-	Seed              uint64 `json:"seed"`
-	Postgres          string `json:"-"`
-	Data              string `json:"-"`
-	JSON              bool   `json:"-"`
-	CPUProfile        string `json:"-"`
+	Store             string  `json:"store"`
+	Events            int     `json:"events"`
+	Tenants           int     `json:"tenants"`
+	Batch             int     `json:"batch"`
+	Concurrency       int     `json:"concurrency"`
+	SingleEvents      int     `json:"single_events"`
+	SingleConcurrency int     `json:"single_concurrency"`
+	Queries           int     `json:"queries"`
+	Seed              uint64  `json:"seed"`
+	ProofFraction     float64 `json:"proof_fraction"`
+	Reuse             bool    `json:"reuse,omitempty"`
+	Schema            string  `json:"schema,omitempty"`
+	Baseline          bool    `json:"-"`
+	Verify            bool    `json:"verify"`
+	Postgres          string  `json:"-"`
+	Data              string  `json:"-"`
+	JSON              bool    `json:"-"`
+	CPUProfile        string  `json:"-"`
 }
 
 // Validate checks the configuration.
@@ -81,6 +86,18 @@ func (c *benchConfig) Validate() error {
 		return errors.New("--single-concurrency: must be between 1 and 1024")
 	case c.Queries < 1:
 		return errors.New("--queries: must be at least 1")
+	case !(c.ProofFraction > 0 && c.ProofFraction <= 1):
+		return errors.New("--proof-fraction: must be above 0 and at most 1")
+	case c.Schema != "" && c.Store != benchStorePostgres:
+		return errors.New("--schema: only with --store postgres")
+	case c.Schema != "" && !benchSchemaName.MatchString(c.Schema):
+		return fmt.Errorf("--schema: %q is not a lower-case PostgreSQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)", c.Schema)
+	case c.Schema != "" && c.Data == "":
+		return errors.New("--schema: needs --data DIR, which keeps the signing key of the schema's checkpoints and the operator key a later --reuse signs in with")
+	case c.Reuse && c.Data == "":
+		return errors.New("--reuse: needs --data DIR, the directory an earlier run loaded")
+	case c.Reuse && c.Store == benchStorePostgres && c.Schema == "":
+		return errors.New("--reuse: with --store postgres needs --schema NAME, the schema an earlier run loaded and kept")
 	}
 	return nil
 }
@@ -89,9 +106,15 @@ func (c *benchConfig) Validate() error {
 // ingest, a query mix, NDJSON export and offline verification on a fresh
 // store (with --store embedded, the default, the embedded store in a fresh
 // data directory; with --store postgres, the PostgreSQL store in a fresh
-// schema on the --postgres server, dropped at the end), and with
-// --postgres the same events and queries on a raw PostgreSQL table,
-// printing trail's figures as ratios of that baseline.
+// schema on the --postgres server, dropped at the end unless --schema
+// names it), and with --postgres the same events and queries on a raw
+// PostgreSQL table, printing trail's figures as ratios of that baseline.
+//
+// A store loaded once can be measured many times: a run with --data DIR
+// (and, with --store postgres, --schema NAME) keeps it, and a later run
+// with the same flags and --reuse opens it, skips every ingest phase,
+// picks the query mix's tenants and samples from the stored events, and
+// measures the queries, the export and the verification.
 func runBench(ctx context.Context, args []string, e env) int {
 	fs := newFlags("bench", e)
 	var cfg benchConfig
@@ -105,7 +128,12 @@ func runBench(ctx context.Context, args []string, e env) int {
 	fs.IntVar(&cfg.Queries, "queries", 500, "samples per query kind")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the event generator")
 	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL DSN for the baseline and --store postgres (or TRAIL_TEST_POSTGRES)")
-	fs.StringVar(&cfg.Data, "data", "", "fresh data directory to use and keep (default: a temporary one, removed after)")
+	fs.StringVar(&cfg.Data, "data", "", "fresh data directory to use and keep (default: a temporary one, removed after); with --reuse, the directory an earlier run loaded")
+	fs.StringVar(&cfg.Schema, "schema", "", "with --store postgres: the schema to create and keep after the run (needs --data to keep its signing key), or with --reuse the kept schema to measure (default: a fresh random schema, dropped after)")
+	fs.BoolVar(&cfg.Reuse, "reuse", false, "measure the store an earlier run loaded into --data (and --schema with --store postgres) again: skip the ingest phases and the PostgreSQL baseline, run the query mix, export and verify")
+	fs.Float64Var(&cfg.ProofFraction, "proof-fraction", 0.25, "share of the batches sent again with ?receipt=proof after the queries (above 0, at most 1)")
+	fs.BoolVar(&cfg.Verify, "verify", true, "verify the store offline after the run (false skips it, e.g. to repeat the query mix on a large --reuse store)")
+	fs.BoolVar(&cfg.Baseline, "baseline", true, "with --postgres, also load the events into a raw PostgreSQL table and print ratios (false to skip; never with --reuse)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
 	if err := parseFlags(fs, args, e); err != nil {
@@ -136,7 +164,17 @@ func runBench(ctx context.Context, args []string, e env) int {
 		}
 		conn.Close(ctx)
 	}
-	dataDir, cleanup, err := benchDataDir(cfg.Data)
+	var (
+		dataDir, operator string
+		cleanup           = func() {}
+		err               error
+	)
+	if cfg.Reuse {
+		dataDir = cfg.Data
+		operator, err = checkReuseDir(cfg.Data, cfg)
+	} else {
+		dataDir, cleanup, err = benchDataDir(cfg.Data)
+	}
 	if err != nil {
 		fmt.Fprintln(e.stderr, "trail bench:", err)
 		return exitUsage
@@ -161,7 +199,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 			}
 		}()
 	}
-	b := &bench{cfg: cfg, e: e, data: dataDir}
+	b := &bench{cfg: cfg, e: e, data: dataDir, operator: operator}
 	rep, err := b.run(ctx)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "trail bench:", err)
@@ -208,8 +246,10 @@ type benchRow struct {
 // benchBatch is one batched request: events of one tenant.
 type benchBatch struct {
 	tenant string
-	rows   []*benchRow
-	body   []byte // {"events":[…]}
+	n      int         // events
+	rows   []*benchRow // the events, kept only for the PostgreSQL baseline
+	body   []byte      // {"events":[…]}; nil once sent when nothing needs it again
+	resend bool        // sent again with ?receipt=proof
 }
 
 func newBenchRow(ev *trail.Event) (*benchRow, error) {
@@ -244,16 +284,17 @@ func newBenchBatch(tenant string, rows []*benchRow) *benchBatch {
 		r.body = body[start:len(body):len(body)] // share the request's bytes
 	}
 	body = append(body, "]}"...)
-	return &benchBatch{tenant: tenant, rows: rows, body: body}
+	return &benchBatch{tenant: tenant, n: len(rows), rows: rows, body: body}
 }
 
 // bench is one run of "trail bench".
 type bench struct {
-	cfg    benchConfig
-	e      env
-	data   string
-	schema *benchSchema // the server's store with --store postgres, else nil
-	load   *loadPool    // the ingest phases' connections (see loadPool)
+	cfg      benchConfig
+	e        env
+	data     string
+	operator string       // with --reuse, the operator key the loading run kept
+	schema   *benchSchema // the server's store with --store postgres, else nil
+	load     *loadPool    // the ingest phases' connections (see loadPool)
 
 	batches []*benchBatch
 	singles []*benchRow
@@ -268,12 +309,22 @@ type bench struct {
 // Report types: every figure "trail bench" prints.
 type (
 	benchReport struct {
-		Config      benchConfig        `json:"config"`
-		Store       storeInfo          `json:"store"` // the store of the server measured
-		Go          string             `json:"go"`
-		OS          string             `json:"os"`
-		CPUs        int                `json:"cpus"`
-		LoadAvg     string             `json:"load_average,omitempty"` // at the start (Linux), to judge noise
+		Config      benchConfig `json:"config"`
+		Store       storeInfo   `json:"store"` // the store of the server measured
+		Go          string      `json:"go"`
+		OS          string      `json:"os"`
+		CPUs        int         `json:"cpus"`
+		LoadAvg     string      `json:"load_average,omitempty"` // at the start (Linux), to judge noise
+		Reused      bool        `json:"reused,omitempty"`       // --reuse: no ingest, the store an earlier run loaded
+		OpenSeconds float64     `json:"server_open_seconds"`    // OpenServer: the store opened, keys loaded
+		// StoredEvents is the number of events in the store's tenants
+		// (the system tenant left out) when the queries run.
+		StoredEvents int64 `json:"stored_events"`
+		// RSSMB and PeakRSSMB are the process's resident set size after
+		// the queries and its peak so far (Linux): client and in-process
+		// server, and without --reuse the generated events too.
+		RSSMB       float64            `json:"rss_mb,omitempty"`
+		PeakRSSMB   float64            `json:"peak_rss_mb,omitempty"`
 		Tenants     int                `json:"tenants_with_events"`
 		Largest     tenantSize         `json:"largest_tenant"`
 		Mid         tenantSize         `json:"mid_tenant"`
@@ -291,7 +342,8 @@ type (
 		Kind     string `json:"kind"`               // "embedded" or "postgres"
 		Postgres string `json:"postgres,omitempty"` // server version, with --store postgres
 		Sync     string `json:"synchronous_commit,omitempty"`
-		Schema   string `json:"schema,omitempty"` // the schema it lived in, dropped after the run
+		Schema   string `json:"schema,omitempty"` // the schema it lived in
+		Kept     bool   `json:"kept,omitempty"`   // the schema is kept after the run (--schema), else dropped
 	}
 	tenantSize struct {
 		Name   string `json:"name"`
@@ -336,21 +388,23 @@ type (
 )
 
 func (b *bench) run(ctx context.Context) (*benchReport, error) {
-	rep := &benchReport{Config: b.cfg, Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(), LoadAvg: loadAverage()}
-	if err := b.generate(); err != nil {
-		return nil, err
+	rep := &benchReport{Config: b.cfg, Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(), LoadAvg: loadAverage(), Reused: b.cfg.Reuse}
+	if !b.cfg.Reuse {
+		if err := b.generate(); err != nil {
+			return nil, err
+		}
 	}
-	rep.Tenants = len(b.counts)
 
 	// 1. A real server on a fresh data directory, or with --store
-	// postgres on a fresh schema (dropped on every way out: the deferred
-	// drop runs after the deferred stop of the server).
+	// postgres on a fresh schema (dropped on every way out unless --schema
+	// names it: the deferred drop runs after the deferred stop of the
+	// server); with --reuse on the store an earlier run loaded.
 	rep.Store.Kind = b.cfg.Store
 	scfg := ServeConfig{Addr: "127.0.0.1:0", Data: b.data, ServerName: "bench.trail", AutoTenants: true}
 	if b.cfg.Store == benchStorePostgres {
-		sch, err := createBenchSchema(ctx, b.cfg.Postgres)
+		sch, err := openBenchSchema(ctx, b.cfg.Postgres, b.cfg.Schema, b.cfg.Reuse)
 		if err != nil {
-			return nil, fmt.Errorf("--store postgres: %w", err)
+			return nil, err
 		}
 		defer func() {
 			if err := sch.drop(); err != nil {
@@ -359,14 +413,31 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}()
 		b.schema = sch
 		scfg.Postgres = sch.dsn
-		rep.Store.Postgres, rep.Store.Sync, rep.Store.Schema = sch.version, sch.sync, sch.name
+		rep.Store.Postgres, rep.Store.Sync, rep.Store.Schema, rep.Store.Kept = sch.version, sch.sync, sch.name, sch.keep
 	}
-	bootstrap := "bench-bootstrap-" + randomHex(16)
+	bootstrap := b.operator
+	if !b.cfg.Reuse {
+		bootstrap = "bench-bootstrap-" + randomHex(16)
+		if b.cfg.Data != "" {
+			// Kept for a later --reuse run, which signs in with it.
+			if err := os.MkdirAll(b.data, 0o700); err != nil {
+				return nil, fmt.Errorf("--data: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(b.data, benchOperatorFile), []byte(bootstrap+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("--data: %w", err)
+			}
+		}
+	}
 	scfg.BootstrapKey = bootstrap
+	if b.cfg.Reuse {
+		fmt.Fprintf(b.e.stderr, "open the %s store loaded into %s\n", b.cfg.Store, b.data)
+	}
+	opening := time.Now()
 	srv, err := OpenServer(scfg, io.Discard)
 	if err != nil {
 		return nil, fmt.Errorf("open server: %w", err)
 	}
+	rep.OpenSeconds = time.Since(opening).Seconds()
 	srvCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(srvCtx) }()
@@ -383,44 +454,70 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	conns := max(b.cfg.Concurrency, b.cfg.SingleConcurrency) + 4
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute}}
 	b.c = &client{base: srv.URL(), key: bootstrap, hc: hc}
-	var created struct {
-		Key string `json:"key"`
+	if !b.cfg.Reuse {
+		var created struct {
+			Key string `json:"key"`
+		}
+		if err := b.c.sendJSON(ctx, http.MethodPost, "/v1/keys", map[string]string{"name": "bench", "role": "operator", "tenant": "*"}, &created); err != nil {
+			return nil, fmt.Errorf("create operator key: %w", err)
+		}
+		b.c.key = created.Key
+		if b.load, err = newLoadPool(srv.URL(), b.c.key, conns); err != nil {
+			return nil, err
+		}
+		defer b.load.Close()
+
+		// 2–3. Ingest.
+		if rep.Ingest, err = b.ingestBatched(ctx); err != nil {
+			return nil, fmt.Errorf("batched ingest: %w", err)
+		}
+		if rep.Single, err = b.ingestSingle(ctx); err != nil {
+			return nil, fmt.Errorf("single-event ingest: %w", err)
+		}
+		if b.cfg.Data != "" {
+			if err := writeBenchMarker(b.data, b.cfg); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if err := b.c.sendJSON(ctx, http.MethodPost, "/v1/keys", map[string]string{"name": "bench", "role": "operator", "tenant": "*"}, &created); err != nil {
-		return nil, fmt.Errorf("create operator key: %w", err)
-	}
-	b.c.key = created.Key
-	if b.load, err = newLoadPool(srv.URL(), b.c.key, conns); err != nil {
+
+	// The query mix's tenants and samples come from the store, the same
+	// way whether this run loaded it or an earlier one did.
+	var stored map[string]int
+	if stored, rep.StoredEvents, err = b.storedTenants(ctx); err != nil {
 		return nil, err
 	}
-	defer b.load.Close()
-
-	// 2–3. Ingest.
-	if rep.Ingest, err = b.ingestBatched(ctx); err != nil {
-		return nil, fmt.Errorf("batched ingest: %w", err)
+	rep.Tenants = len(stored)
+	if b.cfg.Reuse {
+		b.counts = stored
 	}
-	if rep.Single, err = b.ingestSingle(ctx); err != nil {
-		return nil, fmt.Errorf("single-event ingest: %w", err)
+	b.largest, b.mid = pickTenants(stored)
+	rows, err := b.sampleStoredRows(ctx, b.largest, stored[b.largest])
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", b.largest, err)
 	}
-	b.pickQueries()
-	rep.Largest = tenantSize{b.largest, b.counts[b.largest]}
-	rep.Mid = tenantSize{b.mid, b.counts[b.mid]}
+	b.pickQueries(rows)
+	rep.Largest = tenantSize{b.largest, stored[b.largest]}
+	rep.Mid = tenantSize{b.mid, stored[b.mid]}
 
 	// 4. Query mix.
 	if rep.Queries, err = b.measureQueries(ctx, "trail queries", b.trailQuery); err != nil {
 		return nil, fmt.Errorf("queries: %w", err)
 	}
+	rep.RSSMB, rep.PeakRSSMB = processMemory()
 
 	// 5. Export.
 	if rep.Export, err = b.exportTrail(ctx); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 
-	// 5b. Ingest with inclusion proofs in the receipts: a quarter of the
+	// 5b. Ingest with inclusion proofs in the receipts: a share of the
 	// batches sent again as new events (after the queries and the
 	// export, so their figures are unaffected).
-	if rep.Proof, err = b.ingestProof(ctx); err != nil {
-		return nil, fmt.Errorf("ingest with proofs: %w", err)
+	if !b.cfg.Reuse {
+		if rep.Proof, err = b.ingestProof(ctx); err != nil {
+			return nil, fmt.Errorf("ingest with proofs: %w", err)
+		}
 	}
 
 	// 6. Offline verification of the stopped server's store.
@@ -428,8 +525,11 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		return nil, fmt.Errorf("stop server: %w", err)
 	}
 	hc.CloseIdleConnections()
-	if rep.Verify, err = b.verify(ctx); err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
+	if b.cfg.Verify {
+		want := rep.StoredEvents + rep.Proof.Events
+		if rep.Verify, err = b.verify(ctx, want); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
 	}
 	// The store's schema goes before the baseline, so that PostgreSQL does
 	// not write its pages back while the baseline is timed.
@@ -439,8 +539,8 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 
-	// 7. The PostgreSQL baseline.
-	if b.cfg.Postgres != "" {
+	// 7. The PostgreSQL baseline, of the events generated in this run.
+	if b.baseline() {
 		if rep.Postgres, err = b.postgres(ctx); err != nil {
 			return nil, fmt.Errorf("postgres baseline: %w", err)
 		}
@@ -473,12 +573,12 @@ func (b *bench) generate() error {
 		b.counts[t]++
 		pending[t] = append(pending[t], r)
 		if len(pending[t]) == b.cfg.Batch {
-			b.batches = append(b.batches, newBenchBatch(t, pending[t]))
+			b.batches = append(b.batches, b.newBatch(t, pending[t]))
 			delete(pending, t)
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(pending)) {
-		b.batches = append(b.batches, newBenchBatch(t, pending[t]))
+		b.batches = append(b.batches, b.newBatch(t, pending[t]))
 	}
 	// Interleave the tenants' partial batches with the full ones.
 	rng := mrand.New(mrand.NewPCG(b.cfg.Seed, 7))
@@ -495,6 +595,16 @@ func (b *bench) generate() error {
 		b.singles[i] = r
 	}
 	return nil
+}
+
+// newBatch makes a batch of rows; only the baseline needs the rows
+// afterwards (at 10M events they are 3 GB).
+func (b *bench) newBatch(tenant string, rows []*benchRow) *benchBatch {
+	bt := newBenchBatch(tenant, rows)
+	if !b.baseline() {
+		bt.rows = nil
+	}
+	return bt
 }
 
 // loadAverage returns the 1, 5 and 15 minute load averages where the
@@ -629,18 +739,41 @@ func (b *bench) postEvents(ctx context.Context, q url.Values, body []byte, want 
 }
 
 func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
+	for _, bt := range b.proofBatches() {
+		bt.resend = true
+	}
+	// Without the baseline a batch sent once is not needed again: its
+	// bytes go (5.5 GB at 10M events).
+	release := !b.baseline()
 	return b.postBatches(ctx, "ingest, batched   ", b.batches, nil, func(bt *benchBatch, rs []trail.Receipt) error {
 		for j, r := range rs {
-			bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
+			if bt.rows != nil {
+				bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
+			}
+		}
+		if release && !bt.resend {
+			bt.body = nil
 		}
 		return nil
 	})
 }
 
-// ingestProof sends the first quarter of the batches again with
+// baseline reports whether this run loads its events into the raw
+// PostgreSQL baseline after trail's phases.
+func (b *bench) baseline() bool {
+	return b.cfg.Postgres != "" && b.cfg.Baseline && !b.cfg.Reuse
+}
+
+// proofBatches returns the batches ingestProof sends again: the first
+// --proof-fraction of them.
+func (b *bench) proofBatches() []*benchBatch {
+	return b.batches[:max(int(float64(len(b.batches))*b.cfg.ProofFraction), 1)]
+}
+
+// ingestProof sends the first --proof-fraction of the batches again with
 // ?receipt=proof and checks that every receipt carries its proof.
 func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
-	batches := b.batches[:max(len(b.batches)/4, 1)]
+	batches := b.proofBatches()
 	return b.postBatches(ctx, "ingest, proofs    ", batches, url.Values{"receipt": {"proof"}}, func(_ *benchBatch, rs []trail.Receipt) error {
 		for _, r := range rs {
 			if r.Inclusion == nil || r.Inclusion.LeafIndex != r.Seq {
@@ -656,7 +789,7 @@ func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
 func (b *bench) postBatches(ctx context.Context, label string, batches []*benchBatch, q url.Values, check func(*benchBatch, []trail.Receipt) error) (throughputResult, error) {
 	total := 0
 	for _, bt := range batches {
-		total += len(bt.rows)
+		total += bt.n
 	}
 	prog := newProgress(b.e.stderr, label, int64(total))
 	var lat latencies
@@ -665,7 +798,7 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 	err := parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
 		t0 := time.Now()
-		rs, err := b.postEvents(ctx, q, bt.body, len(bt.rows))
+		rs, err := b.postEvents(ctx, q, bt.body, bt.n)
 		if err != nil {
 			return err
 		}
@@ -674,7 +807,7 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 			return err
 		}
 		sent.Add(int64(len(bt.body)))
-		prog.add(int64(len(bt.rows)))
+		prog.add(int64(bt.n))
 		return nil
 	})
 	elapsed := time.Since(start)
@@ -733,29 +866,9 @@ type queryKind struct {
 	args        func(s querySample) []any
 }
 
-// pickQueries chooses the tenants and the samples of the query mix.
-func (b *bench) pickQueries() {
-	names := slices.Collect(maps.Keys(b.counts))
-	slices.SortFunc(names, func(x, y string) int {
-		if c := b.counts[y] - b.counts[x]; c != 0 {
-			return c
-		}
-		return strings.Compare(x, y)
-	})
-	b.largest = names[0]
-	b.mid = names[min(len(names)-1, max(1, len(names)/20))] // the 95th percentile of tenants by size
-
-	var rows []*benchRow
-	for _, bt := range b.batches {
-		if bt.tenant == b.largest {
-			rows = append(rows, bt.rows...)
-		}
-	}
-	for _, r := range b.singles {
-		if r.tenant == b.largest {
-			rows = append(rows, r)
-		}
-	}
+// pickQueries chooses the samples of the query mix from rows, events of
+// the largest tenant, and builds the kinds for b.largest and b.mid.
+func (b *bench) pickQueries(rows []*benchRow) {
 	rng := mrand.New(mrand.NewPCG(b.cfg.Seed, 11))
 	pick := func(ok func(r *benchRow) bool) *benchRow {
 		for range 1000 {
@@ -898,7 +1011,7 @@ func (b *bench) exportTrail(ctx context.Context) (throughputResult, error) {
 // verify opens the stopped server's store offline, as "trail verify
 // --data" (or, with --store postgres, "trail verify --postgres" with the
 // bench's own verifier key) does, and checks every tenant's log.
-func (b *bench) verify(ctx context.Context) (verifyResult, error) {
+func (b *bench) verify(ctx context.Context, want int64) (verifyResult, error) {
 	fmt.Fprintln(b.e.stderr, "verify (offline)")
 	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(b.data, "signing.key"))
 	if err != nil {
@@ -922,7 +1035,6 @@ func (b *bench) verify(ctx context.Context) (verifyResult, error) {
 		return verifyResult{}, err
 	}
 	elapsed := time.Since(start)
-	want := int64(b.cfg.Events + b.cfg.SingleEvents)
 	if rep.Events < want {
 		return verifyResult{}, fmt.Errorf("verified %d events, want at least %d", rep.Events, want)
 	}
@@ -931,20 +1043,27 @@ func (b *bench) verify(ctx context.Context) (verifyResult, error) {
 }
 
 // benchSchema is the PostgreSQL schema that holds the server's store with
-// --store postgres: created fresh, and dropped with everything in it.
+// --store postgres: created fresh, and dropped with everything in it
+// unless --schema named it.
 type benchSchema struct {
 	base    string // the --postgres DSN
 	name    string
 	dsn     string // base with its search_path set to name
 	version string // PostgreSQL's server_version
 	sync    string // and its synchronous_commit
+	keep    bool   // named by --schema: drop leaves it in place
 	dropped bool
 }
 
-// createBenchSchema creates a schema named trail_bench_<random> on the
-// server at dsn.
-func createBenchSchema(ctx context.Context, dsn string) (*benchSchema, error) {
-	s := &benchSchema{base: dsn, name: "trail_bench_" + randomHex(6)}
+// openBenchSchema returns the schema of the server's store on the server
+// at dsn: with name "" a fresh one named trail_bench_<random>, dropped
+// after the run; else the schema name, kept after the run, which must not
+// exist yet unless reuse is set, and must exist then.
+func openBenchSchema(ctx context.Context, dsn, name string, reuse bool) (*benchSchema, error) {
+	s := &benchSchema{base: dsn, name: name, keep: name != ""}
+	if name == "" {
+		s.name = "trail_bench_" + randomHex(6)
+	}
 	var err error
 	if s.dsn, err = pgstore.WithSchema(dsn, s.name); err != nil {
 		return nil, fmt.Errorf("--postgres: %w", err)
@@ -954,19 +1073,29 @@ func createBenchSchema(ctx context.Context, dsn string) (*benchSchema, error) {
 		return nil, fmt.Errorf("--postgres: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('synchronous_commit')").Scan(&s.version, &s.sync); err != nil {
-		return nil, err
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('synchronous_commit'), EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s.name).Scan(&s.version, &s.sync, &exists); err != nil {
+		return nil, fmt.Errorf("--postgres: %w", err)
+	}
+	switch {
+	case reuse && !exists:
+		return nil, fmt.Errorf("--reuse: --schema %s does not exist on the --postgres server; load it first with --schema %s (without --reuse)", s.name, s.name)
+	case reuse:
+		return s, nil
+	case exists:
+		return nil, fmt.Errorf("--schema: %s exists already; pass --reuse to measure it again, or drop it", s.name)
 	}
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{s.name}.Sanitize()); err != nil {
-		return nil, fmt.Errorf("create schema %s: %w", s.name, err)
+		return nil, fmt.Errorf("--store postgres: create schema %s: %w", s.name, err)
 	}
 	return s, nil
 }
 
-// drop drops the schema and everything in it; after the first call it
-// does nothing. It runs even when the run's context has ended.
+// drop drops the schema and everything in it, unless it is kept; after
+// the first call it does nothing. It runs even when the run's context has
+// ended.
 func (s *benchSchema) drop() error {
-	if s.dropped {
+	if s.dropped || s.keep {
 		return nil
 	}
 	s.dropped = true
@@ -1138,19 +1267,52 @@ func (r *benchReport) ratios() {
 // print writes the report as a table.
 func (r *benchReport) print(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "trail bench: %s events over %s tenants (%s with events), batches of %s, seed %d\n",
-		commas(float64(c.Events)), commas(float64(c.Tenants)), commas(float64(r.Tenants)), commas(float64(c.Batch)), c.Seed)
+	if r.Reused {
+		fmt.Fprintf(w, "trail bench --reuse: %s events stored over %s tenants, loaded by an earlier run into %s\n",
+			commas(float64(r.StoredEvents)), commas(float64(r.Tenants)), c.Data)
+	} else {
+		fmt.Fprintf(w, "trail bench: %s events over %s tenants (%s with events), batches of %s, seed %d\n",
+			commas(float64(c.Events)), commas(float64(c.Tenants)), commas(float64(r.Tenants)), commas(float64(c.Batch)), c.Seed)
+	}
 	load := ""
 	if r.LoadAvg != "" {
 		load = ", load average " + r.LoadAvg
 	}
 	fmt.Fprintf(w, "%s %s, %d CPUs%s; real HTTP on 127.0.0.1, real fsync\n", r.Go, r.OS, r.CPUs, load)
 	if s := r.Store; s.Kind == benchStorePostgres {
-		fmt.Fprintf(w, "store: postgres (PostgreSQL %s, synchronous_commit %s, schema %s, dropped after)\n\n", s.Postgres, s.Sync, s.Schema)
+		fate := "dropped after"
+		if s.Kept {
+			fate = "kept"
+		}
+		fmt.Fprintf(w, "store: postgres (PostgreSQL %s, synchronous_commit %s, schema %s, %s)\n", s.Postgres, s.Sync, s.Schema, fate)
 	} else {
-		fmt.Fprintf(w, "store: %s (logstore in the data directory)\n\n", s.Kind)
+		fmt.Fprintf(w, "store: %s (logstore in the data directory)\n", s.Kind)
 	}
+	fmt.Fprintf(w, "server opened in %.3f s\n\n", r.OpenSeconds)
 
+	if r.Reused {
+		fmt.Fprintln(w, "INGEST: skipped (--reuse)")
+	} else {
+		r.printIngest(w)
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintf(w, "%-44s %12s %9s %9s\n", fmt.Sprintf("QUERIES (HTTP, warm, %d samples each)", c.Queries), "p50 ms", "p99 ms", "rows")
+	fmt.Fprintf(w, "  over %s stored events; largest tenant %s (%s events), mid tenant %s (%s events)\n",
+		commas(float64(r.StoredEvents)), r.Largest.Name, commas(float64(r.Largest.Events)), r.Mid.Name, commas(float64(r.Mid.Events)))
+	for _, q := range r.Queries {
+		fmt.Fprintf(w, "  %-42s %12.2f %9.2f %9.1f\n", q.Label, q.P50ms, q.P99ms, q.Rows)
+	}
+	if r.RSSMB > 0 {
+		fmt.Fprintf(w, "  process RSS after the queries %s MB, peak %s MB (client and server in one process)\n", commas(r.RSSMB), commas(r.PeakRSSMB))
+	}
+	fmt.Fprintln(w)
+	r.printRest(w)
+}
+
+// printIngest writes the INGEST section.
+func (r *benchReport) printIngest(w io.Writer) {
+	c := r.Config
 	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s %10s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms", "CPU µs/ev")
 	ingest := func(label string, t throughputResult) {
 		fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f %10.1f\n", label, commas(t.EventsPerSec), t.MBPerSec, t.P50ms, t.P99ms, t.CPUus)
@@ -1158,28 +1320,35 @@ func (r *benchReport) print(w io.Writer) {
 	ingest(fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency), r.Ingest)
 	ingest(fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency), r.Single)
 	ingest(fmt.Sprintf("batched with ?receipt=proof (%d clients)", c.Concurrency), r.Proof)
-	fmt.Fprintln(w)
+}
 
-	fmt.Fprintf(w, "%-44s %12s %9s %9s\n", fmt.Sprintf("QUERIES (HTTP, warm, %d samples each)", c.Queries), "p50 ms", "p99 ms", "rows")
-	fmt.Fprintf(w, "  largest tenant %s (%s events), mid tenant %s (%s events)\n",
-		r.Largest.Name, commas(float64(r.Largest.Events)), r.Mid.Name, commas(float64(r.Mid.Events)))
-	for _, q := range r.Queries {
-		fmt.Fprintf(w, "  %-42s %12.2f %9.2f %9.1f\n", q.Label, q.P50ms, q.P99ms, q.Rows)
-	}
-	fmt.Fprintln(w)
+// printRest writes the EXPORT, VERIFY and baseline sections.
+func (r *benchReport) printRest(w io.Writer) {
+	c := r.Config
 
 	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "EXPORT", "events/s", "MB/s", "events", "seconds")
 	fmt.Fprintf(w, "  %-42s %12s %9.2f %9d %9.3f\n", "NDJSON, largest tenant "+r.Largest.Name,
 		commas(r.Export.EventsPerSec), r.Export.MBPerSec, r.Export.Events, r.Export.Seconds)
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "VERIFY", "events/s", "events", "seconds", "open s")
-	fmt.Fprintf(w, "  %-42s %12s %9d %9.3f %9.3f\n", fmt.Sprintf("offline, %d tenants, %d checkpoints", r.Verify.Tenants, r.Verify.Checkpoints),
-		commas(r.Verify.EventsPerSec), r.Verify.Events, r.Verify.Seconds, r.Verify.OpenSeconds)
+	if c.Verify {
+		fmt.Fprintf(w, "%-44s %12s %9s %9s %9s\n", "VERIFY", "events/s", "events", "seconds", "open s")
+		fmt.Fprintf(w, "  %-42s %12s %9d %9.3f %9.3f\n", fmt.Sprintf("offline, %d tenants, %d checkpoints", r.Verify.Tenants, r.Verify.Checkpoints),
+			commas(r.Verify.EventsPerSec), r.Verify.Events, r.Verify.Seconds, r.Verify.OpenSeconds)
+	} else {
+		fmt.Fprintln(w, "VERIFY: skipped (--verify=false)")
+	}
 
 	pg := r.Postgres
 	if pg == nil {
-		fmt.Fprintln(w, "\n(no PostgreSQL baseline: pass --postgres DSN)")
+		switch {
+		case r.Reused:
+			fmt.Fprintln(w, "\n(no PostgreSQL baseline with --reuse: no events were generated in this run)")
+		case c.Postgres != "" && !c.Baseline:
+			fmt.Fprintln(w, "\n(no PostgreSQL baseline: --baseline=false)")
+		default:
+			fmt.Fprintln(w, "\n(no PostgreSQL baseline: pass --postgres DSN)")
+		}
 		return
 	}
 	fmt.Fprintln(w)

@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/checkpoint"
+	"github.com/trail-audit/trail/logstore"
 )
 
 // smallBench are the flags of a bench run small enough for a test.
@@ -276,6 +280,15 @@ func TestBenchUsage(t *testing.T) {
 		{"not a number", []string{"--events", "many"}, nil, "-events"},
 		{"environment twin", nil, map[string]string{"TRAIL_EVENTS": "-5"}, "--events"},
 		{"stray argument", []string{"now"}, nil, "unexpected argument"},
+		{"reuse without a data directory", []string{"--reuse"}, nil, "--reuse: needs --data"},
+		{"reuse of a missing directory", []string{"--reuse", "--data", filepath.Join(full, "none")}, nil, "--reuse: --data " + filepath.Join(full, "none") + " does not exist"},
+		{"reuse of a directory no bench loaded", []string{"--reuse", "--data", full}, nil, "--reuse: --data " + full + " holds no store loaded to the end by trail bench"},
+		{"reuse on postgres without a schema", []string{"--reuse", "--data", full, "--store", "postgres", "--postgres", "postgres://x:y@:badport/db"}, nil, "--reuse: with --store postgres needs --schema"},
+		{"schema on the embedded store", []string{"--schema", "s1", "--data", full}, nil, "--schema: only with --store postgres"},
+		{"schema not an identifier", []string{"--store", "postgres", "--postgres", "postgres://x:y@:badport/db", "--schema", "Bad-Name", "--data", full}, nil, "--schema"},
+		{"schema without a data directory", []string{"--store", "postgres", "--postgres", "postgres://x:y@:badport/db", "--schema", "s1"}, nil, "--schema: needs --data"},
+		{"no proofs", []string{"--proof-fraction", "0"}, nil, "--proof-fraction"},
+		{"more proofs than batches", []string{"--proof-fraction", "1.5"}, nil, "--proof-fraction"},
 		{"profile in a missing directory", []string{"--cpuprofile", filepath.Join(full, "no", "such", "dir")}, nil, "--cpuprofile"},
 	}
 	for _, tt := range tests {
@@ -310,5 +323,285 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := commas(1234567.4); got != "1,234,567" {
 		t.Errorf("commas(1234567.4) = %q", got)
+	}
+}
+
+// storedSizes opens the embedded store in the stopped bench's data
+// directory offline and returns the size of every tenant's log, the
+// system tenant left out, and their sum.
+func storedSizes(t *testing.T, data string) (map[string]int64, int64) {
+	t.Helper()
+	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(data, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(data, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts, err := s.Tenants(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	var total int64
+	for _, tn := range ts {
+		if tn.Name != trail.SystemTenant {
+			sizes[tn.Name] = tn.Size
+			total += tn.Size
+		}
+	}
+	return sizes, total
+}
+
+// appendedSince returns the actions of the events appended to the
+// embedded store in data after the logs had the sizes before.
+func appendedSince(t *testing.T, data string, before map[string]int64) []string {
+	t.Helper()
+	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(data, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(data, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts, err := s.Tenants(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, tn := range ts {
+		if tn.Name == trail.SystemTenant {
+			continue
+		}
+		recs, err := s.Read(context.Background(), tn.Name, before[tn.Name], 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			e, err := trail.DecodeEvent(r.Data)
+			if err != nil {
+				t.Fatalf("tenant %s seq %d: %v", tn.Name, r.Seq, err)
+			}
+			actions = append(actions, e.Action)
+		}
+	}
+	return actions
+}
+
+// TestBenchReuse loads a small store into --data, then measures it again
+// with --reuse: the reuse run ingests nothing, queries over exactly the
+// events the store holds, picks its tenants from them, verifies them all,
+// and the only events it leaves behind are trail's own records of its
+// reads (and alerts on them).
+func TestBenchReuse(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	code, out, errOut := runBenchCmd(t, nil, append(smallBench, "--data", data, "--json")...)
+	if code != exitOK {
+		t.Fatalf("bench --data: exit %d\nstderr:\n%s", code, errOut)
+	}
+	var load benchReport
+	if err := json.Unmarshal([]byte(out), &load); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if load.Reused || load.Ingest.Events != 3000 || load.Single.Events != 300 {
+		t.Errorf("load run: reused %v, ingested %d batched and %d single; want false, 3000, 300", load.Reused, load.Ingest.Events, load.Single.Events)
+	}
+	if load.StoredEvents < 3300 {
+		t.Errorf("load run queried over %d stored events, want at least 3300", load.StoredEvents)
+	}
+	for _, f := range []string{benchMarkerFile, benchOperatorFile} {
+		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
+			t.Errorf("--data keeps no %s: %v", f, err)
+		}
+	}
+	before, stored := storedSizes(t, data)
+
+	code, out, errOut = runBenchCmd(t, nil, "bench", "--queries", "20", "--data", data, "--reuse", "--json")
+	if code != exitOK {
+		t.Fatalf("bench --reuse: exit %d\nstderr:\n%s", code, errOut)
+	}
+	var reuse benchReport
+	if err := json.Unmarshal([]byte(out), &reuse); err != nil {
+		t.Fatalf("bench --reuse --json: %v\n%s", err, out)
+	}
+	if !reuse.Reused || reuse.Ingest.Events != 0 || reuse.Single.Events != 0 || reuse.Proof.Events != 0 {
+		t.Errorf("reuse run: reused %v, ingested %d batched, %d single, %d with proofs; want true and none",
+			reuse.Reused, reuse.Ingest.Events, reuse.Single.Events, reuse.Proof.Events)
+	}
+	if strings.Contains(errOut, "ingest,") {
+		t.Errorf("reuse run shows ingest progress:\n%s", errOut)
+	}
+	// Alert engines that had not caught up when the loading run stopped
+	// resume at the reuse run's start and may append trail.alert.*
+	// events before the bench counts the store: allow for those.
+	added := appendedSince(t, data, before)
+	alerts := int64(0)
+	for _, a := range added {
+		if strings.HasPrefix(a, "trail.alert.") {
+			alerts++
+		}
+	}
+	if reuse.StoredEvents < stored || reuse.StoredEvents > stored+alerts {
+		t.Errorf("reuse run queried over %d stored events, want %d (the store's tenants after the load) plus at most %d alert events; appended: %v", reuse.StoredEvents, stored, alerts, added)
+	}
+	var largest string
+	for name, n := range before {
+		if largest == "" || n > before[largest] || (n == before[largest] && name < largest) {
+			largest = name
+		}
+	}
+	if got := int64(reuse.Largest.Events); reuse.Largest.Name != largest || got < before[largest] || got > before[largest]+alerts {
+		t.Errorf("reuse run's largest tenant %s (%d events), want %s (%d events, plus at most %d alerts) from the store", reuse.Largest.Name, reuse.Largest.Events, largest, before[largest], alerts)
+	}
+	if reuse.Tenants != len(before) {
+		t.Errorf("reuse run saw %d tenants, the store has %d", reuse.Tenants, len(before))
+	}
+	if got, want := len(reuse.Queries), len(queryLabels); got != want {
+		t.Errorf("%d query kinds, want %d", got, want)
+	}
+	for _, q := range reuse.Queries {
+		if q.Samples != 20 || q.P50ms <= 0 || q.P99ms < q.P50ms {
+			t.Errorf("query %s: %d samples, p50 %v, p99 %v; want 20 and 0 < p50 <= p99", q.Kind, q.Samples, q.P50ms, q.P99ms)
+		}
+		if q.Kind != "actor" && q.Kind != "ip_cidr" && q.Rows == 0 {
+			t.Errorf("query %s found no rows: its samples do not come from the stored events", q.Kind)
+		}
+	}
+	if reuse.Export.Events < int64(before[reuse.Largest.Name]) {
+		t.Errorf("reuse run exported %d events of %s, want at least %d", reuse.Export.Events, reuse.Largest.Name, before[reuse.Largest.Name])
+	}
+	if reuse.Verify.Events < stored {
+		t.Errorf("reuse run verified %d events, want at least %d", reuse.Verify.Events, stored)
+	}
+	if reuse.Postgres != nil {
+		t.Error("reuse run has a PostgreSQL baseline")
+	}
+	for _, a := range added {
+		if !strings.HasPrefix(a, "trail.") { // trail.events.query…, and alerts on them
+			t.Errorf("reuse run appended a %q event; want only trail's own records", a)
+			break
+		}
+	}
+	if len(added) == 0 {
+		t.Error("reuse run left no record of its reads: was the store it measured the one in --data?")
+	}
+
+	code, out, errOut = runBenchCmd(t, nil, "bench", "--queries", "5", "--data", data, "--reuse", "--verify=false")
+	if code != exitOK {
+		t.Fatalf("bench --reuse --verify=false: exit %d\nstderr:\n%s", code, errOut)
+	}
+	if strings.Contains(errOut, "verify (offline)") {
+		t.Errorf("--verify=false verified:\n%s", errOut)
+	}
+	for _, want := range []string{"trail bench --reuse: ", "INGEST: skipped (--reuse)", "VERIFY: skipped (--verify=false)", "no PostgreSQL baseline with --reuse"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reuse output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range queryLabels {
+		checkPositive(t, out, "  "+l, 2)
+	}
+}
+
+// TestBenchStorePostgresReuse loads a small PostgreSQL store into a named
+// schema with --schema and --data, checks that both are kept, measures
+// them again with --reuse, and checks that the combinations that cannot
+// work fail naming the flag. It needs TRAIL_TEST_POSTGRES.
+func TestBenchStorePostgresReuse(t *testing.T) {
+	dsn := os.Getenv("TRAIL_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("TRAIL_TEST_POSTGRES is not set: no PostgreSQL to store events in (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	schema := "trail_bench_test_" + randomHex(4)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	data := filepath.Join(t.TempDir(), "pgdata")
+	pgFlags := []string{"--store", "postgres", "--postgres", dsn, "--schema", schema, "--data", data}
+	code, out, errOut := runBenchCmd(t, nil, append(append(smallBench, pgFlags...), "--baseline=false", "--json")...)
+	if code != exitOK {
+		t.Fatalf("bench --schema: exit %d\nstderr:\n%s", code, errOut)
+	}
+	var load benchReport
+	if err := json.Unmarshal([]byte(out), &load); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if load.Store.Schema != schema || !load.Store.Kept || load.Postgres != nil {
+		t.Errorf("load run: schema %q kept %v baseline %v; want %s kept, no baseline (--baseline=false)", load.Store.Schema, load.Store.Kept, load.Postgres != nil, schema)
+	}
+	var kept bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if !kept {
+		t.Fatalf("--schema %s was dropped", schema)
+	}
+	var stored int64
+	if err := conn.QueryRow(ctx, "SELECT coalesce(sum(size), 0) FROM "+schema+".trail_tenants WHERE tenant <> $1", trail.SystemTenant).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut = runBenchCmd(t, nil, append([]string{"bench", "--queries", "20", "--reuse", "--json"}, pgFlags...)...)
+	if code != exitOK {
+		t.Fatalf("bench --reuse --schema: exit %d\nstderr:\n%s", code, errOut)
+	}
+	var reuse benchReport
+	if err := json.Unmarshal([]byte(out), &reuse); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if !reuse.Reused || reuse.Ingest.Events != 0 || reuse.Single.Events != 0 || reuse.Proof.Events != 0 {
+		t.Errorf("reuse run: reused %v, ingested %d, %d, %d; want true and none", reuse.Reused, reuse.Ingest.Events, reuse.Single.Events, reuse.Proof.Events)
+	}
+	if reuse.StoredEvents != stored || load.StoredEvents+load.Proof.Events > stored {
+		t.Errorf("reuse run queried over %d stored events, want %d (trail_tenants; the load run stored at least %d)", reuse.StoredEvents, stored, load.StoredEvents+load.Proof.Events)
+	}
+	if reuse.Store.Schema != schema || reuse.Verify.Events < stored || len(reuse.Queries) != len(queryLabels) {
+		t.Errorf("reuse run: schema %s, verified %d events, %d query kinds; want %s, at least %d, %d", reuse.Store.Schema, reuse.Verify.Events, len(reuse.Queries), schema, stored, len(queryLabels))
+	}
+
+	embedded := filepath.Join(t.TempDir(), "embedded")
+	if code, _, errOut := runBenchCmd(t, nil, append(smallBench, "--data", embedded)...); code != exitOK {
+		t.Fatalf("bench --data: exit %d\nstderr:\n%s", code, errOut)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a schema that exists already", []string{"--store", "postgres", "--postgres", dsn, "--schema", schema, "--data", filepath.Join(t.TempDir(), "fresh")}, "--schema: " + schema + " exists already"},
+		{"a schema that does not exist", []string{"--reuse", "--store", "postgres", "--postgres", dsn, "--schema", schema + "_none", "--data", data}, "--reuse: --data " + data + " belongs to schema " + schema},
+		{"the postgres node's directory on the embedded store", []string{"--reuse", "--data", data}, "--reuse: --data " + data + " belongs to a postgres store"},
+		{"an embedded store's directory on postgres", []string{"--reuse", "--store", "postgres", "--postgres", dsn, "--schema", schema, "--data", embedded}, "--reuse: --data " + embedded + " holds an embedded store"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runBenchCmd(t, nil, append([]string{"bench"}, tt.args...)...)
+			if code != exitUsage && code != exitFailure {
+				t.Errorf("exit %d, want a failure (stderr %q)", code, errOut)
+			}
+			if !strings.Contains(errOut, tt.want) {
+				t.Errorf("stderr %q does not say %q", errOut, tt.want)
+			}
+		})
 	}
 }
