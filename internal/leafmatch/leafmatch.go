@@ -223,28 +223,46 @@ func containsFold(s, w []byte) bool {
 	if len(w) == 0 {
 		return true
 	}
+	n := len(s) - len(w) + 1 // candidate starts are [0, n)
+	if n <= 0 {
+		return false
+	}
 	c0 := w[0]
 	upper := c0
 	if 'a' <= c0 && c0 <= 'z' {
 		upper = c0 - 'a' + 'A'
 	}
-	for len(s) >= len(w) {
-		// The next place where w's first byte occurs in either case.
-		i := bytes.IndexByte(s[:len(s)-len(w)+1], c0)
-		if upper != c0 {
-			if j := bytes.IndexByte(s[:len(s)-len(w)+1], upper); j >= 0 && (i < 0 || j < i) {
-				i = j
-			}
+	// next returns the first start at or after from where s holds c,
+	// or n. Each case of w's first byte is searched for only when the
+	// scan has passed its last known place: one pass over s in all,
+	// whichever case is frequent.
+	next := func(c byte, from int) int {
+		if from >= n {
+			return n
 		}
-		if i < 0 {
+		if i := bytes.IndexByte(s[from:n], c); i >= 0 {
+			return from + i
+		}
+		return n
+	}
+	lo, up := next(c0, 0), n
+	if upper != c0 {
+		up = next(upper, 0)
+	}
+	for {
+		i := min(lo, up)
+		if i >= n {
 			return false
 		}
 		if equalFold(s[i+1:i+len(w)], w[1:]) {
 			return true
 		}
-		s = s[i+1:]
+		if i == lo {
+			lo = next(c0, i+1)
+		} else {
+			up = next(upper, i+1)
+		}
 	}
-	return false
 }
 
 // equalFold reports whether a equals w (lower case) up to ASCII case.

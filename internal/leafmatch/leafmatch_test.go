@@ -232,3 +232,17 @@ func asciiLower(s string) string {
 	}
 	return string(b)
 }
+
+// BenchmarkContainsFold scans a leaf-sized text full of the first letter
+// of a word it lacks, whose other case never occurs: the scan must stay
+// linear in the text.
+func BenchmarkContainsFold(b *testing.B) {
+	s := []byte(strings.Repeat("the event was accepted; ", 40))
+	w := []byte("eventually")
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		if containsFold(s, w) {
+			b.Fatal("found")
+		}
+	}
+}
