@@ -326,10 +326,9 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-// storedSizes opens the embedded store in the stopped bench's data
-// directory offline and returns the size of every tenant's log, the
-// system tenant left out, and their sum.
-func storedSizes(t *testing.T, data string) (map[string]int64, int64) {
+// openBenchStore opens the embedded store in a stopped bench's data
+// directory offline, with its tenants.
+func openBenchStore(t *testing.T, data string) (*logstore.Store, []trail.Tenant) {
 	t.Helper()
 	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(data, "signing.key"))
 	if err != nil {
@@ -339,11 +338,21 @@ func storedSizes(t *testing.T, data string) (map[string]int64, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	ts, err := s.Tenants(context.Background())
 	if err != nil {
+		s.Close()
 		t.Fatal(err)
 	}
+	return s, ts
+}
+
+// storedSizes opens the embedded store in the stopped bench's data
+// directory offline and returns the size of every tenant's log, the
+// system tenant left out, and their sum.
+func storedSizes(t *testing.T, data string) (map[string]int64, int64) {
+	t.Helper()
+	s, ts := openBenchStore(t, data)
+	defer s.Close()
 	sizes := map[string]int64{}
 	var total int64
 	for _, tn := range ts {
@@ -359,19 +368,8 @@ func storedSizes(t *testing.T, data string) (map[string]int64, int64) {
 // embedded store in data after the logs had the sizes before.
 func appendedSince(t *testing.T, data string, before map[string]int64) []string {
 	t.Helper()
-	signer, verifier, err := checkpoint.LoadKeyFile(filepath.Join(data, "signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := logstore.Open(logstore.Options{Dir: filepath.Join(data, "store"), Signer: signer, Verifier: verifier, ServerName: signer.Name()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ts := openBenchStore(t, data)
 	defer s.Close()
-	ts, err := s.Tenants(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var actions []string
 	for _, tn := range ts {
 		if tn.Name == trail.SystemTenant {
