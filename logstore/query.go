@@ -171,11 +171,13 @@ type segSnap struct {
 	all     bool
 }
 
-// snapshot takes a view of t, planning head candidates for x under the lock.
+// snapshot takes a view of t, planning head candidates for x under the lock,
+// with the row filter of x (see view.pre).
 func (s *Store) snapshot(t *tenant, x *trail.Expr) *view {
+	pre := leafmatch.New(x)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	v := &view{t: t, tree: t.tree, size: t.size, blocks: t.acquireBlocks()}
+	v := &view{t: t, tree: t.tree, size: t.size, blocks: t.acquireBlocks(), pre: pre}
 	for _, seg := range append(append([]*headSeg(nil), t.frozen...), t.head) {
 		if seg.entries.len() == 0 {
 			continue
@@ -361,7 +363,6 @@ func (s *Store) Query(ctx context.Context, q *trail.Query) (*trail.Page, error) 
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
-	v.pre = leafmatch.New(q.Filter)
 	page := &trail.Page{Events: []*trail.Event{}}
 	desc := q.Order == trail.OrderDesc
 	err = v.scan(ctx, q.Filter, sel.from, sel.to, desc, hasCursor, after, func(ev *trail.Event) bool {
@@ -510,7 +511,6 @@ func (s *Store) Stats(ctx context.Context, sq *trail.StatsQuery) (*trail.Stats, 
 	}
 	v := s.snapshot(t, q.Filter)
 	defer v.release()
-	v.pre = leafmatch.New(q.Filter)
 	c := trail.NewStatsCounter(sq)
 	var addErr error
 	err = v.scan(ctx, q.Filter, sel.from, sel.to, false, false, 0, func(ev *trail.Event) bool {
