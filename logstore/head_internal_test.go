@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"testing"
 )
@@ -120,5 +121,17 @@ func TestEntryPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIDHashIsFNV64a: id tables on disk hold hash/fnv's FNV-64a of each
+// id; the inlined idHash must give the same value.
+func TestIDHashIsFNV64a(t *testing.T) {
+	for _, id := range []string{"", "a", "01J9Z8K3Q4", "evt_ünïcode", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"} {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		if got, want := idHash(id), h.Sum64(); got != want {
+			t.Errorf("idHash(%q) = %x, hash/fnv gives %x", id, got, want)
+		}
 	}
 }
