@@ -5,6 +5,11 @@ import (
 	"hash/fnv"
 	"slices"
 	"testing"
+	"time"
+
+	trail "github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/logstore/block"
 )
 
 // TestHeadIDCollision checks the head's id table, which is keyed by the
@@ -79,7 +84,7 @@ func TestHeadPostings(t *testing.T) {
 			if tc.prefix {
 				got = h.lookupPrefix(tc.field, tc.key)
 			} else {
-				got = h.lookup(tc.field, tc.key)
+				got = h.lookup(tc.field, tc.key, len(rows))
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
@@ -134,4 +139,60 @@ func TestIDHashIsFNV64a(t *testing.T) {
 			t.Errorf("idHash(%q) = %x, hash/fnv gives %x", id, got, want)
 		}
 	}
+}
+
+// TestHeadSignatures checks the lookups of the fields the head does not
+// index, which scan the entries' signatures: over generated events, every
+// entry holding a free-text word or metadata value is returned (among the
+// first n only), and few others are.
+func TestHeadSignatures(t *testing.T) {
+	g := gen.New(5, 1)
+	tenant := g.Tenant()
+	h := newHeadSeg(0, nil)
+	holds := map[[2]string][]uint32{} // (field, key) → offsets holding it
+	const n = 4000
+	for i := range n {
+		ev := g.Event(tenant, time.Unix(1_700_000_000+int64(i), 0))
+		tl := termsOf(ev)
+		for it := tl.iter(); it.next(); {
+			if headIndexed(it.field) {
+				continue
+			}
+			k := [2]string{it.field, it.key}
+			if l := holds[k]; len(l) == 0 || l[len(l)-1] != uint32(i) {
+				holds[k] = append(l, uint32(i))
+			}
+		}
+		h.add(headEntry{terms: tl, idh: idHash(ev.ID)}, ev.ID)
+	}
+	if len(holds) < 50 {
+		t.Fatalf("only %d distinct unindexed terms generated", len(holds))
+	}
+	var kept, others int
+	for k, want := range holds {
+		got := h.lookup(k[0], k[1], n)
+		if !isSuperset(got, want) {
+			t.Fatalf("lookup(%q, %q) = %d offsets, missing some of the %d holding it", k[0], k[1], len(got), len(want))
+		}
+		kept += len(got) - len(want)
+		others += n - len(want)
+		// Only the first n/2 entries: none past them.
+		if half := h.lookup(k[0], k[1], n/2); len(half) > 0 && half[len(half)-1] >= n/2 {
+			t.Fatalf("lookup(%q, %q) among %d entries returned offset %d", k[0], k[1], n/2, half[len(half)-1])
+		}
+	}
+	if rate := float64(kept) / float64(others); rate > 0.05 {
+		t.Errorf("signatures kept %.1f%% of the entries without the term, want at most 5%%", 100*rate)
+	} else {
+		t.Logf("signatures kept %.2f%% of the entries without the term", 100*rate)
+	}
+	if got := h.lookup(trail.FieldText, "nosuchwordanywhere", n); len(got) > n/20 {
+		t.Errorf("an absent word kept %d of %d entries", len(got), n)
+	}
+}
+
+// isSuperset reports whether the sorted list a holds every element of the
+// sorted list b.
+func isSuperset(a, b []uint32) bool {
+	return len(b) == 0 || len(block.Intersect(a, b)) == len(b)
 }

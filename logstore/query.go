@@ -17,7 +17,8 @@ import (
 // postings is the index interface the planner needs from a block or a
 // head segment. Row numbers are relative to the source.
 type postings interface {
-	indexed(field string) bool // false: lookups of field cannot narrow
+	indexed(field string) bool  // false: lookups of field cannot narrow
+	prefixes(field string) bool // false: prefix lookups of field cannot narrow
 	lookup(field, key string) []uint32
 	lookupPrefix(field, prefix string) []uint32
 	keys(field string, fn func(key string) bool)
@@ -26,6 +27,7 @@ type postings interface {
 type blockPostings struct{ r *block.Reader }
 
 func (b blockPostings) indexed(string) bool               { return true }
+func (b blockPostings) prefixes(string) bool              { return true }
 func (b blockPostings) lookup(f, k string) []uint32       { return b.r.Lookup(f, k) }
 func (b blockPostings) lookupPrefix(f, p string) []uint32 { return b.r.LookupPrefix(f, p) }
 func (b blockPostings) keys(f string, fn func(string) bool) {
@@ -46,8 +48,11 @@ func (p segPostings) clip(rows []uint32) []uint32 {
 	return rows
 }
 
-func (p segPostings) indexed(f string) bool       { return headIndexed(f) }
-func (p segPostings) lookup(f, k string) []uint32 { return p.clip(p.seg.lookup(f, k)) }
+// indexed is true for every field: the head's postings answer the fields
+// it indexes, its entries' signatures the others (see headSeg.lookup).
+func (p segPostings) indexed(string) bool         { return true }
+func (p segPostings) prefixes(f string) bool      { return headIndexed(f) }
+func (p segPostings) lookup(f, k string) []uint32 { return p.clip(p.seg.lookup(f, k, int(p.n))) }
 func (p segPostings) lookupPrefix(f, pre string) []uint32 {
 	return p.clip(p.seg.lookupPrefix(f, pre))
 }
@@ -126,15 +131,19 @@ func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
 	case x.Field == trail.FieldText:
 		words := trail.Words(x.Value)
 		var rows []uint32
+		narrowed := false
 		for i, w := range words {
 			var r []uint32
 			if x.Prefix && i == len(words)-1 {
+				if !p.prefixes(trail.FieldText) {
+					continue
+				}
 				r = p.lookupPrefix(trail.FieldText, w)
 			} else {
 				r = p.lookup(trail.FieldText, w)
 			}
-			if i == 0 {
-				rows = r
+			if !narrowed {
+				rows, narrowed = r, true
 			} else {
 				rows = block.Intersect(rows, r)
 			}
@@ -142,12 +151,15 @@ func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
 				return nil, false
 			}
 		}
-		return rows, false
+		return rows, !narrowed
 	case strings.HasPrefix(x.Field, trail.MetadataPrefix) && !trail.MetadataIndexed(x.Field):
 		return nil, true
 	}
 	key := trail.IndexKey(x.Value)
 	if x.Prefix {
+		if !p.prefixes(x.Field) {
+			return nil, true
+		}
 		return p.lookupPrefix(x.Field, key), false
 	}
 	return p.lookup(x.Field, key), false

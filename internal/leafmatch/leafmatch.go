@@ -15,6 +15,8 @@ package leafmatch
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 
 	trail "github.com/trail-audit/trail"
@@ -219,50 +221,49 @@ func hidesASCII(data []byte) bool {
 	return bytes.Contains(data, []byte(capitalIWithDot)) || bytes.Contains(data, []byte(kelvinSign))
 }
 
+// containsFold reports whether s holds w up to ASCII case; w must be in
+// lower case (its bytes other than ASCII letters are compared as they are).
 func containsFold(s, w []byte) bool {
-	if len(w) == 0 {
+	m := len(w)
+	if m == 0 {
 		return true
 	}
-	n := len(s) - len(w) + 1 // candidate starts are [0, n)
+	n := len(s) - m + 1 // candidate starts are [0, n)
 	if n <= 0 {
 		return false
 	}
-	c0 := w[0]
-	upper := c0
-	if 'a' <= c0 && c0 <= 'z' {
-		upper = c0 - 'a' + 'A'
-	}
-	// next returns the first start at or after from where s holds c,
-	// or n. Each case of w's first byte is searched for only when the
-	// scan has passed its last known place: one pass over s in all,
-	// whichever case is frequent.
-	next := func(c byte, from int) int {
-		if from >= n {
-			return n
+	// A start i is a candidate when s[i] and s[i+m-1] equal w's first and
+	// last bytes with bit 0x20 set: that holds for every match (setting
+	// the bit lowers an ASCII capital and leaves w's lower-case bytes as
+	// they are), and for few other starts in text. Eight starts are tested
+	// at once, one byte lane each; candidates are then compared in full.
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		bit5  = 0x2020202020202020
+	)
+	first, last := w[0]|0x20, w[m-1]|0x20
+	wantFirst, wantLast := ones*uint64(first), ones*uint64(last)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		// i+7 < n, so the last lane's last byte, s[i+7+m-1], is in s.
+		x := (binary.LittleEndian.Uint64(s[i:]) | bit5) ^ wantFirst
+		y := (binary.LittleEndian.Uint64(s[i+m-1:]) | bit5) ^ wantLast
+		z := x | y // a zero lane is a candidate
+		// The high bit of every zero lane is set, and of a few others
+		// (a borrow past a zero lane): all are checked in full.
+		for c := (z - ones) &^ z & highs; c != 0; c &= c - 1 {
+			if j := i + bits.TrailingZeros64(c)>>3; equalFold(s[j:j+m], w) {
+				return true
+			}
 		}
-		if i := bytes.IndexByte(s[from:n], c); i >= 0 {
-			return from + i
-		}
-		return n
 	}
-	lo, up := next(c0, 0), n
-	if upper != c0 {
-		up = next(upper, 0)
-	}
-	for {
-		i := min(lo, up)
-		if i >= n {
-			return false
-		}
-		if equalFold(s[i+1:i+len(w)], w[1:]) {
+	for ; i < n; i++ {
+		if s[i]|0x20 == first && s[i+m-1]|0x20 == last && equalFold(s[i:i+m], w) {
 			return true
 		}
-		if i == lo {
-			lo = next(c0, i+1)
-		} else {
-			up = next(upper, i+1)
-		}
 	}
+	return false
 }
 
 // equalFold reports whether a equals w (lower case) up to ASCII case.

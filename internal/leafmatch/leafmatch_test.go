@@ -246,3 +246,78 @@ func BenchmarkContainsFold(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkContainsFoldLeaves looks for words of generated events' reasons
+// (as trail bench's free-text queries do) in other generated leaves: the
+// work of a free-text query's row filter on rows that do not match.
+func BenchmarkContainsFoldLeaves(b *testing.B) {
+	g := gen.New(3, 10)
+	now := time.Now()
+	var leaves [][]byte
+	var words [][]byte
+	for range 512 {
+		e := g.Event(g.Tenant(), now)
+		leaf, err := e.AppendCanonical(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		leaves = append(leaves, leaf)
+		for _, w := range trail.Words(e.Reason) {
+			if len(w) >= 4 && isASCIIWord(w) {
+				words = append(words, []byte(strings.ToLower(w)))
+			}
+		}
+	}
+	if len(words) == 0 {
+		b.Fatal("no words in the generated reasons")
+	}
+	size := 0
+	for _, l := range leaves {
+		size += len(l)
+	}
+	b.SetBytes(int64(size / len(leaves)))
+	i, hits := 0, 0
+	for b.Loop() {
+		if containsFold(leaves[i%len(leaves)], words[(i*7)%len(words)]) {
+			hits++
+		}
+		i++
+	}
+	b.ReportMetric(float64(hits)/float64(i), "hits/op")
+}
+
+// TestContainsFoldEveryOffset places words of every length up to 12, in
+// random case, at every offset of texts of every length up to 40, among
+// bytes that share the words' letters with bit 0x20 cleared or set, so
+// that each of the eight lanes, the lanes' borrows and the tail are
+// exercised; the answer must equal a plain search of the lowered text.
+func TestContainsFoldEveryOffset(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abcABC@`{[\x01!0 "
+	for m := 1; m <= 12; m++ {
+		for size := 0; size <= 40; size++ {
+			for off := -1; off <= size-m; off++ { // -1: the word is not placed
+				w := make([]byte, m)
+				for i := range w {
+					w[i] = "abc0`{"[rng.IntN(6)]
+				}
+				s := make([]byte, size)
+				for i := range s {
+					s[i] = alphabet[rng.IntN(len(alphabet))]
+				}
+				if off >= 0 {
+					for i, c := range w {
+						if 'a' <= c && c <= 'z' && rng.IntN(2) == 0 {
+							c -= 'a' - 'A'
+						}
+						s[off+i] = c
+					}
+				}
+				want := strings.Contains(asciiLower(string(s)), string(w))
+				if got := containsFold(s, w); got != want {
+					t.Fatalf("containsFold(%q, %q) = %v, want %v", s, w, got, want)
+				}
+			}
+		}
+	}
+}
