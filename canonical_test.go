@@ -422,3 +422,19 @@ func FuzzCompareUTF16(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendCanonical encodes a realistic event (the full golden leaf).
+func BenchmarkAppendCanonical(b *testing.B) {
+	e := benchEvent(b)
+	buf, err := e.AppendCanonical(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if buf, err = e.AppendCanonical(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
