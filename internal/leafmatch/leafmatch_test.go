@@ -158,7 +158,7 @@ func TestNew(t *testing.T) {
 		{trail.And(
 			trail.Or(trail.Term(trail.FieldText, "login"), trail.PrefixTerm(trail.FieldAction, "auth")),
 			trail.Term(trail.FieldOutcome, "failure")),
-			`((word(login) OR has("auth)) AND has("failure"))`},
+			`(has("failure") AND (has("auth) OR word(login)))`}, // cheapest first
 	} {
 		if got := New(tc.x).String(); got != tc.want {
 			t.Errorf("New(%v) = %s, want %s", tc.x, got, tc.want)
@@ -166,6 +166,9 @@ func TestNew(t *testing.T) {
 	}
 	if got := Or(New(trail.Term(trail.FieldOutcome, "a")), New(trail.Term(trail.FieldOutcome, "b"))).String(); got != `(has("a") OR has("b"))` {
 		t.Errorf("Or = %s", got)
+	}
+	if got := Or(New(trail.Term(trail.FieldText, "login")), New(trail.Term(trail.FieldOutcome, "b"))).String(); got != `(has("b") OR word(login))` {
+		t.Errorf("Or = %s, want the literal first", got)
 	}
 	if Or(New(trail.Term(trail.FieldOutcome, "a")), nil) != nil || Or() != nil {
 		t.Error("Or with a nil filter, or of nothing, is not nil")
