@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -33,6 +34,11 @@ func (b blockPostings) lookupPrefix(f, p string) []uint32 { return b.r.LookupPre
 func (b blockPostings) keys(f string, fn func(string) bool) {
 	b.r.Keys(f, fn)
 }
+func (b blockPostings) lookupChunks(f, k string) []uint32 { return b.r.LookupChunks(f, k) }
+func (b blockPostings) lookupPrefixChunks(f, p string) []uint32 {
+	return b.r.LookupPrefixChunks(f, p)
+}
+func (b blockPostings) chunkOf(row uint32) uint32 { return uint32(b.r.ChunkOf(int(row))) }
 
 // segPostings reads a head segment's index; call with the tenant's read
 // lock held. Rows at or past n (appended after the snapshot) are dropped.
@@ -64,15 +70,82 @@ func (p segPostings) keys(f string, fn func(string) bool) {
 	}
 }
 
+// rowSet is a sorted set of rows of a source: the rows listed, or, when
+// chunked, every row of the block chunks listed. Lookups of a chunk-level
+// field (block.ChunkLevel: free-text words) give chunks, which a scan
+// expands as it reaches them: a frequent word's chunks can hold most rows
+// of a large block, and expanding them all for a page of 100 cost more
+// than the rest of the query (BenchmarkScale's word queries at 10M).
+type rowSet struct {
+	rows    []uint32
+	chunks  []uint32 // chunk indexes, when chunked
+	chunked bool
+}
+
+func (r rowSet) empty() bool { return len(r.rows) == 0 && len(r.chunks) == 0 }
+
+// chunkPostings is what a block adds to postings: chunk-level lookups
+// and the row/chunk mapping to combine them with row lists.
+type chunkPostings interface {
+	lookupChunks(field, key string) []uint32
+	lookupPrefixChunks(field, prefix string) []uint32
+	chunkOf(row uint32) uint32
+}
+
+// intersect returns the rows in both a and b. A chunk set meets a row list
+// as the rows whose chunk it holds.
+func intersect(p postings, a, b rowSet) rowSet {
+	switch {
+	case !a.chunked && !b.chunked:
+		return rowSet{rows: block.Intersect(a.rows, b.rows)}
+	case a.chunked && b.chunked:
+		return rowSet{chunks: block.Intersect(a.chunks, b.chunks), chunked: true}
+	case a.chunked:
+		a, b = b, a
+	}
+	cp := p.(chunkPostings) // only blocks give chunk sets
+	var out []uint32
+	for _, row := range a.rows {
+		if _, ok := slices.BinarySearch(b.chunks, cp.chunkOf(row)); ok {
+			out = append(out, row)
+		}
+	}
+	return rowSet{rows: out}
+}
+
+// union returns a superset of the rows in a or b: exactly those when both
+// are row lists, else the chunks holding any of them.
+func union(p postings, a, b rowSet) rowSet {
+	if !a.chunked && !b.chunked {
+		return rowSet{rows: block.Union(a.rows, b.rows)}
+	}
+	return rowSet{chunks: block.Union(chunksOf(p, a), chunksOf(p, b)), chunked: true}
+}
+
+// chunksOf returns the chunks of a block holding the rows of r.
+func chunksOf(p postings, r rowSet) []uint32 {
+	if r.chunked {
+		return r.chunks
+	}
+	cp := p.(chunkPostings)
+	var out []uint32
+	for _, row := range r.rows {
+		if c := cp.chunkOf(row); len(out) == 0 || out[len(out)-1] != c {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // plan returns the candidate rows of a source for x: a sorted superset of
 // the rows x matches, or all=true when the index cannot narrow it.
-func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
+func plan(x *trail.Expr, p postings) (rows rowSet, all bool) {
 	if x == nil {
-		return nil, true
+		return rowSet{}, true
 	}
 	switch x.Op {
 	case trail.OpNot:
-		return nil, true
+		return rowSet{}, true
 	case trail.OpAnd:
 		first := true
 		for _, a := range x.Args {
@@ -83,10 +156,10 @@ func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
 			if first {
 				rows, first = r, false
 			} else {
-				rows = block.Intersect(rows, r)
+				rows = intersect(p, rows, r)
 			}
-			if len(rows) == 0 {
-				return nil, false
+			if rows.empty() {
+				return rowSet{}, false
 			}
 		}
 		return rows, first
@@ -94,27 +167,28 @@ func plan(x *trail.Expr, p postings) (rows []uint32, all bool) {
 		for _, a := range x.Args {
 			r, all := plan(a, p)
 			if all {
-				return nil, true
+				return rowSet{}, true
 			}
-			rows = block.Union(rows, r)
+			rows = union(p, rows, r)
 		}
 		return rows, false
 	}
 	return planTerm(x, p)
 }
 
-func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
+func planTerm(x *trail.Expr, p postings) (rowSet, bool) {
 	if !p.indexed(x.Field) {
-		return nil, true
+		return rowSet{}, true
 	}
+	cp, _ := p.(chunkPostings)
 	switch {
 	case x.Field == trail.FieldIP:
 		pre, err := trail.ParseIPMatch(x.Value)
 		if err != nil {
-			return nil, false
+			return rowSet{}, false
 		}
 		if pre.IsSingleIP() {
-			return p.lookup(trail.FieldIP, pre.Addr().String()), false
+			return rowSet{rows: p.lookup(trail.FieldIP, pre.Addr().String())}, false
 		}
 		var keys []string
 		p.keys(trail.FieldIP, func(k string) bool {
@@ -127,42 +201,47 @@ func planTerm(x *trail.Expr, p postings) ([]uint32, bool) {
 		for _, k := range keys {
 			rows = block.Union(rows, p.lookup(trail.FieldIP, k))
 		}
-		return rows, false
+		return rowSet{rows: rows}, false
 	case x.Field == trail.FieldText:
+		chunked := cp != nil && block.ChunkLevel(trail.FieldText)
 		words := trail.Words(x.Value)
-		var rows []uint32
+		var rows rowSet
 		narrowed := false
 		for i, w := range words {
-			var r []uint32
-			if x.Prefix && i == len(words)-1 {
-				if !p.prefixes(trail.FieldText) {
-					continue
-				}
-				r = p.lookupPrefix(trail.FieldText, w)
-			} else {
-				r = p.lookup(trail.FieldText, w)
+			var r rowSet
+			switch {
+			case x.Prefix && i == len(words)-1 && !p.prefixes(trail.FieldText):
+				continue
+			case x.Prefix && i == len(words)-1 && chunked:
+				r = rowSet{chunks: cp.lookupPrefixChunks(trail.FieldText, w), chunked: true}
+			case x.Prefix && i == len(words)-1:
+				r = rowSet{rows: p.lookupPrefix(trail.FieldText, w)}
+			case chunked:
+				r = rowSet{chunks: cp.lookupChunks(trail.FieldText, w), chunked: true}
+			default:
+				r = rowSet{rows: p.lookup(trail.FieldText, w)}
 			}
 			if !narrowed {
 				rows, narrowed = r, true
 			} else {
-				rows = block.Intersect(rows, r)
+				rows = intersect(p, rows, r)
 			}
-			if len(rows) == 0 {
-				return nil, false
+			if rows.empty() {
+				return rowSet{}, false
 			}
 		}
 		return rows, !narrowed
 	case strings.HasPrefix(x.Field, trail.MetadataPrefix) && !trail.MetadataIndexed(x.Field):
-		return nil, true
+		return rowSet{}, true
 	}
 	key := trail.IndexKey(x.Value)
 	if x.Prefix {
 		if !p.prefixes(x.Field) {
-			return nil, true
+			return rowSet{}, true
 		}
-		return p.lookupPrefix(x.Field, key), false
+		return rowSet{rows: p.lookupPrefix(x.Field, key)}, false
 	}
-	return p.lookup(x.Field, key), false
+	return rowSet{rows: p.lookup(x.Field, key)}, false
 }
 
 // view is a consistent snapshot of a tenant for one read.
@@ -195,7 +274,9 @@ func (s *Store) snapshot(t *tenant, x *trail.Expr) *view {
 			continue
 		}
 		ss := segSnap{seg: seg, entries: seg.entries.snapshot()}
-		ss.rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(ss.entries.len())})
+		var rows rowSet
+		rows, ss.all = plan(x, segPostings{seg: seg, n: uint32(ss.entries.len())})
+		ss.rows = rows.rows // a head has no chunks
 		v.segs = append(v.segs, ss)
 	}
 	return v
@@ -295,31 +376,32 @@ func withLeafHash(ev *trail.Event) *trail.Event {
 	return ev
 }
 
-// candidates returns the candidate rows of a source, nil+true for all.
-func candidates(src source, x *trail.Expr, from, to int64) ([]uint32, bool) {
+// candidates returns the candidate rows of a source, all=true for all.
+func candidates(src source, x *trail.Expr, from, to int64) (rowSet, bool) {
 	if src.seg != nil {
-		return src.seg.rows, src.seg.all
+		return rowSet{rows: src.seg.rows}, src.seg.all
 	}
-	rows, all := plan(x, blockPostings{src.b.r})
+	p := blockPostings{src.b.r}
+	rows, all := plan(x, p)
 	if from == 0 && to == 0 {
 		return rows, all
 	}
 	// Prune by chunk time ranges (event time). Without a filter, erased
 	// rows are listed by their receipt time, which the chunk range does
 	// not bound: chunks holding them are kept.
-	var keep []uint32
-	for _, c := range src.b.r.Chunks() {
-		if ((from != 0 && c.MaxTime < from) || (to != 0 && c.MinTime >= to)) && !(x == nil && c.Erased > 0) {
+	r := src.b.r
+	keep := rowSet{chunks: make([]uint32, 0, r.NumChunks()), chunked: true}
+	for i := range r.NumChunks() {
+		minT, maxT, erased := r.ChunkTimes(i)
+		if ((from != 0 && maxT < from) || (to != 0 && minT >= to)) && !(x == nil && erased > 0) {
 			continue
 		}
-		for r := c.FirstRow; r < c.FirstRow+c.Rows; r++ {
-			keep = append(keep, uint32(r))
-		}
+		keep.chunks = append(keep.chunks, uint32(i))
 	}
 	if all {
 		return keep, false
 	}
-	return block.Intersect(rows, keep), false
+	return intersect(p, rows, keep), false
 }
 
 // selection is a normalised query's filter, compiled, and its time range
@@ -414,45 +496,85 @@ func (v *view) scan(ctx context.Context, x *trail.Expr, from, to int64, desc, ha
 			return err
 		}
 		rows, all := candidates(src, x, from, to)
-		count := len(rows)
-		if all {
-			count = src.n
-		}
-		// The candidate rows of this source in scan order, past the cursor.
-		order := make([]uint32, 0, min(count, 1024))
-		flushRows := func() (bool, error) {
-			if len(order) == 0 {
-				return true, nil
-			}
-			more, err := v.emit(src, order, fn)
-			order = order[:0]
-			return more, err
-		}
-		for j := 0; j < count; j++ {
-			idx := j
-			if desc {
-				idx = count - 1 - j
-			}
-			row := idx
-			if !all {
-				row = int(rows[idx])
-			}
+		// The candidate rows of this source in scan order, past the
+		// cursor, are passed to emit a batch at a time.
+		order := make([]uint32, 0, 1024)
+		more := true
+		var err error
+		visit := func(row int) bool {
 			seq := src.first + int64(row)
 			if hasCursor && (desc && seq >= cursor || !desc && seq <= cursor) {
-				continue
+				return true
 			}
 			order = append(order, uint32(row))
 			if len(order) == cap(order) {
-				if more, err := flushRows(); err != nil || !more {
-					return err
-				}
+				more, err = v.emit(src, order, fn)
+				order = order[:0]
 			}
+			return more && err == nil
 		}
-		if more, err := flushRows(); err != nil || !more {
+		switch {
+		case all:
+			walkRange(0, src.n, desc, visit)
+		case rows.chunked:
+			walkChunks(src.b.r, rows.chunks, desc, visit)
+		default:
+			walkRows(rows.rows, desc, visit)
+		}
+		if err == nil && more && len(order) > 0 {
+			more, err = v.emit(src, order, fn)
+		}
+		if err != nil || !more {
 			return err
 		}
 	}
 	return nil
+}
+
+// walkRange calls visit with the rows [lo, hi) in order (desc: from the
+// last) until it returns false.
+func walkRange(lo, hi int, desc bool, visit func(row int) bool) bool {
+	if desc {
+		for row := hi - 1; row >= lo; row-- {
+			if !visit(row) {
+				return false
+			}
+		}
+		return true
+	}
+	for row := lo; row < hi; row++ {
+		if !visit(row) {
+			return false
+		}
+	}
+	return true
+}
+
+// walkRows calls visit with the sorted rows in order (desc: from the
+// last) until it returns false.
+func walkRows(rows []uint32, desc bool, visit func(row int) bool) {
+	for j := range rows {
+		if desc {
+			j = len(rows) - 1 - j
+		}
+		if !visit(int(rows[j])) {
+			return
+		}
+	}
+}
+
+// walkChunks calls visit with every row of the sorted chunks of r in
+// order (desc: from the last) until it returns false.
+func walkChunks(r *block.Reader, chunks []uint32, desc bool, visit func(row int) bool) {
+	for j := range chunks {
+		if desc {
+			j = len(chunks) - 1 - j
+		}
+		first, n := r.ChunkSpan(int(chunks[j]))
+		if !walkRange(first, first+n, desc, visit) {
+			return
+		}
+	}
 }
 
 // errStop ends a block read early once the caller has enough.

@@ -39,7 +39,21 @@ func (b *sqlBuilder) arg(v any) string {
 // means no condition. exact reports that the condition holds for exactly
 // the events x matches (with NULL meaning false), so that it may be
 // negated.
+//
+// A condition given up on ("") leaves no argument behind: one added for a
+// part of it (the actor of "actor OR some words") would be a parameter the
+// statement never uses, whose type PostgreSQL cannot determine.
 func (b *sqlBuilder) cond(x *trail.Expr) (sql string, exact bool) {
+	n := len(b.args)
+	sql, exact = b.condOf(x)
+	if sql == "" {
+		clear(b.args[n:])
+		b.args = b.args[:n]
+	}
+	return sql, exact
+}
+
+func (b *sqlBuilder) condOf(x *trail.Expr) (sql string, exact bool) {
 	if x == nil {
 		return "", true
 	}

@@ -213,6 +213,16 @@ func queryCases(events []stored) []queryCase {
 		{name: "TimeFrom", from: day(8)},
 		{name: "TimeTo", to: day(1)},
 		{name: "TimeRangeAndFilter", filter: T(trail.FieldOutcome, trail.OutcomeFailure), from: day(3), to: day(7)},
+		// Free text combined with other terms and time: chunk-level
+		// postings (logstore) meet row postings and each other.
+		{name: "TextOrText", filter: trail.Or(T(trail.FieldText, "rotation"), T(trail.FieldText, "migrated"))},
+		{name: "TextOrActor", filter: trail.Or(T(trail.FieldText, "rotation"), T(trail.FieldActor, actor))},
+		{name: "ActorOrText", filter: trail.Or(T(trail.FieldActor, actor), T(trail.FieldText, "security team"))},
+		{name: "TextAndOutcome", filter: trail.And(T(trail.FieldText, "rotation"), T(trail.FieldOutcome, trail.OutcomeSuccess))},
+		{name: "OutcomeAndTextOrAction", filter: trail.And(T(trail.FieldOutcome, trail.OutcomeFailure),
+			trail.Or(P(trail.FieldText, "migrat"), P(trail.FieldAction, "user.")))},
+		{name: "TextInTimeRange", filter: T(trail.FieldText, "rotation"), from: day(2), to: day(6)},
+		{name: "NotActorAndText", filter: trail.Not(trail.And(T(trail.FieldActor, actor), T(trail.FieldText, "rotation")))},
 		{name: "Empty", filter: T(trail.FieldActor, "nobody-at-all")},
 		{name: "EmptyTimeRange", from: day(-30), to: day(-29)},
 	}

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -296,20 +297,57 @@ func (r *Reader) field(name string) *fieldIndex {
 
 // Lookup returns the rows whose field has key, sorted ascending. For a
 // chunk-level field (ChunkLevel) it returns every live row of the chunks
-// that contain key in some row, and of the chunks flagged unindexed.
+// that contain key in some row, and of the chunks flagged unindexed (see
+// LookupChunks, which does not expand them).
 func (r *Reader) Lookup(field, key string) []uint32 {
-	var vals []uint32
-	if f := r.field(field); f != nil {
-		if post, ok := f.find(key); ok {
-			vals = appendDecodedPostings(nil, post, 0)
-		}
+	if ChunkLevel(field) {
+		return r.liveRows(r.LookupChunks(field, key))
 	}
-	return r.finish(field, vals)
+	return r.lookupValues(field, key)
 }
 
 // LookupPrefix returns the union of Lookup(field, key) over the keys that
 // start with prefix.
 func (r *Reader) LookupPrefix(field, prefix string) []uint32 {
+	if ChunkLevel(field) {
+		return r.liveRows(r.LookupPrefixChunks(field, prefix))
+	}
+	return r.lookupPrefixValues(field, prefix)
+}
+
+// LookupChunks returns, for a chunk-level field (ChunkLevel), the sorted
+// indexes of the chunks that may hold a row whose field has key: those
+// whose postings list it and those flagged unindexed, less the chunks
+// whose rows are all erased. For other fields it returns nil.
+func (r *Reader) LookupChunks(field, key string) []uint32 {
+	if !ChunkLevel(field) {
+		return nil
+	}
+	return r.chunksOf(r.lookupValues(field, key))
+}
+
+// LookupPrefixChunks is LookupChunks for the keys that start with prefix.
+func (r *Reader) LookupPrefixChunks(field, prefix string) []uint32 {
+	if !ChunkLevel(field) {
+		return nil
+	}
+	return r.chunksOf(r.lookupPrefixValues(field, prefix))
+}
+
+// lookupValues returns the decoded postings of (field, key): rows, or
+// chunk indexes for a chunk-level field.
+func (r *Reader) lookupValues(field, key string) []uint32 {
+	if f := r.field(field); f != nil {
+		if post, ok := f.find(key); ok {
+			return appendDecodedPostings(nil, post, 0)
+		}
+	}
+	return nil
+}
+
+// lookupPrefixValues returns the union of lookupValues over the keys of
+// field that start with prefix.
+func (r *Reader) lookupPrefixValues(field, prefix string) []uint32 {
 	var vals []uint32
 	if f := r.field(field); f != nil {
 		n := 0
@@ -321,23 +359,31 @@ func (r *Reader) LookupPrefix(field, prefix string) []uint32 {
 			vals = slices.Compact(vals)
 		}
 	}
-	return r.finish(field, vals)
+	return vals
 }
 
-// finish turns the values of a lookup into rows.
-func (r *Reader) finish(field string, vals []uint32) []uint32 {
-	if !ChunkLevel(field) {
-		return vals
-	}
+// chunksOf adds the unindexed chunks to the chunk postings vals and drops
+// the chunks whose rows are all erased.
+func (r *Reader) chunksOf(vals []uint32) []uint32 {
 	if len(r.noIndex) > 0 {
 		vals = Union(vals, r.noIndex)
 	}
-	var rows []uint32
-	for _, ci := range vals {
+	return slices.DeleteFunc(vals, func(ci uint32) bool {
 		c := &r.chunks[ci]
-		if c.erased == c.rows {
-			continue
-		}
+		return c.erased == c.rows
+	})
+}
+
+// liveRows returns the rows of the given chunks (sorted) that are not
+// erased.
+func (r *Reader) liveRows(chunks []uint32) []uint32 {
+	n := 0
+	for _, ci := range chunks {
+		n += r.chunks[ci].rows
+	}
+	rows := make([]uint32, 0, n)
+	for _, ci := range chunks {
+		c := &r.chunks[ci]
 		e, _ := slices.BinarySearch(r.erased, uint32(c.firstRow))
 		for row := c.firstRow; row < c.firstRow+c.rows; row++ {
 			if e < len(r.erased) && r.erased[e] == uint32(row) {
@@ -348,6 +394,32 @@ func (r *Reader) finish(field string, vals []uint32) []uint32 {
 		}
 	}
 	return rows
+}
+
+// NumChunks returns the number of chunks of the block.
+func (r *Reader) NumChunks() int { return len(r.chunks) }
+
+// ChunkSpan returns the first row and the number of rows of chunk i.
+func (r *Reader) ChunkSpan(i int) (first, rows int) {
+	c := &r.chunks[i]
+	return c.firstRow, c.rows
+}
+
+// ChunkTimes returns the range of the event times of chunk i's rows and
+// how many of them are erased.
+func (r *Reader) ChunkTimes(i int) (minTime, maxTime int64, erased int) {
+	c := &r.chunks[i]
+	return c.minTime, c.maxTime, c.erased
+}
+
+// ChunkOf returns the index of the chunk holding row, which must be one
+// of the block's rows.
+func (r *Reader) ChunkOf(row int) int {
+	i, found := slices.BinarySearchFunc(r.chunks, row, func(c chunkMeta, row int) int { return cmp.Compare(c.firstRow, row) })
+	if !found {
+		i--
+	}
+	return i
 }
 
 // Keys calls fn with each key of field in increasing byte order until fn
