@@ -138,7 +138,9 @@ func appendHash(dst []byte, h trail.Hash) []byte {
 // ones: a 1000-receipt answer with proofs is about a megabyte, fresh
 // memory the runtime must zero and the collector track. Buffers larger
 // than maxPooledAnswer are left to the collector.
-var answerPool sync.Pool
+var answerPool sync.Pool // of *answerBuf
+
+type answerBuf struct{ b []byte }
 
 const maxPooledAnswer = 4 << 20
 
@@ -169,21 +171,17 @@ func writeIngest(w http.ResponseWriter, rcs []trail.Receipt, cps map[string]*tra
 	for t, cp := range cps {
 		size += len(t) + 2*len(cp.Note) + 16
 	}
-	var buf []byte
-	if v, ok := answerPool.Get().(*[]byte); ok && cap(*v) >= size {
-		buf = (*v)[:0]
-	} else {
+	ab, _ := answerPool.Get().(*answerBuf)
+	if ab == nil {
+		ab = new(answerBuf)
+	}
+	if cap(ab.b) < size {
 		// A pooled buffer too small for this answer is dropped; room
 		// to spare lets the next, slightly larger answers (trees grow,
 		// and with them proofs) reuse this one.
-		buf = make([]byte, 0, size+size/4)
+		ab.b = make([]byte, 0, size+size/4)
 	}
-	defer func() {
-		if cap(buf) <= maxPooledAnswer {
-			buf = buf[:0]
-			answerPool.Put(&buf)
-		}
-	}()
+	buf := ab.b[:0]
 	buf = append(buf, `{"receipts":[`...)
 	for i := range rcs {
 		rc := &rcs[i]
@@ -218,21 +216,16 @@ func writeIngest(w http.ResponseWriter, rcs []trail.Receipt, cps map[string]*tra
 		buf = append(buf, '}')
 	}
 	buf = append(buf, `],"checkpoints":{`...)
-	appendNote := func(tenant string, cp *trail.Checkpoint) {
-		buf = appendString(buf, tenant)
-		buf = append(buf, ':')
-		buf = appendString(buf, cp.Note)
-	}
 	if len(cps) == 1 { // the common case: no sorting
 		for t, cp := range cps {
-			appendNote(t, cp)
+			buf = appendCheckpoint(buf, t, cp)
 		}
 	} else {
 		for i, t := range slices.Sorted(maps.Keys(cps)) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			appendNote(t, cps[t])
+			buf = appendCheckpoint(buf, t, cps[t])
 		}
 	}
 	buf = append(buf, "}}\n"...)
@@ -241,6 +234,17 @@ func writeIngest(w http.ResponseWriter, rcs []trail.Receipt, cps map[string]*tra
 	h["X-Content-Type-Options"] = noSniff
 	h["Content-Length"] = []string{strconv.Itoa(len(buf))}
 	w.WriteHeader(http.StatusCreated)
-	_, err := w.Write(buf)
+	_, err := w.Write(buf) // Write does not keep buf
+	if cap(buf) <= maxPooledAnswer {
+		ab.b = buf[:0]
+		answerPool.Put(ab)
+	}
 	return err
+}
+
+// appendCheckpoint appends "tenant":"note".
+func appendCheckpoint(dst []byte, tenant string, cp *trail.Checkpoint) []byte {
+	dst = appendString(dst, tenant)
+	dst = append(dst, ':')
+	return appendString(dst, cp.Note)
 }
