@@ -155,6 +155,39 @@ func TestIngestReceiptProof(t *testing.T) {
 	}
 }
 
+// TestIngestAnswerFraming checks that an ingest answer larger than
+// net/http's chunking buffer goes out with its Content-Length, not
+// chunked, and that it is byte for byte encoding/json's rendering of the
+// receipts and checkpoints (tenants sorted).
+func TestIngestAnswerFraming(t *testing.T) {
+	s := newTestServer(t, nil)
+	for _, path := range []string{"/v1/events", "/v1/events?receipt=proof"} {
+		var events []any
+		for i := range 40 {
+			events = append(events, ev([]string{"a", "b", "c"}[i%3], fmt.Sprintf("frame.%d", i), "u<&>"))
+		}
+		r := s.do(t, request{Method: "POST", Path: path, Token: s.operator(), Body: map[string]any{"events": events}})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("%s: got %d %s", path, r.Status, r.Body)
+		}
+		if len(r.Body) <= 4096 {
+			t.Fatalf("%s: answer of %d bytes, want one larger than net/http buffers", path, len(r.Body))
+		}
+		if got, want := r.Header.Get("Content-Length"), strconv.Itoa(len(r.Body)); got != want {
+			t.Errorf("%s: Content-Length %q, want %q (Transfer-Encoding %q)", path, got, want, r.Header.Get("Transfer-Encoding"))
+		}
+		var out ingestResult
+		r.JSON(t, &out)
+		want, err := json.Marshal(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSuffix(string(r.Body), "\n"); got != string(want) {
+			t.Errorf("%s: answer\n%s\nwant encoding/json's\n%s", path, got, want)
+		}
+	}
+}
+
 func TestIngestIdempotent(t *testing.T) {
 	s := newTestServer(t, nil)
 	w := s.token(auth.Writer, "a")

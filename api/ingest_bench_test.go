@@ -74,6 +74,35 @@ func BenchmarkIngestHandler(b *testing.B) {
 	}
 }
 
+// BenchmarkIngestHandlerSingleParallel posts one event per request from
+// 64 goroutines at once, as trail bench's single-event phase does, so
+// that the store commits them in groups; it reports the process's CPU
+// per event (handler, store and its background work; no network).
+func BenchmarkIngestHandlerSingleParallel(b *testing.B) {
+	s := newTestServer(b, nil)
+	token := "Bearer " + s.operator()
+	body := benchBody(b, 1)
+	body = bytes.TrimSuffix(bytes.TrimPrefix(body, []byte(`{"events":[`)), []byte("]}"))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism(32) // × GOMAXPROCS (2 here): 64 clients
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(body))
+			req.Header.Set("Authorization", token)
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			s.API.ServeHTTP(w, req)
+			if w.Code != http.StatusCreated {
+				b.Errorf("status %d: %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/event")
+}
+
 // processCPU returns the user and system CPU time the process has used
 // (the server's goroutines and the store's included), or 0 where the
 // system does not say.

@@ -150,13 +150,16 @@ func BenchmarkReadEvents(b *testing.B) {
 // FuzzAppendString checks that appendString writes what encoding/json
 // writes for every string.
 func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "t0001", "a\"b", `\`, "<&>", "é", "\u2028", "\xff", "\x00\n"} {
+	for _, s := range []string{"", "t0001", "a\"b", `\`, "<&>", "é", "\u2028", "\u2029x", "\xff", "\x00\n", "\b\f\r\t\x1f", "trail.test/a\n5\nroot=\n\n\u2014 trail.test sig+/=\n", "\xe2\x80"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
 		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
 			t.Fatalf("appendString(%q) = %s, want x%s", s, got, want)
+		}
+		if got := appendString([]byte("x"), []byte(s)); string(got) != "x"+string(want) {
+			t.Fatalf("appendString([]byte(%q)) = %s, want x%s", s, got, want)
 		}
 	})
 }

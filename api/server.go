@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -309,12 +310,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the handler, which knows the tenant), rate-limits by IP and times the
 // request.
 func (s *Server) wrap(rt route) http.Handler {
+	rm := &routeMetrics{m: s.m, pattern: rt.pattern}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
-			s.m.requests.WithLabelValues(rt.pattern, statusClass(sw.status)).Inc()
-			s.m.latency.WithLabelValues(rt.pattern).Observe(s.now().Sub(start).Seconds())
+			rm.requests(sw.status).Inc()
+			rm.latency().Observe(s.now().Sub(start).Seconds())
 		}()
 		if ok, after := s.ipL.Allow(clientIP(r), 1); !ok {
 			s.m.rateLimited.WithLabelValues("ip").Inc()
@@ -397,6 +399,38 @@ func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// routeMetrics are one route's request metrics, looked up by their labels
+// once (on the route's first request, so that a route never requested has
+// no series) instead of on every request.
+type routeMetrics struct {
+	m       *metrics
+	pattern string
+	lat     atomic.Pointer[prometheus.Observer]
+	classes [6]atomic.Pointer[prometheus.Counter] // by status / 100
+}
+
+func (rm *routeMetrics) latency() prometheus.Observer {
+	if o := rm.lat.Load(); o != nil {
+		return *o
+	}
+	o := rm.m.latency.WithLabelValues(rm.pattern)
+	rm.lat.Store(&o)
+	return o
+}
+
+func (rm *routeMetrics) requests(status int) prometheus.Counter {
+	i := status / 100
+	if i < 1 || i >= len(rm.classes) {
+		return rm.m.requests.WithLabelValues(rm.pattern, statusClass(status))
+	}
+	if c := rm.classes[i].Load(); c != nil {
+		return *c
+	}
+	c := rm.m.requests.WithLabelValues(rm.pattern, statusClass(status))
+	rm.classes[i].Store(&c)
+	return c
 }
 
 func statusClass(code int) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/bits"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -358,11 +359,64 @@ func (t *Tree) InclusionProof(index, size int64) ([]Hash, error) {
 	if index < 0 || index >= size {
 		return nil, fmt.Errorf("inclusion proof: index %d out of range [0, %d)", index, size)
 	}
-	p, err := tlog.ProveRecord(size, index, hashReader{t})
+	p, err := t.proveLeaf(index, size)
 	if err != nil {
 		return nil, fmt.Errorf("inclusion proof of %d in %d: %w", index, size, err)
 	}
 	return p, nil
+}
+
+// proveLeaf is [tlog.ProveRecord] for 0 ≤ index < size ≤ Size(), with the
+// same result, in one ReadHashes call and one allocation (the proof): a
+// batch's receipts ask for a proof per event.
+//
+// Going down from the root, the subtree [lo, hi) splits at lo+k, k the
+// largest power of two below hi−lo (RFC 6962 §2.1); the proof's hash at
+// each split is the other side's subtree hash, listed from the leaf up.
+// A left side is always a full subtree (one stored hash); a right side
+// is the full subtrees that decompose it, hashed together from the
+// right.
+func (t *Tree) proveLeaf(index, size int64) ([]Hash, error) {
+	type side struct{ first, n int } // the side's hashes in idx/hs
+	var (
+		sides [maxLevel]side
+		ns    int
+		idx   [2 * maxLevel]int64 // stored hash indexes, ≤ 2 per level
+		ni    int
+	)
+	for lo, hi := int64(0), size; hi-lo > 1; {
+		k := int64(1) << (bits.Len64(uint64(hi-lo-1)) - 1)
+		a, b := lo, lo+k // the other side
+		if index < lo+k {
+			a, b, hi = lo+k, hi, lo+k
+		} else {
+			lo += k
+		}
+		sd := side{first: ni}
+		for a < b { // full subtrees of [a, b), largest first
+			l := bits.Len64(uint64(b-a)) - 1
+			idx[ni] = tlog.StoredHashIndex(l, a>>l)
+			ni++
+			a += 1 << l
+		}
+		sd.n = ni - sd.first
+		sides[ns] = sd
+		ns++
+	}
+	var hs [2 * maxLevel]Hash
+	if err := (hashReader{t}).readInto(idx[:ni], hs[:ni]); err != nil {
+		return nil, err
+	}
+	proof := make([]Hash, ns)
+	for i := range ns {
+		sd := sides[ns-1-i] // from the leaf up
+		h := hs[sd.first+sd.n-1]
+		for j := sd.first + sd.n - 2; j >= sd.first; j-- {
+			h = tlog.NodeHash(hs[j], h)
+		}
+		proof[i] = h
+	}
+	return proof, nil
 }
 
 // ConsistencyProof returns the RFC 6962 consistency proof (§2.1.2) that the
@@ -491,15 +545,23 @@ func (t *Tree) recentTile(tile tlog.Tile) ([]byte, error) {
 type hashReader struct{ t *Tree }
 
 func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
-	t := r.t
 	out := make([]Hash, len(indexes))
+	if err := r.readInto(indexes, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readInto is ReadHashes into out, which has the length of indexes.
+func (r hashReader) readInto(indexes []int64, out []Hash) error {
+	t := r.t
 	var missing []int
 	t.mu.RLock()
 	for i, x := range indexes {
 		l, n := tlog.SplitStoredHashIndex(x)
 		if l >= maxLevel || n >= t.size>>l {
 			t.mu.RUnlock()
-			return nil, fmt.Errorf("hash (level %d, index %d) not in tree of size %d", l, n, t.size)
+			return fmt.Errorf("hash (level %d, index %d) not in tree of size %d", l, n, t.size)
 		}
 		if j := n - t.lo[l]; j >= 0 {
 			out[i] = t.hashes[l][j]
@@ -513,7 +575,7 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 	// A proof touches a few tiles; read each once, and keep what was
 	// derived for the next proofs.
 	if len(missing) == 0 {
-		return out, nil
+		return nil
 	}
 	t.cacheMu.Lock()
 	kept := missing[:0]
@@ -542,7 +604,7 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 		if data == nil {
 			var err error
 			if data, err = t.recentTile(tile); err != nil {
-				return nil, err
+				return err
 			}
 			read = append(read, tileData{tile, data})
 		}
@@ -559,5 +621,5 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 			t.persistedCache[indexes[i]] = out[i]
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -106,6 +106,37 @@ func newReference(n int64) *reference {
 	return ref
 }
 
+// refStored holds every stored hash (tlog's numbering) of the shared
+// reference's leaves, computed by tlog.
+var refStored = sync.OnceValue(func() []tlog.Hash {
+	var hs []tlog.Hash
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = hs[x]
+		}
+		return out, nil
+	})
+	for i, l := range sharedRef.leaves {
+		add, err := tlog.StoredHashesForRecordHash(int64(i), l, r)
+		if err != nil {
+			panic(err)
+		}
+		hs = append(hs, add...)
+	}
+	return hs
+})
+
+// refStoredReader reads refStored.
+var refStoredReader = tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+	all := refStored()
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		out[i] = all[x]
+	}
+	return out, nil
+})
+
 // naiveRoot is the Merkle Tree Hash of RFC 6962 §2.1, written from the RFC.
 func naiveRoot(leaves []merkle.Hash) merkle.Hash {
 	switch len(leaves) {
@@ -239,6 +270,19 @@ func checkInclusion(t *testing.T, tr *merkle.Tree, index, size int64) {
 	}
 	if err := merkle.VerifyInclusion(leaf, index, size, p, root); err != nil {
 		t.Fatalf("InclusionProof(%d, %d): VerifyInclusion: %v", index, size, err)
+	}
+	// Exactly tlog's proof, hash for hash.
+	want, err := tlog.ProveRecord(size, index, refStoredReader)
+	if err != nil {
+		t.Fatalf("tlog.ProveRecord(%d, %d): %v", size, index, err)
+	}
+	if len(p) != len(want) {
+		t.Fatalf("InclusionProof(%d, %d): %d hashes, tlog.ProveRecord %d", index, size, len(p), len(want))
+	}
+	for i := range want {
+		if p[i] != want[i] {
+			t.Fatalf("InclusionProof(%d, %d): hash %d is %x, tlog.ProveRecord's %x", index, size, i, p[i], want[i])
+		}
 	}
 	got, err := tr.LeafHashAt(index)
 	if err != nil {

@@ -63,7 +63,16 @@ type benchConfig struct {
 	Data              string  `json:"-"`
 	JSON              bool    `json:"-"`
 	CPUProfile        string  `json:"-"`
+	ProfilePhase      string  `json:"-"`
 }
+
+// Phases --cpuprofile-phase can limit the profile to.
+const (
+	phaseAll     = "all"
+	phaseBatched = "batched"
+	phaseSingle  = "single"
+	phaseProof   = "proof"
+)
 
 // Validate checks the configuration.
 func (c *benchConfig) Validate() error {
@@ -94,6 +103,10 @@ func (c *benchConfig) Validate() error {
 		return fmt.Errorf("--schema: %q is not a lower-case PostgreSQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)", c.Schema)
 	case c.Schema != "" && c.Data == "":
 		return errors.New("--schema: needs --data DIR, which keeps the signing key of the schema's checkpoints and the operator key a later --reuse signs in with")
+	case c.ProfilePhase != phaseAll && c.ProfilePhase != phaseBatched && c.ProfilePhase != phaseSingle && c.ProfilePhase != phaseProof:
+		return fmt.Errorf("--cpuprofile-phase: %q is none of %s, %s, %s, %s", c.ProfilePhase, phaseAll, phaseBatched, phaseSingle, phaseProof)
+	case c.ProfilePhase != phaseAll && c.CPUProfile == "":
+		return errors.New("--cpuprofile-phase: needs --cpuprofile FILE")
 	case c.Reuse && c.Data == "":
 		return errors.New("--reuse: needs --data DIR, the directory an earlier run loaded")
 	case c.Reuse && c.Store == benchStorePostgres && c.Schema == "":
@@ -136,6 +149,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 	fs.BoolVar(&cfg.Baseline, "baseline", true, "with --postgres, also load the events into a raw PostgreSQL table and print ratios (false to skip; never with --reuse)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
+	fs.StringVar(&cfg.ProfilePhase, "cpuprofile-phase", phaseAll, "with --cpuprofile, profile only this timed ingest phase: batched, single or proof (default all: the whole run)")
 	if err := parseFlags(fs, args, e); err != nil {
 		return exitUsage
 	}
@@ -181,25 +195,27 @@ func runBench(ctx context.Context, args []string, e env) int {
 	}
 	defer cleanup()
 
+	b := &bench{cfg: cfg, e: e, data: dataDir, operator: operator}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
 			return exitUsage
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
-			return exitFailure
-		}
 		defer func() {
-			pprof.StopCPUProfile()
 			if err := f.Close(); err != nil {
 				fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
 			}
 		}()
+		b.profile = f
+		if cfg.ProfilePhase == phaseAll {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(e.stderr, "trail bench: --cpuprofile:", err)
+				return exitFailure
+			}
+			defer pprof.StopCPUProfile()
+		}
 	}
-	b := &bench{cfg: cfg, e: e, data: dataDir, operator: operator}
 	rep, err := b.run(ctx)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "trail bench:", err)
@@ -304,6 +320,19 @@ type bench struct {
 	largest string
 	mid     string
 	c       *client
+	profile io.Writer // --cpuprofile's file, when --cpuprofile-phase names one phase
+}
+
+// profilePhase starts the CPU profile when --cpuprofile-phase names
+// phase, and returns the function that stops it (a no-op otherwise).
+func (b *bench) profilePhase(phase string) (stop func(), err error) {
+	if b.profile == nil || b.cfg.ProfilePhase != phase {
+		return func() {}, nil
+	}
+	if err := pprof.StartCPUProfile(b.profile); err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return pprof.StopCPUProfile, nil
 }
 
 // Report types: every figure "trail bench" prints.
@@ -745,7 +774,7 @@ func (b *bench) ingestBatched(ctx context.Context) (throughputResult, error) {
 	// Without the baseline a batch sent once is not needed again: its
 	// bytes go (5.5 GB at 10M events).
 	release := !b.baseline()
-	return b.postBatches(ctx, "ingest, batched   ", b.batches, nil, func(bt *benchBatch, rs []trail.Receipt) error {
+	return b.postBatches(ctx, phaseBatched, "ingest, batched   ", b.batches, nil, func(bt *benchBatch, rs []trail.Receipt) error {
 		for j, r := range rs {
 			if bt.rows != nil {
 				bt.rows[j].id, bt.rows[j].seq = r.ID, r.Seq
@@ -774,7 +803,7 @@ func (b *bench) proofBatches() []*benchBatch {
 // ?receipt=proof and checks that every receipt carries its proof.
 func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
 	batches := b.proofBatches()
-	return b.postBatches(ctx, "ingest, proofs    ", batches, url.Values{"receipt": {"proof"}}, func(_ *benchBatch, rs []trail.Receipt) error {
+	return b.postBatches(ctx, phaseProof, "ingest, proofs    ", batches, url.Values{"receipt": {"proof"}}, func(_ *benchBatch, rs []trail.Receipt) error {
 		for _, r := range rs {
 			if r.Inclusion == nil || r.Inclusion.LeafIndex != r.Seq {
 				return fmt.Errorf("receipt for seq %d has no inclusion proof", r.Seq)
@@ -785,8 +814,8 @@ func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
 }
 
 // postBatches sends batches from cfg.Concurrency clients, passing each
-// one's receipts to check, and measures the throughput.
-func (b *bench) postBatches(ctx context.Context, label string, batches []*benchBatch, q url.Values, check func(*benchBatch, []trail.Receipt) error) (throughputResult, error) {
+// one's receipts to check, and measures the throughput of phase.
+func (b *bench) postBatches(ctx context.Context, phase, label string, batches []*benchBatch, q url.Values, check func(*benchBatch, []trail.Receipt) error) (throughputResult, error) {
 	total := 0
 	for _, bt := range batches {
 		total += bt.n
@@ -794,8 +823,12 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 	prog := newProgress(b.e.stderr, label, int64(total))
 	var lat latencies
 	var sent atomic.Int64
+	stopProfile, err := b.profilePhase(phase)
+	if err != nil {
+		return throughputResult{}, err
+	}
 	cpu0, start := benchCPU(), time.Now()
-	err := parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
+	err = parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
 		t0 := time.Now()
 		rs, err := b.postEvents(ctx, q, bt.body, bt.n)
@@ -810,13 +843,14 @@ func (b *bench) postBatches(ctx context.Context, label string, batches []*benchB
 		prog.add(int64(bt.n))
 		return nil
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), benchCPU()-cpu0
+	stopProfile()
 	prog.done()
 	if err != nil {
 		return throughputResult{}, err
 	}
 	res := throughput(int64(total), sent.Load(), elapsed, lat.d)
-	res.CPUus = cpuPerEvent(benchCPU()-cpu0, total)
+	res.CPUus = cpuPerEvent(cpu, total)
 	return res, nil
 }
 
@@ -824,8 +858,12 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	prog := newProgress(b.e.stderr, "ingest, one by one", int64(len(b.singles)))
 	var lat latencies
 	var sent atomic.Int64
+	stopProfile, err := b.profilePhase(phaseSingle)
+	if err != nil {
+		return throughputResult{}, err
+	}
 	cpu0, start := benchCPU(), time.Now()
-	err := parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
+	err = parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
 		r := b.singles[i]
 		t0 := time.Now()
 		rs, err := b.postEvents(ctx, nil, r.body, 1)
@@ -838,13 +876,14 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 		prog.add(1)
 		return nil
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), benchCPU()-cpu0
+	stopProfile()
 	prog.done()
 	if err != nil {
 		return throughputResult{}, err
 	}
 	res := throughput(int64(len(b.singles)), sent.Load(), elapsed, lat.d)
-	res.CPUus = cpuPerEvent(benchCPU()-cpu0, len(b.singles))
+	res.CPUus = cpuPerEvent(cpu, len(b.singles))
 	return res, nil
 }
 

@@ -125,6 +125,24 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchProfilePhase checks that --cpuprofile-phase writes a profile
+// of one ingest phase, for each phase.
+func TestBenchProfilePhase(t *testing.T) {
+	for _, phase := range []string{phaseBatched, phaseSingle, phaseProof} {
+		t.Run(phase, func(t *testing.T) {
+			prof := filepath.Join(t.TempDir(), "cpu.prof")
+			code, _, errOut := runBenchCmd(t, nil, "bench", "--events", "500", "--single-events", "100", "--queries", "2",
+				"--verify=false", "--cpuprofile", prof, "--cpuprofile-phase", phase)
+			if code != exitOK {
+				t.Fatalf("bench: exit %d\nstderr:\n%s", code, errOut)
+			}
+			if b, err := os.ReadFile(prof); err != nil || len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Errorf("--cpuprofile %s: %d bytes, %v; want a gzip-compressed profile", prof, len(b), err)
+			}
+		})
+	}
+}
+
 // TestBenchJSON checks the --json report and that the default temporary
 // data directory is removed.
 func TestBenchJSON(t *testing.T) {
@@ -290,6 +308,8 @@ func TestBenchUsage(t *testing.T) {
 		{"no proofs", []string{"--proof-fraction", "0"}, nil, "--proof-fraction"},
 		{"more proofs than batches", []string{"--proof-fraction", "1.5"}, nil, "--proof-fraction"},
 		{"profile in a missing directory", []string{"--cpuprofile", filepath.Join(full, "no", "such", "dir")}, nil, "--cpuprofile"},
+		{"unknown profile phase", []string{"--cpuprofile", filepath.Join(full, "p"), "--cpuprofile-phase", "queries"}, nil, "--cpuprofile-phase: \"queries\""},
+		{"profile phase without a profile", []string{"--cpuprofile-phase", "proof"}, nil, "--cpuprofile-phase: needs --cpuprofile"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
