@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,8 @@ func TestIPNetworkQueries(t *testing.T) {
 		{"IPv4/24", trail.Query{Filter: ip("10.9.8.0/24")}},
 		{"IPv4/25", trail.Query{Filter: ip("10.9.8.128/25")}},
 		{"IPv4/31 at the end of the /24", trail.Query{Filter: ip("10.9.8.254/31")}},
+		{"IPv4/23", trail.Query{Filter: ip("10.9.8.0/23")}},
+		{"IPv4/20", trail.Query{Filter: ip("10.9.0.0/20")}},
 		{"busy address", trail.Query{Filter: ip("10.9.8.200")}},
 		{"address also written IPv4-mapped", trail.Query{Filter: ip("10.9.8.7")}},
 		{"IPv6/120", trail.Query{Filter: ip("2001:db8::/120")}},
@@ -175,33 +178,69 @@ func TestIPNetworkQueries(t *testing.T) {
 	}
 }
 
-// TestIPMergeReadsWhatTheOrderNeeds: the first page of a /24 reads a few
-// index entries per address (and more of the busy one), not the whole
-// network. Reading up to a page per address, as the first version did,
-// reads every entry of an address holding less than a page.
+// TestIPMergeReadsWhatTheOrderNeeds: the first page of a network reads a
+// few index entries per run (and more of the busy address), not the
+// whole network: a /24 is one run of trail_events_net24, a /25 128
+// addresses of trail_events_ip. Reading up to a page per address, as the
+// first version did, read every entry of an address holding less than a
+// page.
 func TestIPMergeReadsWhatTheOrderNeeds(t *testing.T) {
 	s, all := ipTestStore(t)
-	p := netip.MustParsePrefix("10.9.8.0/24")
-	want := matching(t, all, trail.Query{Filter: trail.Term(trail.FieldIP, p.String())})
-	for _, desc := range []bool{false, true} {
-		exp := slices.Clone(want)
-		if desc {
-			slices.Reverse(exp)
+	for _, c := range []struct {
+		network string
+		runs    int
+	}{{"10.9.8.0/24", 1}, {"10.9.8.128/25", 128}, {"10.9.0.0/20", 16}} {
+		p := netip.MustParsePrefix(c.network)
+		want := matching(t, all, trail.Query{Filter: trail.Term(trail.FieldIP, p.String())})
+		for _, desc := range []bool{false, true} {
+			exp := slices.Clone(want)
+			if desc {
+				slices.Reverse(exp)
+			}
+			for _, n := range []int{1, 10, 101} {
+				got, reads, err := s.IPMergeFirst(t.Context(), "acme", p, n, desc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, exp[:n]) {
+					t.Errorf("%s, desc %v, first %d: got %v, want %v", p, desc, n, got, exp[:n])
+				}
+				// A first round of max(4, 2n/runs+1) per run, then rounds
+				// of the runs that may still precede the n-th.
+				limit := c.runs*max(4, 2*n/c.runs+1) + 8*n
+				t.Logf("%s, desc %v, first %d of %d: %d index entries read", p, desc, n, len(want), reads)
+				if reads > limit || reads >= len(want) {
+					t.Errorf("%s, desc %v, first %d: read %d index entries, want at most %d (the network has %d)", p, desc, n, reads, limit, len(want))
+				}
+			}
 		}
-		for _, n := range []int{1, 10, 101} {
-			got, reads, err := s.IPMergeFirst(t.Context(), "acme", p, n, desc)
+	}
+}
+
+// TestIPMergePlanMergesPartitions: a round of the merge reads each
+// address's entries in seq order from every partition and stops at its
+// limit. As at 10M events, the events are in one partition beside empty
+// ones and most addresses are distinct (source_ip's statistics then
+// promise about one row per address): with sorts allowed, the planner
+// appended the partitions and sorted every entry of each address.
+func TestIPMergePlanMergesPartitions(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	g := gen.New(11, 1)
+	for range 3 {
+		appendN(t, s, g, "acme", 1000, clk.Now())
+	}
+	exec(t, dsn, "VACUUM ANALYZE")
+	for _, network := range []string{"10.1.3.0/24", "10.1.3.0/25"} {
+		for _, desc := range []bool{false, true} {
+			plan, err := s.IPMergePlan(t.Context(), "acme", netip.MustParsePrefix(network), 101, desc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got, exp[:n]) {
-				t.Errorf("desc %v, first %d: got %v, want %v", desc, n, got, exp[:n])
-			}
-			// A first round of max(4, 2n/256+1) per address, then rounds
-			// of the addresses that may still precede the n-th.
-			limit := 256*max(4, 2*n/256+1) + 8*n
-			t.Logf("desc %v, first %d of %d: %d index entries read", desc, n, len(want), reads)
-			if reads > limit || reads >= len(want) {
-				t.Errorf("desc %v, first %d: read %d index entries, want at most %d (the network has %d)", desc, n, reads, limit, len(want))
+			if !strings.Contains(plan, `"Node Type": "Merge Append"`) || strings.Contains(plan, `"Node Type": "Sort"`) {
+				t.Errorf("%s, desc %v: plan of a round without a Merge Append or with a Sort:\n%s", network, desc, plan)
 			}
 		}
 	}
