@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 
 	"github.com/trail-audit/trail"
 )
@@ -52,4 +53,19 @@ func newTestIPMerge(s *Store, tenant string, runs ipRuns, desc bool) *ipMerge {
 		cursor = math.MaxInt64
 	}
 	return newIPMerge(s.pool, []string{"tenant = $1"}, []any{tenant}, runs, cursor, desc)
+}
+
+// CandidatesPlan returns the plan (EXPLAIN, JSON) of the statement that
+// reads the candidate seqs of tenant's events under filter, newest first.
+func (s *Store) CandidatesPlan(ctx context.Context, tenant string, filter *trail.Expr, seqs []int64) (string, error) {
+	var b sqlBuilder
+	t := b.arg(tenant)
+	where := []string{"tenant = " + t}
+	if c, _ := b.cond(filter); c != "" {
+		where = append(where, c)
+	}
+	sql := candidatesSQL(t, where, "$"+strconv.Itoa(len(b.args)+1), "DESC")
+	var plan string
+	err := s.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, append(b.args, seqs)...).Scan(&plan)
+	return plan, err
 }

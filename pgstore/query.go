@@ -300,8 +300,7 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 	// word stops early and a sparse one costs few statements. It reports
 	// whether fn asked to stop.
 	seqArgs := slices.Clone(b.args[:cursorAt])
-	seqSQL := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
-		" AND seq = ANY($" + strconv.Itoa(cursorAt+1) + ") ORDER BY seq " + order
+	seqSQL := candidatesSQL(tenantArg, where, "$"+strconv.Itoa(cursorAt+1), order)
 	chunk := firstPage
 	hits := 0  // events that scanSeqs passed to fn
 	tried := 0 // candidates that scanSeqs read
@@ -500,6 +499,20 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 			return nil
 		}
 	}
+}
+
+// candidatesSQL returns the statement that reads the events of the seqs
+// in array parameter seqs that satisfy where, in the given order ("ASC" or
+// "DESC"). The events are found by their key: behind OFFSET 0, which the
+// planner does not look through, the conditions of where only filter
+// them. Otherwise the planner could drive the read by one of them instead:
+// for an ip /24 whose size the histogram underestimated (1961 rows
+// expected, 17,597 found), it read every event of the /24 in the largest
+// tenant and kept the 101 candidates (934 ms cold, 120 ms warm, for a
+// page read in 2 ms by key).
+func candidatesSQL(tenantArg string, where []string, seqs, order string) string {
+	return "SELECT seq, data FROM (SELECT * FROM trail_events WHERE tenant = " + tenantArg + " AND seq = ANY(" + seqs +
+		") OFFSET 0) c WHERE " + strings.Join(where, " AND ") + " ORDER BY seq " + order
 }
 
 // sigCandidates returns the seqs of range [lo, hi] past cursor (in the
