@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -315,8 +314,7 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 	// word stops early and a sparse one costs few statements. It reports
 	// whether fn asked to stop.
 	seqArgs := slices.Clone(b.args[:cursorAt])
-	seqSQL := "SELECT seq, data FROM trail_events WHERE " + strings.Join(where, " AND ") +
-		" AND seq = ANY($" + strconv.Itoa(cursorAt+1) + ") ORDER BY seq " + order
+	seqSQL := candidatesSQL(tenantArg, where, "$"+strconv.Itoa(cursorAt+1), order)
 	chunk := firstPage
 	hits := 0  // events that scanSeqs passed to fn
 	tried := 0 // candidates that scanSeqs read
@@ -383,39 +381,22 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 		return false, nil
 	}
 
-	// A network prefix of at most 256 addresses: walking the key
-	// backwards reads thousands of rows per hit when the prefix is rare in
-	// a large tenant (p99 150 ms at 10M), and a range of the source_ip
-	// index is not in seq order. So merge the newest seqs of each address
-	// (256 short ordered scans of that index), a page at a time, and read
-	// only those.
-	if addrs := ipAddrs(q.Filter); want > 0 && addrs != nil {
-		n := len(seqArgs)
-		ipSQL := "SELECT l.seq FROM unnest($" + strconv.Itoa(n+1) + "::inet[]) AS a(ip), LATERAL (SELECT seq FROM trail_events WHERE " +
-			strings.Join(where, " AND ") + " AND source_ip = a.ip AND seq " + cmp + " $" + strconv.Itoa(n+2) +
-			" ORDER BY seq " + order + " LIMIT $" + strconv.Itoa(n+3) + ") l ORDER BY l.seq " + order + " LIMIT $" + strconv.Itoa(n+3)
+	// A network of at most 256 addresses or /24s: walking the key
+	// backwards reads thousands of rows per hit when the network is rare
+	// in a large tenant (p99 150 ms at 10M), and a range of an ip index
+	// is not in seq order. So merge the seqs of each address or /24,
+	// reading only as much of each as the merged order needs (ipMerge), a
+	// page at a time, and read only those events.
+	if runs, ok := networkRuns(q.Filter); ok {
+		m := newIPMerge(s.pool, where, seqArgs, runs, cursor, desc)
 		for {
-			rows, err := s.pool.Query(ctx, ipSQL, append(slices.Clone(seqArgs), addrs, cursor, firstPage)...)
+			seqs, err := m.next(ctx, firstPage)
 			if err != nil {
-				return s.dbError("query", err)
-			}
-			var seqs []int64
-			for rows.Next() {
-				var seq int64
-				if err := rows.Scan(&seq); err != nil {
-					rows.Close()
-					return s.dbError("query", err)
-				}
-				seqs = append(seqs, seq)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
 				return s.dbError("query", err)
 			}
 			if stop, err := scanSeqs(seqs); err != nil || stop || len(seqs) < firstPage {
 				return err
 			}
-			cursor = seqs[len(seqs)-1]
 		}
 	}
 
@@ -534,6 +515,20 @@ func (s *Store) scan(ctx context.Context, sel *selection, want int, stubs bool, 
 	}
 }
 
+// candidatesSQL returns the statement that reads the events of the seqs
+// in array parameter seqs that satisfy where, in the given order ("ASC" or
+// "DESC"). The events are found by their key: behind OFFSET 0, which the
+// planner does not look through, the conditions of where only filter
+// them. Otherwise the planner could drive the read by one of them instead:
+// for an ip /24 whose size the histogram underestimated (1961 rows
+// expected, 17,597 found), it read every event of the /24 in the largest
+// tenant and kept the 101 candidates (934 ms cold, 120 ms warm, for a
+// page read in 2 ms by key).
+func candidatesSQL(tenantArg string, where []string, seqs, order string) string {
+	return "SELECT seq, data FROM (SELECT * FROM trail_events WHERE tenant = " + tenantArg + " AND seq = ANY(" + seqs +
+		") OFFSET 0) c WHERE " + strings.Join(where, " AND ") + " ORDER BY seq " + order
+}
+
 // sigCandidates returns the seqs of range [lo, hi] past cursor (in the
 // scan's order) whose signature has every bit of the given slices set. ok
 // is false when the range has no signatures, or slices of the wrong
@@ -568,37 +563,6 @@ func sigCandidates(lo, hi int64, sl [][]byte, cursor int64, desc bool) (seqs []i
 		seqs = append(seqs, seq)
 	}
 	return seqs, true
-}
-
-// ipAddrs returns the addresses of the network that x requires (its first
-// top-level ip conjunct) when it has at most 256, else nil.
-func ipAddrs(x *trail.Expr) []netip.Addr {
-	if x == nil {
-		return nil
-	}
-	switch x.Op {
-	case trail.OpAnd:
-		for _, a := range x.Args {
-			if out := ipAddrs(a); out != nil {
-				return out
-			}
-		}
-	case trail.OpTerm:
-		if x.Field != trail.FieldIP {
-			return nil
-		}
-		p, err := trail.ParseIPMatch(x.Value)
-		if err != nil || p.Addr().BitLen()-p.Bits() > 8 {
-			return nil
-		}
-		a := p.Masked().Addr()
-		out := make([]netip.Addr, 0, 1<<(p.Addr().BitLen()-p.Bits()))
-		for ; a.IsValid() && p.Contains(a); a = a.Next() {
-			out = append(out, a)
-		}
-		return out
-	}
-	return nil
 }
 
 // requiredWords returns the trail_words entries that every event matching
