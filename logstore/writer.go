@@ -119,6 +119,9 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 		}
 		req.events[i] = prepared{ev: e, buf: leaves.keep(buf), split: split, terms: terms.of(e, len(events)-i), idh: idHash(e.ID)}
 	}
+	if err := s.ensureTenants(events); err != nil {
+		return nil, err
+	}
 	select {
 	case s.reqs <- req:
 	case <-s.quit:
@@ -180,16 +183,17 @@ func (s *Store) writeLoop() {
 
 // pendingTenant is one tenant's part of a commit being built.
 type pendingTenant struct {
-	t       *tenant
-	first   int64
-	events  int // in the commit's requests, duplicates included
-	entries []headEntry
-	evs     []*trail.Event // the appended events of entries, in order
-	hashes  []merkle.Hash
-	newIDs  map[string]int // id → index in entries; nil when the commit has one event for the tenant
-	size    int64          // tree size and root after integration
-	root    merkle.Hash
-	cp      *trail.Checkpoint
+	t         *tenant
+	first     int64
+	events    int // in the commit's requests, duplicates included
+	entries   []headEntry
+	evs       []*trail.Event // the appended events of entries, in order
+	hashes    []merkle.Hash
+	newIDs    map[string]int // id → index in entries; nil when the commit has one event for the tenant
+	leafBytes int64          // of entries, once published
+	size      int64          // tree size and root after integration
+	root      merkle.Hash
+	cp        *trail.Checkpoint
 }
 
 // commit sequences, integrates, signs, logs and syncs a group of requests,
@@ -332,8 +336,11 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 		return
 	}
-	newTenants := false // a tenant got its first events
-	for _, pt := range active {
+	// Publish: index each tenant's new entries in its head, in parallel
+	// across tenants (each under its own lock), so that a commit of
+	// several large batches does not index them one after another while
+	// every caller waits.
+	eachPending(active, func(pt *pendingTenant) error {
 		t := pt.t
 		t.mu.Lock()
 		if t.head.entries.len() == 0 {
@@ -341,7 +348,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		}
 		for j, e := range pt.entries {
 			t.head.add(e, pt.evs[j].ID)
-			s.headBytes += int64(len(e.leaf))
+			pt.leafBytes += int64(len(e.leaf))
 		}
 		t.size = pt.first + int64(len(pt.entries))
 		t.cp = pt.cp
@@ -349,6 +356,11 @@ func (s *Store) commit(reqs []*appendReq) {
 		close(t.grown)
 		t.grown = make(chan struct{})
 		t.mu.Unlock()
+		return nil
+	})
+	newTenants := false // a tenant got its first events
+	for _, pt := range active {
+		s.headBytes += pt.leafBytes
 		newTenants = newTenants || pt.first == 0
 	}
 	if len(active) > 0 {
@@ -550,7 +562,32 @@ func (s *Store) rollbackTree(t *tenant) {
 	t.tree = tree
 }
 
-// tenantForWrite returns the tenant, creating it on its first event.
+// ensureTenants creates, in the caller's goroutine, the tenants of a
+// validated batch that do not exist yet. Creating one makes directories
+// (hundreds of µs of system time each on ext4); done by the writer, it
+// would hold every other caller's commit meanwhile.
+func (s *Store) ensureTenants(events []*trail.Event) error {
+	last := ""
+	for _, e := range events {
+		if e.Tenant == last {
+			continue
+		}
+		last = e.Tenant
+		s.mu.RLock()
+		t := s.tenants[last]
+		s.mu.RUnlock()
+		if t == nil {
+			if _, err := s.tenantForWrite(last); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tenantForWrite returns the tenant, creating it on its first event. It
+// is safe for concurrent use: of two goroutines creating the same tenant,
+// both make its directories and one tenant is kept.
 func (s *Store) tenantForWrite(name string) (*tenant, error) {
 	s.mu.RLock()
 	t := s.tenants[name]
