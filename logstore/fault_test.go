@@ -365,3 +365,78 @@ func checkUnavailable(t *testing.T, what string, err, cause error, msg string) {
 		t.Errorf("%s: message %q, want it to mention %q", what, got, msg)
 	}
 }
+
+// TestPipelinedSyncFailure: the writer prepares the next commit (seqs,
+// tree nodes) while the syncer waits on the previous one's fdatasync. When
+// that fdatasync fails, the commit prepared on top of it must fail too,
+// and the trees must be rebuilt, so that nothing unacknowledged appears,
+// nothing acknowledged is lost, seqs stay gapless and later appends and a
+// reopened store agree. Many writers append while one slow WAL sync fails.
+func TestPipelinedSyncFailure(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	faulty := vfs.NewFaulty(vfs.OS())
+	s := mustOpen(t, storeOptions(t, dir, faulty))
+	defer func() { s.Close() }()
+	g := storetest.NewGen(1, 1)
+	tenants := []string{"acme", "globex", "initech"}
+	a := newAcked()
+	if res, err := s.Append(ctx, faultBatch(g, tenants, "before", 30)); err != nil {
+		t.Fatalf("Append before the fault: %v", err)
+	} else {
+		a.add(res)
+	}
+
+	// Every WAL sync is slow, so that commits queue behind one another;
+	// the third one fails.
+	faulty.Inject(vfs.Fault{Op: "sync", Path: walFiles, Delay: 20 * time.Millisecond, Times: 2})
+	faulty.Inject(vfs.Fault{Op: "sync", Path: walFiles, Delay: 20 * time.Millisecond, Err: syscall.EIO, Times: 1})
+	faulty.Inject(vfs.Fault{Op: "sync", Path: walFiles, Delay: 20 * time.Millisecond})
+	const writers, each = 12, 4
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gw := storetest.NewGen(uint64(10+w), 1)
+			for i := range each {
+				res, err := s.Append(ctx, faultBatch(gw, tenants, fmt.Sprintf("w%d-%d", w, i), 3))
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err)
+					mu.Unlock()
+					continue
+				}
+				a.add(res)
+			}
+		}()
+	}
+	wg.Wait()
+	faulty.Clear()
+	if len(failures) == 0 {
+		t.Fatal("no append failed: the failing sync never hit a commit")
+	}
+	for _, err := range failures {
+		checkUnavailable(t, "Append during the failing sync", err, syscall.EIO, "stable storage")
+	}
+	t.Logf("%d of %d appends failed", len(failures), writers*each)
+	checkExactly(t, s, a)
+
+	// Appends go on from the last acknowledged seq of each tenant.
+	res, err := s.Append(ctx, faultBatch(g, tenants, "after", 30))
+	if err != nil {
+		t.Fatalf("Append after the fault: %v", err)
+	}
+	a.add(res)
+	checkExactly(t, s, a)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = mustOpen(t, storeOptions(t, dir, vfs.OS()))
+	checkExactly(t, s, a)
+	if _, err := s.Verify(ctx); err != nil {
+		t.Errorf("Verify after reopen: %v", err)
+	}
+}

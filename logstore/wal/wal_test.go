@@ -845,3 +845,59 @@ func BenchmarkSyncLatency(b *testing.B) {
 		})
 	}
 }
+
+// TestSyncEpoch: when one caller's failed Sync discards another caller's
+// unsynced record, a plain Sync by the second finds nothing to sync and
+// returns nil; SyncEpoch must report the loss. An Append that fails on
+// its own write discards nothing accepted and leaves the epoch alone.
+func TestSyncEpoch(t *testing.T) {
+	dir := t.TempDir()
+	fsys := vfs.NewFaulty(vfs.OS())
+	l := open(t, dir, wal.Options{FS: fsys})
+	appendEach(t, l, 0, 2)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A failed Append of its own (ENOSPC) keeps the epoch: the records
+	// before it stay accepted.
+	e0 := l.Epoch()
+	fsys.Inject(vfs.Fault{Op: "write", Err: syscall.ENOSPC, Times: 1})
+	if _, err := l.Append(record(9)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Append: got %v, want ENOSPC", err)
+	}
+	if got := l.Epoch(); got != e0 {
+		t.Fatalf("Epoch after a failed Append: got %d, want %d", got, e0)
+	}
+
+	// Caller A appends record 2 and notes the epoch.
+	if _, err := l.Append(record(2)); err != nil {
+		t.Fatal(err)
+	}
+	epochA := l.Epoch()
+	// Caller B appends record 3 and its Sync fails: both are discarded.
+	if _, err := l.Append(record(3)); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Inject(vfs.Fault{Op: "sync", Err: syscall.EIO, Times: 1})
+	if err := l.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("B's Sync: got %v, want EIO", err)
+	}
+	fsys.Clear()
+	if err := l.Sync(); err != nil {
+		t.Fatalf("plain Sync after the repair: %v (it has nothing left to sync)", err)
+	}
+	if err := l.SyncEpoch(epochA); !errors.Is(err, wal.ErrDiscarded) {
+		t.Fatalf("A's SyncEpoch: got %v, want ErrDiscarded", err)
+	}
+	// Records appended in the new epoch sync normally.
+	if _, err := l.Append(record(4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SyncEpoch(l.Epoch()); err != nil {
+		t.Fatalf("SyncEpoch in the new epoch: %v", err)
+	}
+	if got, want := reopenAndReplay(t, l, dir), records(0, 1, 4); !slices.Equal(got, want) {
+		t.Errorf("Replay after reopen: got %q, want %q", got, want)
+	}
+}
