@@ -359,7 +359,12 @@ func headRow(e *headEntry) blockRow {
 
 // writeBlock durably writes n rows (consecutive seqs from first) as a new
 // block of generation gen and returns it opened.
-func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow) (*blockRef, error) {
+//
+// seg, when not nil, is the frozen head segment the rows come from (row i
+// its entry i): the index entries of the fields it indexes are then taken
+// from its postings, whole, and only the others from each row's terms,
+// which saves the block writer hashing the same entries again.
+func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow, seg *headSeg) (*blockRef, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
 	buf := blockBufs.Get().(*bytes.Buffer)
 	defer putBlockBuf(buf)
@@ -372,6 +377,18 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 		switch {
 		case r.erased:
 			err = w.Add(r.data, r.time, nil)
+		case r.terms != nil && seg != nil:
+			err = w.Add(r.data, r.time, func(add func(field, key string)) {
+				skip := false // the entry's field is in seg's postings
+				for it := r.terms.iter(); it.next(); {
+					if it.newField {
+						skip = headIndexed(it.field)
+					}
+					if !skip {
+						add(it.field, it.key)
+					}
+				}
+			})
 		case r.terms != nil:
 			err = w.Add(r.data, r.time, func(add func(field, key string)) {
 				for it := r.terms.iter(); it.next(); {
@@ -385,6 +402,11 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 			return nil, fmt.Errorf("write block %s: %w", name, err)
 		}
 		ref.addID(r.idh, r.recv, uint32(i))
+	}
+	if seg != nil {
+		if err := seg.postings(w.AddPostings); err != nil {
+			return nil, fmt.Errorf("write block %s: head postings: %w", name, err)
+		}
 	}
 	if _, err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write block %s: %w", name, err)
