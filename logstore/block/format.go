@@ -53,10 +53,28 @@ const (
 	// engine's budget of 200 bytes per event on disk
 	// (docs/design/logstore-bench.md) leaves room for the 4% more.
 	DefaultLevel = LevelFast
-	// indexLevel compresses the index: LevelBest would save 3% of it
-	// at ten times the cost.
+	// indexLevel compresses an index of at least smallIndexRaw bytes:
+	// LevelBest would save 3% of it at ten times the cost.
 	indexLevel = LevelBetter
+	// smallIndexLevel compresses a smaller index: most blocks a flush
+	// writes are small (one per tenant), and compaction soon merges them
+	// into blocks whose index gets indexLevel. On realistic rows
+	// (TestIndexLevels) it takes 40–50% less time than LevelBetter from
+	// 300 rows to 3000 (64 KiB of index at 1000 rows: 233 µs against
+	// 399 µs), 10–15% less below 100 rows, for at most 1.6% more index
+	// bytes; LevelFastest would halve the time again but add 3–9%.
+	smallIndexLevel = LevelFast
+	smallIndexRaw   = 256 << 10
 )
+
+// indexLevelFor returns the compression level of an index of rawLen
+// bytes.
+func indexLevelFor(rawLen int) int {
+	if rawLen < smallIndexRaw {
+		return smallIndexLevel
+	}
+	return indexLevel
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

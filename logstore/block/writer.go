@@ -29,8 +29,9 @@ type Options struct {
 	// the zstd command (1 fastest … 22 smallest), which this encoder maps
 	// to four speeds: 1–2 LevelFastest, 3–5 LevelDefault, 6–10
 	// LevelBetter, 11 and up LevelBest. 0 means DefaultLevel. Merge
-	// re-encodes only the chunks in which it erases rows. The index is
-	// always compressed at LevelBetter: it is written once per block.
+	// re-encodes only the chunks in which it erases rows. The index does
+	// not follow Level: it is compressed at LevelFast below 256 KiB
+	// (uncompressed) and at LevelBetter from there on.
 	Level int
 
 	// Cache, when not nil, holds the decompressed chunks of the Readers
@@ -147,7 +148,7 @@ func (o *output) finish(h *indexHeader, fields []byte, bufs *[2][]byte) {
 		o.err = errors.New("block: index too large")
 		return
 	}
-	comp = encoder(indexLevel).EncodeAll(raw, slices.Grow(comp, len(raw)/2))
+	comp = encoder(indexLevelFor(len(raw))).EncodeAll(raw, slices.Grow(comp, len(raw)/2))
 	stored := o.seal(comp, IndexAAD())
 	f := footer{
 		version:     o.version(),
