@@ -59,7 +59,7 @@ func TestIndexLevels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("times compressions")
 	}
-	for _, n := range []int{10, 30, 100, 300, 1000, 3000} {
+	for _, n := range []int{10, 30, 100, 300, 1000, 3000, 10000, 20000} {
 		b, _ := writeRows(t, realisticRows()[:n], 0, Options{})
 		r := openBytes(t, "levels", b)
 		raw, err := decoder().DecodeAll(b[r.foot.indexOff:r.foot.indexOff+uint64(r.foot.indexLen)], make([]byte, 0, r.foot.indexRawLen))

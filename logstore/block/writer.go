@@ -30,7 +30,7 @@ type Options struct {
 	// to four speeds: 1–2 LevelFastest, 3–5 LevelDefault, 6–10
 	// LevelBetter, 11 and up LevelBest. 0 means DefaultLevel. Merge
 	// re-encodes only the chunks in which it erases rows. The index does
-	// not follow Level: it is compressed at LevelFast below 256 KiB
+	// not follow Level: it is compressed at LevelFast below 1 MiB
 	// (uncompressed) and at LevelBetter from there on.
 	Level int
 
