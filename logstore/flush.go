@@ -298,7 +298,7 @@ func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
 	if _, err := block.Merge(&buf, readers, nil, s.blockOptions(name)); err != nil {
 		return nil, err
 	}
-	return s.installBlockFile(name, buf.b, s.sealIDs(idsPath(name), encodeIDs(ids, minRecv, maxRecv)), srcs[0].first, rows, gen)
+	return s.installBlockFile(name, &writtenBlock{data: buf.b, ids: ids, minRecv: minRecv, maxRecv: maxRecv}, srcs[0].first, rows, gen)
 }
 
 // bytesBuffer is a minimal io.Writer into a byte slice.
