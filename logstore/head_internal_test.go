@@ -284,3 +284,61 @@ func TestWriteBlockFromHeadPostings(t *testing.T) {
 	}
 	t.Logf("%d fields, %d keys looked up", len(fields), lookups)
 }
+
+// BenchmarkOpenWrittenBlock opens a block just written, as installBlockFile
+// does, either reading it and its id table back from the files or from
+// the bytes and ids in hand (block.OpenWritten).
+func BenchmarkOpenWrittenBlock(b *testing.B) {
+	signer, verifier := internalKeys(b)
+	s, err := Open(Options{Dir: b.TempDir(), Signer: signer, Verifier: verifier})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	g := gen.New(11, 1)
+	tenant := g.Tenant()
+	if _, err := s.Append(context.Background(), []*trail.Event{g.Event(tenant, time.Now())}); err != nil {
+		b.Fatal(err)
+	}
+	tn, err := s.tenantByName(tenant)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{30, 300, 3000} {
+		h := newHeadSeg(1000, nil)
+		for i := range n {
+			ev := g.Event(tenant, time.Unix(1_700_000_000+int64(i), 0))
+			leaf, err := json.Marshal(ev)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.add(headEntry{leaf: leaf, terms: termsOf(ev), time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID)}, ev.ID)
+		}
+		ref, err := s.writeBlock(tn, 1000, n, n, func(i int) blockRow { return headRow(h.entries.at(i)) }, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := os.ReadFile(ref.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := &writtenBlock{data: data, ids: ref.ids, minRecv: ref.minRecv, maxRecv: ref.maxRecv}
+		ref.close()
+		for _, mode := range []string{"read back", "written"} {
+			b.Run(fmt.Sprintf("rows=%d/%s", n, mode), func(b *testing.B) {
+				for b.Loop() {
+					var x *blockRef
+					if mode == "written" {
+						x, err = s.openBlockFile(ref.path, 1000, n, n, w)
+					} else {
+						x, err = s.openBlock(ref.path, 1000, n, n)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					x.close()
+				}
+			})
+		}
+	}
+}
