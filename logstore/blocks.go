@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -160,16 +162,34 @@ func readFile(fsys vfs.FS, name string) ([]byte, error) {
 
 // openBlock opens a block file and its id table.
 func (s *Store) openBlock(path string, first int64, rows, gen int) (*blockRef, error) {
+	return s.openBlockFile(path, first, rows, gen, nil)
+}
+
+// writtenBlock is what installBlockFile knows of a block it has just
+// written: the file's bytes and its id table, decoded.
+type writtenBlock struct {
+	data             []byte
+	ids              []idEntry // sorted
+	minRecv, maxRecv int64
+}
+
+// openBlockFile is openBlock; written, when not nil, holds the bytes of
+// the block file and its id table, which are then not read back (see
+// block.OpenWritten).
+func (s *Store) openBlockFile(path string, first int64, rows, gen int, written *writtenBlock) (*blockRef, error) {
 	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
+	var r *block.Reader
+	if written != nil {
+		r, err = block.OpenWritten(path, f, written.data, s.blockOptions(path))
+	} else {
+		var st os.FileInfo
+		if st, err = f.Stat(); err == nil {
+			r, err = block.OpenWith(path, f, st.Size(), s.blockOptions(path))
+		}
 	}
-	r, err := block.OpenWith(path, f, st.Size(), s.blockOptions(path))
 	if err == nil {
 		err = s.checkBlockEncryption(r)
 	}
@@ -183,6 +203,10 @@ func (s *Store) openBlock(path string, first int64, rows, gen int) (*blockRef, e
 		return nil, fmt.Errorf("%s: holds seqs %d+%d, its name says %d+%d", path, m.FirstSeq, m.Rows, first, rows)
 	}
 	b := &blockRef{path: path, first: first, rows: rows, gen: gen, f: f, r: r}
+	if written != nil {
+		b.ids, b.minRecv, b.maxRecv = written.ids, written.minRecv, written.maxRecv
+		return b, nil
+	}
 	data, err := readFile(s.fs, idsPath(path))
 	if err == nil {
 		data, err = s.openIDs(idsPath(path), data)
@@ -229,12 +253,13 @@ func (b *blockRef) addID(idh uint64, rv int64, row uint32) {
 	}
 }
 
+// sortIDs sorts an id table by hash, then row.
 func sortIDs(ids []idEntry) {
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].hash != ids[j].hash {
-			return ids[i].hash < ids[j].hash
+	slices.SortFunc(ids, func(a, b idEntry) int {
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
 		}
-		return ids[i].row < ids[j].row
+		return cmp.Compare(a.row, b.row)
 	})
 }
 
@@ -359,7 +384,12 @@ func headRow(e *headEntry) blockRow {
 
 // writeBlock durably writes n rows (consecutive seqs from first) as a new
 // block of generation gen and returns it opened.
-func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow) (*blockRef, error) {
+//
+// seg, when not nil, is the frozen head segment the rows come from (row i
+// its entry i): the index entries of the fields it indexes are then taken
+// from its postings, whole, and only the others from each row's terms,
+// which saves the block writer hashing the same entries again.
+func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow, seg *headSeg) (*blockRef, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
 	buf := blockBufs.Get().(*bytes.Buffer)
 	defer putBlockBuf(buf)
@@ -372,6 +402,18 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 		switch {
 		case r.erased:
 			err = w.Add(r.data, r.time, nil)
+		case r.terms != nil && seg != nil:
+			err = w.Add(r.data, r.time, func(add func(field, key string)) {
+				skip := false // the entry's field is in seg's postings
+				for it := r.terms.iter(); it.next(); {
+					if it.newField {
+						skip = headIndexed(it.field)
+					}
+					if !skip {
+						add(it.field, it.key)
+					}
+				}
+			})
 		case r.terms != nil:
 			err = w.Add(r.data, r.time, func(add func(field, key string)) {
 				for it := r.terms.iter(); it.next(); {
@@ -386,11 +428,16 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 		}
 		ref.addID(r.idh, r.recv, uint32(i))
 	}
+	if seg != nil {
+		if err := seg.postings(w.AddPostings); err != nil {
+			return nil, fmt.Errorf("write block %s: head postings: %w", name, err)
+		}
+	}
 	if _, err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write block %s: %w", name, err)
 	}
 	sortIDs(ref.ids)
-	return s.installBlockFile(name, buf.Bytes(), s.sealIDs(idsPath(name), encodeIDs(ref.ids, ref.minRecv, ref.maxRecv)), first, n, gen)
+	return s.installBlockFile(name, &writtenBlock{data: buf.Bytes(), ids: ref.ids, minRecv: ref.minRecv, maxRecv: ref.maxRecv}, first, n, gen)
 }
 
 // blockBufs recycles writeBlock's buffers: a flush writes one block per
@@ -414,15 +461,18 @@ func putBlockBuf(b *bytes.Buffer) {
 // takes about 140 bytes per row (see block.DefaultLevel).
 const blockBytesPerRow = 160
 
-// installBlockFile writes a block and its id table atomically and opens it.
-func (s *Store) installBlockFile(name string, data, ids []byte, first int64, n, gen int) (*blockRef, error) {
+// installBlockFile writes a block (the file's bytes and its id table,
+// which the returned blockRef keeps) atomically and opens it, without
+// reading back what it wrote.
+func (s *Store) installBlockFile(name string, b *writtenBlock, first int64, n, gen int) (*blockRef, error) {
+	ids := s.sealIDs(idsPath(name), encodeIDs(b.ids, b.minRecv, b.maxRecv))
 	if err := vfs.WriteFileAtomic(s.fs, idsPath(name), ids, 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", idsPath(name), err)
 	}
-	if err := vfs.WriteFileAtomic(s.fs, name, data, 0o644); err != nil {
+	if err := vfs.WriteFileAtomic(s.fs, name, b.data, 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
-	return s.openBlock(name, first, n, gen)
+	return s.openBlockFile(name, first, n, gen, b)
 }
 
 // removeBlockFiles deletes a retired block's files.

@@ -218,7 +218,7 @@ func (s *Store) flushTenant(t *tenant) error {
 		if err := t.tiles.sync(); err != nil {
 			return err
 		}
-		b, err := s.writeBlock(t, seg.first, 0, seg.entries.len(), func(i int) blockRow { return headRow(seg.entries.at(i)) })
+		b, err := s.writeBlock(t, seg.first, 0, seg.entries.len(), func(i int) blockRow { return headRow(seg.entries.at(i)) }, seg)
 		if err != nil {
 			return err
 		}
@@ -298,7 +298,7 @@ func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
 	if _, err := block.Merge(&buf, readers, nil, s.blockOptions(name)); err != nil {
 		return nil, err
 	}
-	return s.installBlockFile(name, buf.b, s.sealIDs(idsPath(name), encodeIDs(ids, minRecv, maxRecv)), srcs[0].first, rows, gen)
+	return s.installBlockFile(name, &writtenBlock{data: buf.b, ids: ids, minRecv: minRecv, maxRecv: maxRecv}, srcs[0].first, rows, gen)
 }
 
 // bytesBuffer is a minimal io.Writer into a byte slice.
@@ -456,7 +456,7 @@ func (s *Store) rewritePurged(t *tenant, b *blockRef, purge func(*trail.Event) b
 	if err != nil || len(seqs) == 0 {
 		return nil, nil, err
 	}
-	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) blockRow { return eventRow(rows[i].data, rows[i].ev, rows[i].erased) })
+	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) blockRow { return eventRow(rows[i].data, rows[i].ev, rows[i].erased) }, nil)
 	return nb, seqs, err
 }
 

@@ -281,12 +281,36 @@ func (h *headSeg) posting(i int32) []uint32 {
 	if i < 0 {
 		return []uint32{uint32(-1 - i)}
 	}
-	l := h.lists[i]
-	out := make([]uint32, 0, l.n)
-	for n := l.first; n >= 0; n = h.nodes[n].next {
-		out = append(out, h.nodes[n].off)
+	return h.appendPosting(make([]uint32, 0, h.lists[i].n), i)
+}
+
+// appendPosting appends the offsets of a posting of index (see add),
+// sorted, to dst.
+func (h *headSeg) appendPosting(dst []uint32, i int32) []uint32 {
+	if i < 0 {
+		return append(dst, uint32(-1-i))
 	}
-	return out
+	for n := h.lists[i].first; n >= 0; n = h.nodes[n].next {
+		dst = append(dst, h.nodes[n].off)
+	}
+	return dst
+}
+
+// postings calls fn with every (field, key) of the fields the head
+// indexes (headIndexed) and its sorted offsets, in no particular order,
+// and stops at fn's first error, which it returns. offs is only valid
+// during the call. The segment must no longer grow (a frozen one).
+func (h *headSeg) postings(fn func(field, key string, offs []uint32) error) error {
+	var offs []uint32
+	for field, keys := range h.index {
+		for key, i := range keys {
+			offs = h.appendPosting(offs[:0], i)
+			if err := fn(field, key, offs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // lookupPrefix returns the union of postings of keys with the prefix.

@@ -1,8 +1,12 @@
 package logstore
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -195,4 +199,146 @@ func TestHeadSignatures(t *testing.T) {
 // sorted list b.
 func isSuperset(a, b []uint32) bool {
 	return len(b) == 0 || len(block.Intersect(a, b)) == len(b)
+}
+
+// TestWriteBlockFromHeadPostings checks that a block written from a frozen
+// head segment, its head-indexed fields taken from the segment's postings,
+// is the file written from every row's terms: same bytes, and the same
+// answers to every Lookup and to a scan.
+func TestWriteBlockFromHeadPostings(t *testing.T) {
+	signer, verifier := internalKeys(t)
+	s, err := Open(Options{Dir: t.TempDir(), Signer: signer, Verifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := gen.New(11, 1)
+	tenant := g.Tenant()
+	if _, err := s.Append(context.Background(), []*trail.Event{g.Event(tenant, time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := s.tenantByName(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first, n = 1000, 3000
+	h := newHeadSeg(first, nil)
+	for i := range n {
+		ev := g.Event(tenant, time.Unix(1_700_000_000+int64(i), 0))
+		leaf, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.add(headEntry{leaf: leaf, terms: termsOf(ev), time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID)}, ev.ID)
+	}
+	row := func(i int) blockRow { return headRow(h.entries.at(i)) }
+	byRows, err := s.writeBlock(tn, first, 0, n, row, nil)
+	if err != nil {
+		t.Fatalf("write block row by row: %v", err)
+	}
+	defer byRows.close()
+	fromHead, err := s.writeBlock(tn, first, 1, n, row, h)
+	if err != nil {
+		t.Fatalf("write block from head postings: %v", err)
+	}
+	defer fromHead.close()
+	want, err := os.ReadFile(byRows.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(fromHead.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("block from head postings: %d bytes, differ from the %d written row by row", len(got), len(want))
+	}
+	fields := byRows.r.Fields()
+	if !slices.Equal(fromHead.r.Fields(), fields) {
+		t.Fatalf("fields: got %v, want %v", fromHead.r.Fields(), fields)
+	}
+	lookups := 0
+	for _, f := range fields {
+		byRows.r.Keys(f, func(k string) bool {
+			lookups++
+			if got, want := fromHead.r.Lookup(f, k), byRows.r.Lookup(f, k); !slices.Equal(got, want) {
+				t.Fatalf("Lookup(%s, %q): got %v, want %v", f, k, got, want)
+			}
+			return true
+		})
+	}
+	var rowsGot, rowsWant [][]byte
+	for _, c := range []struct {
+		b   *blockRef
+		out *[][]byte
+	}{{fromHead, &rowsGot}, {byRows, &rowsWant}} {
+		if err := c.b.r.Scan(0, n, func(_ int, data []byte) error {
+			*c.out = append(*c.out, bytes.Clone(data))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.EqualFunc(rowsGot, rowsWant, bytes.Equal) {
+		t.Error("scan: rows differ")
+	}
+	t.Logf("%d fields, %d keys looked up", len(fields), lookups)
+}
+
+// BenchmarkOpenWrittenBlock opens a block just written, as installBlockFile
+// does, either reading it and its id table back from the files or from
+// the bytes and ids in hand (block.OpenWritten).
+func BenchmarkOpenWrittenBlock(b *testing.B) {
+	signer, verifier := internalKeys(b)
+	s, err := Open(Options{Dir: b.TempDir(), Signer: signer, Verifier: verifier})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	g := gen.New(11, 1)
+	tenant := g.Tenant()
+	if _, err := s.Append(context.Background(), []*trail.Event{g.Event(tenant, time.Now())}); err != nil {
+		b.Fatal(err)
+	}
+	tn, err := s.tenantByName(tenant)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{30, 300, 3000} {
+		h := newHeadSeg(1000, nil)
+		for i := range n {
+			ev := g.Event(tenant, time.Unix(1_700_000_000+int64(i), 0))
+			leaf, err := json.Marshal(ev)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.add(headEntry{leaf: leaf, terms: termsOf(ev), time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID)}, ev.ID)
+		}
+		ref, err := s.writeBlock(tn, 1000, n, n, func(i int) blockRow { return headRow(h.entries.at(i)) }, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := os.ReadFile(ref.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := &writtenBlock{data: data, ids: ref.ids, minRecv: ref.minRecv, maxRecv: ref.maxRecv}
+		ref.close()
+		for _, mode := range []string{"read back", "written"} {
+			b.Run(fmt.Sprintf("rows=%d/%s", n, mode), func(b *testing.B) {
+				for b.Loop() {
+					var x *blockRef
+					if mode == "written" {
+						x, err = s.openBlockFile(ref.path, 1000, n, n, w)
+					} else {
+						x, err = s.openBlock(ref.path, 1000, n, n)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					x.close()
+				}
+			})
+		}
+	}
 }

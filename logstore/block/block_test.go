@@ -389,3 +389,55 @@ func TestConcurrentReads(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWritten opens blocks with the bytes just written in hand: the
+// Reader answers as OpenWith's, reads its chunks through the ReaderAt
+// (the bytes given are not kept), and the footer, header and index are
+// checked as OpenWith checks them.
+func TestOpenWritten(t *testing.T) {
+	rows := smallRows(300)
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"plaintext", Options{ChunkRows: 64}},
+		{"encrypted", Options{ChunkRows: 64, Cipher: testCipher(t, "k1", "a")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, m := writeRows(t, rows, 1000, tc.opts)
+			written := bytes.Clone(b)
+			r, err := OpenWritten("written", bytes.NewReader(b), written, tc.opts)
+			if err != nil {
+				t.Fatalf("OpenWritten: %v", err)
+			}
+			clear(written) // the Reader must not need them any more
+			if got := r.Meta(); got != m {
+				t.Errorf("Meta: got %+v, want %+v", got, m)
+			}
+			checkBlock(t, r, rows, 1000)
+		})
+	}
+	t.Run("checked", func(t *testing.T) {
+		b, _ := writeRows(t, rows, 1000, Options{ChunkRows: 64})
+		r := openBytes(t, "plain", b)
+		for _, tc := range []struct {
+			name string
+			off  int
+			want string
+		}{
+			{"header", 1, "bad header magic"},
+			{"index", int(r.foot.indexOff) + 3, "index checksum mismatch"},
+			{"footer", len(b) - 1, "footer checksum mismatch"},
+		} {
+			bad := bytes.Clone(b)
+			bad[tc.off] ^= 0x40
+			_, err := OpenWritten("bad", bytes.NewReader(b), bad, Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s flipped: got error %v, want one containing %q", tc.name, err, tc.want)
+			}
+		}
+		if _, err := OpenWritten("short", bytes.NewReader(b), b[:20], Options{}); err == nil {
+			t.Error("20 bytes: got no error")
+		}
+	})
+}

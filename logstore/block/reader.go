@@ -73,8 +73,23 @@ func Open(name string, r io.ReaderAt, size int64) (*Reader, error) {
 // Cipher (a key it lacks) comes back from OpenWith, wrapped; chunks are
 // opened when read.
 func OpenWith(name string, r io.ReaderAt, size int64, opts Options) (*Reader, error) {
+	return openReader(name, r, size, nil, opts)
+}
+
+// OpenWritten is OpenWith for a block whose bytes the caller still holds,
+// all of them as they were written and as r reads them: file. The footer,
+// the header and the index are read from file instead of through r, and
+// checked as OpenWith checks them; the Reader reads its chunks through r
+// and does not keep file. A writer that has just written a block uses it
+// to open the block without reading back what it wrote.
+func OpenWritten(name string, r io.ReaderAt, file []byte, opts Options) (*Reader, error) {
+	return openReader(name, r, int64(len(file)), file, opts)
+}
+
+// openReader opens a Reader; file, when not nil, holds the bytes r reads.
+func openReader(name string, r io.ReaderAt, size int64, file []byte, opts Options) (*Reader, error) {
 	br := &Reader{name: name, ra: r, size: size, id: readerIDs.Add(1), cache: opts.Cache, cipher: opts.Cipher}
-	if err := br.open(); err != nil {
+	if err := br.open(file); err != nil {
 		return nil, err
 	}
 	if br.cache == nil {
@@ -105,19 +120,26 @@ func (r *Reader) readAt(off int64, n int) ([]byte, error) {
 	return b, nil
 }
 
-func (r *Reader) open() error {
+// open reads and checks the footer, the header and the index, from file
+// when it is not nil (then it holds every byte of the file), else through
+// r.ra. It keeps nothing of file.
+func (r *Reader) open(file []byte) error {
 	if r.size < headerLen+footerLen {
 		return r.errorf(0, "file of %d bytes is too short", r.size)
 	}
+	read := r.readAt
+	if file != nil {
+		read = func(off int64, n int) ([]byte, error) { return file[off : off+int64(n)], nil }
+	}
 	footOff := r.size - footerLen
-	fb, err := r.readAt(footOff, footerLen)
+	fb, err := read(footOff, footerLen)
 	if err != nil {
 		return err
 	}
 	if r.foot, err = parseFooter(fb); err != nil {
 		return r.errorf(footOff, "%v", err)
 	}
-	hb, err := r.readAt(0, headerLen)
+	hb, err := read(0, headerLen)
 	if err != nil {
 		return err
 	}
@@ -133,7 +155,7 @@ func (r *Reader) open() error {
 	if f.indexOff < headerLen || f.indexOff+uint64(f.indexLen) != uint64(footOff) {
 		return r.errorf(footOff, "index at %d of %d bytes does not end at the footer", f.indexOff, f.indexLen)
 	}
-	ib, err := r.readAt(int64(f.indexOff), int(f.indexLen))
+	ib, err := read(int64(f.indexOff), int(f.indexLen))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,10 @@ package block
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"testing"
+	"time"
 )
 
 func writeRows(tb testing.TB, rows []row, firstSeq int64, opts Options) ([]byte, Meta) {
@@ -43,6 +46,44 @@ func TestBytesPerRow(t *testing.T) {
 			chunkRows, perRow, float64(data)/float64(m.Rows), float64(index)/float64(m.Rows), float64(raw)/float64(len(rows)))
 		if chunkRows == DefaultChunkRows && perRow > 150 {
 			t.Errorf("default chunks: got %.1f B/row, want <= 150", perRow)
+		}
+	}
+}
+
+// TestIndexLevels compares the compression levels of the index on blocks
+// of 10 to 3000 realistic rows (see smallIndexLevel): it logs the size and
+// the time of one compression at each level (the fastest of several
+// rounds, which a loaded machine disturbs least) and checks the size the
+// level indexLevelFor chooses against LevelBetter's.
+func TestIndexLevels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times compressions")
+	}
+	for _, n := range []int{10, 30, 100, 300, 1000, 3000, 10000, 20000} {
+		b, _ := writeRows(t, realisticRows()[:n], 0, Options{})
+		r := openBytes(t, "levels", b)
+		raw, err := decoder().DecodeAll(b[r.foot.indexOff:r.foot.indexOff+uint64(r.foot.indexLen)], make([]byte, 0, r.foot.indexRawLen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := fmt.Sprintf("%4d rows, index of %6d bytes:", n, len(raw))
+		size := map[int]int{}
+		for _, level := range []int{LevelFastest, LevelFast, LevelBetter} {
+			var out []byte
+			best := time.Duration(math.MaxInt64)
+			for range 5 {
+				start := time.Now()
+				for range 10 {
+					out = encoder(level).EncodeAll(raw, out[:0])
+				}
+				best = min(best, time.Since(start)/10)
+			}
+			size[level] = len(out)
+			line += fmt.Sprintf("  level %d: %6d bytes in %7.1f µs", level, len(out), float64(best.Nanoseconds())/1e3)
+		}
+		t.Log(line)
+		if got, better := size[indexLevelFor(len(raw))], size[LevelBetter]; float64(got) > 1.02*float64(better) {
+			t.Errorf("%d rows: index of %d bytes at level %d, more than 2%% over LevelBetter's %d", n, got, indexLevelFor(len(raw)), better)
 		}
 	}
 }

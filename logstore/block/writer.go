@@ -29,8 +29,9 @@ type Options struct {
 	// the zstd command (1 fastest … 22 smallest), which this encoder maps
 	// to four speeds: 1–2 LevelFastest, 3–5 LevelDefault, 6–10
 	// LevelBetter, 11 and up LevelBest. 0 means DefaultLevel. Merge
-	// re-encodes only the chunks in which it erases rows. The index is
-	// always compressed at LevelBetter: it is written once per block.
+	// re-encodes only the chunks in which it erases rows. The index does
+	// not follow Level: it is compressed at LevelFast below 1 MiB
+	// (uncompressed) and at LevelBetter from there on.
 	Level int
 
 	// Cache, when not nil, holds the decompressed chunks of the Readers
@@ -147,7 +148,7 @@ func (o *output) finish(h *indexHeader, fields []byte, bufs *[2][]byte) {
 		o.err = errors.New("block: index too large")
 		return
 	}
-	comp = encoder(indexLevel).EncodeAll(raw, slices.Grow(comp, len(raw)/2))
+	comp = encoder(indexLevelFor(len(raw))).EncodeAll(raw, slices.Grow(comp, len(raw)/2))
 	stored := o.seal(comp, IndexAAD())
 	f := footer{
 		version:     o.version(),
@@ -234,7 +235,18 @@ type fieldBuilder struct {
 	pk   []uint32 // key id of each pair
 	pv   []uint32 // value of each pair
 
+	// Whole postings given by AddPostings, outside ids: key lists[i].key
+	// has the values lv[lists[i].from:lists[i].to], ascending.
+	lists []keyPostings
+	lv    []uint32
+
 	start, vals, order []uint32 // encode's scratch
+}
+
+// keyPostings is one postings list given by Writer.AddPostings.
+type keyPostings struct {
+	key      string
+	from, to uint32 // in fieldBuilder.lv
 }
 
 // builderPool recycles the fieldBuilders of closed Writers. A store
@@ -253,7 +265,7 @@ const (
 
 // recycle empties f and returns it to builderPool.
 func (f *fieldBuilder) recycle() {
-	if cap(f.pk) > maxPooledPairs {
+	if cap(f.pk) > maxPooledPairs || cap(f.lv) > maxPooledPairs {
 		return
 	}
 	if len(f.keys) > maxClearedKeys {
@@ -262,8 +274,10 @@ func (f *fieldBuilder) recycle() {
 		clear(f.ids)
 	}
 	clear(f.keys) // they point into the Writer's key arena
+	clear(f.lists)
 	f.kind = kindRows
 	f.keys, f.last, f.pk, f.pv = f.keys[:0], f.last[:0], f.pk[:0], f.pv[:0]
+	f.lists, f.lv = f.lists[:0], f.lv[:0]
 	f.start, f.vals, f.order = f.start[:0], f.vals[:0], f.order[:0]
 	builderPool.Put(f)
 }
@@ -382,14 +396,7 @@ func (w *Writer) term(field, key string) {
 			w.termErr = fmt.Errorf("block: row %d: empty field name", w.rows)
 			return
 		}
-		f = w.fields[field]
-		if f == nil {
-			f = builderPool.Get().(*fieldBuilder)
-			if ChunkLevel(field) {
-				f.kind = kindChunks
-			}
-			w.fields[strings.Clone(field)] = f
-		}
+		f = w.builder(field)
 		w.last, w.lastName = f, field
 	}
 	v := uint32(w.rows)
@@ -409,6 +416,69 @@ func (w *Writer) term(field, key string) {
 	f.last[id] = v + 1
 	f.pk = append(f.pk, id)
 	f.pv = append(f.pv, v)
+}
+
+// builder returns the fieldBuilder of field, making it if needed.
+func (w *Writer) builder(field string) *fieldBuilder {
+	f := w.fields[field]
+	if f == nil {
+		f = builderPool.Get().(*fieldBuilder)
+		if ChunkLevel(field) {
+			f.kind = kindChunks
+		}
+		w.fields[strings.Clone(field)] = f
+	}
+	return f
+}
+
+// AddPostings records that the rows in rows carry the index entry (field,
+// key), as if Add's terms had given it for each of them: a caller that
+// already holds a field's postings (an in-memory index of the same rows)
+// hands them over whole instead of repeating every entry row by row. The
+// file is the same either way, and entries may come both ways for one
+// field; repeated ones are ignored.
+//
+// rows must be strictly ascending, and each must be a row already added
+// with Add (not AddErased); field must be non-empty and not chunk-level
+// (see ChunkLevel). A call that breaks these rules returns an error and
+// records nothing; the Writer stays usable. rows is not kept.
+func (w *Writer) AddPostings(field, key string, rows []uint32) error {
+	if w.out.err != nil {
+		return w.out.err
+	}
+	if w.closed {
+		return errors.New("block: writer is closed")
+	}
+	switch {
+	case field == "":
+		return errors.New("block: postings with an empty field name")
+	case ChunkLevel(field):
+		return fmt.Errorf("block: postings of chunk-level field %q", field)
+	case len(rows) == 0:
+		return nil
+	}
+	prev := int64(-1)
+	for _, r := range rows {
+		if int64(r) <= prev {
+			return fmt.Errorf("block: postings of %s=%q: row %d after row %d", field, key, r, prev)
+		}
+		prev = int64(r)
+	}
+	if prev >= int64(w.rows) {
+		return fmt.Errorf("block: postings of %s=%q: row %d not added (%d rows)", field, key, prev, w.rows)
+	}
+	if len(w.erased) > 0 {
+		for _, r := range rows {
+			if _, gone := slices.BinarySearch(w.erased, r); gone {
+				return fmt.Errorf("block: postings of %s=%q: row %d is erased", field, key, r)
+			}
+		}
+	}
+	f := w.builder(field)
+	from := uint32(len(f.lv))
+	f.lv = append(f.lv, rows...)
+	f.lists = append(f.lists, keyPostings{key: w.keys.clone(key), from: from, to: uint32(len(f.lv))})
+	return nil
 }
 
 func (w *Writer) flush() {
@@ -458,6 +528,54 @@ func (w *Writer) Close() (Meta, error) {
 
 // encode adds the field's keys in order with their postings to fe.
 func (f *fieldBuilder) encode(fe *fieldEncoder) {
+	if len(f.lists) > 0 {
+		if len(f.keys) == 0 && f.encodeLists(fe) {
+			return
+		}
+		f.foldLists()
+	}
+	f.encodePairs(fe, len(f.lists) > 0)
+}
+
+// encodeLists adds the postings of AddPostings to fe when they are the
+// field's only entries and no key is given twice; it reports false,
+// having added nothing, when a key is.
+func (f *fieldBuilder) encodeLists(fe *fieldEncoder) bool {
+	slices.SortFunc(f.lists, func(a, b keyPostings) int { return strings.Compare(a.key, b.key) })
+	for i := 1; i < len(f.lists); i++ {
+		if f.lists[i].key == f.lists[i-1].key {
+			return false
+		}
+	}
+	for _, l := range f.lists {
+		fe.add(l.key, f.lv[l.from:l.to])
+	}
+	return true
+}
+
+// foldLists turns the postings of AddPostings into pairs, as term would
+// have made them, for encodePairs to merge with the others.
+func (f *fieldBuilder) foldLists() {
+	for _, l := range f.lists {
+		id, ok := f.ids[l.key]
+		if !ok {
+			id = uint32(len(f.keys))
+			f.ids[l.key] = id
+			f.keys = append(f.keys, l.key)
+			f.last = append(f.last, 0)
+		}
+		for _, v := range f.lv[l.from:l.to] {
+			f.pk = append(f.pk, id)
+			f.pv = append(f.pv, v)
+		}
+	}
+}
+
+// encodePairs adds the keys of the pairs in order with their postings to
+// fe. Each key's pairs must be in increasing order of value without
+// repeats (as term adds them) unless unordered, when encodePairs sorts
+// and deduplicates them.
+func (f *fieldBuilder) encodePairs(fe *fieldEncoder, unordered bool) {
 	// Group the pair values by key id (counting sort keeps them ascending):
 	// next[id] is where the next value of key id goes, so after the loop
 	// key id's values are vals[next[id-1]:next[id]].
@@ -485,7 +603,12 @@ func (f *fieldBuilder) encode(fe *fieldEncoder) {
 		if id > 0 {
 			from = next[id-1]
 		}
-		fe.add(f.keys[id], vals[from:next[id]])
+		vs := vals[from:next[id]]
+		if unordered {
+			slices.Sort(vs)
+			vs = slices.Compact(vs)
+		}
+		fe.add(f.keys[id], vs)
 	}
 }
 
