@@ -168,8 +168,11 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 // every one of which trail.DecodeClientEventPrefix accepts. For such a
 // body it returns exactly the events splitBatch and decodeEvent would;
 // for any other body it returns ok false, and the caller takes that
-// slower path, which reports what is wrong.
+// slower path, which reports what is wrong. The events' strings share
+// blocks of memory (see trail.ClientEventDecoder): they live as long as
+// the request.
 func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
+	var dec trail.ClientEventDecoder
 	i := skipWS(body, 0)
 	if i == len(body) || body[i] != '{' {
 		return nil, false
@@ -178,7 +181,7 @@ func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
 	const key = `"events"`
 	if !bytes.HasPrefix(body[j:], []byte(key)) {
 		// A single event, or something the slow path rejects.
-		e, n, ok := trail.DecodeClientEventPrefix(body[i:])
+		e, n, ok := dec.DecodePrefix(body[i:])
 		if !ok || skipWS(body, i+n) != len(body) {
 			return nil, false
 		}
@@ -194,7 +197,7 @@ func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
 		if j == len(body) || body[j] != '{' || len(events) == s.limits.MaxBatchEvents {
 			return nil, false // also an empty array: the slow path says why
 		}
-		e, n, ok := trail.DecodeClientEventPrefix(body[j:])
+		e, n, ok := dec.DecodePrefix(body[j:])
 		if !ok {
 			return nil, false
 		}
