@@ -405,35 +405,20 @@ func (s *Server) commitEvents(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		if e.Tenant == "" {
 			e.Tenant = trail.DefaultTenant
 		}
-		field := list + "[" + strconv.Itoa(i) + "].tenant"
-		if err := trail.ValidateTenantName(e.Tenant); err != nil {
-			return trail.FieldError(field, "must match [a-z0-9][a-z0-9_-]{0,62}")
-		}
-		if e.Tenant == trail.SystemTenant && p.Role != auth.Operator {
-			return &trail.Error{Code: trail.EFORBIDDEN, Field: field, Message: "tenant _system is reserved for trail's own events"}
+		// Batches are mostly of one tenant: it is checked once.
+		if i == 0 || e.Tenant != events[i-1].Tenant {
+			if err := s.checkIngestTenant(r, p, e.Tenant, &known); err != nil {
+				var te *trail.Error
+				if errors.As(err, &te) && te.Field == "tenant" {
+					c := *te
+					c.Field = list + "[" + strconv.Itoa(i) + "].tenant"
+					return &c
+				}
+				return err
+			}
 		}
 		if strings.HasPrefix(e.Action, "trail.") && p.Role != auth.Operator {
 			return &trail.Error{Code: trail.EFORBIDDEN, Field: list + "[" + strconv.Itoa(i) + "].action", Message: "actions trail.* are reserved for trail's own events"}
-		}
-		if err := p.Authorize(auth.PermIngest, e.Tenant); err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				c := *te
-				c.Field = field
-				return &c
-			}
-			return err
-		}
-		if p.Tenant == auth.AllTenants && !s.cfg.AutoTenants {
-			if known == nil {
-				known, err = s.tenantSet(r)
-				if err != nil {
-					return err
-				}
-			}
-			if !known[e.Tenant] {
-				return &trail.Error{Code: trail.ENOTFOUND, Field: field, Message: "tenant " + e.Tenant + " does not exist and automatic creation is off"}
-			}
 		}
 	}
 	if ok, after := s.ingestL.Allow(p.KeyID, len(events)); !ok {
@@ -472,6 +457,42 @@ func (s *Server) commitEvents(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		}
 	}
 	return writeIngest(w, res.Receipts, res.Checkpoints)
+}
+
+// checkIngestTenant checks that p may ingest into tenant: a valid name,
+// not _system unless p is an operator, allowed by p's key, and existing
+// when p is scoped to all tenants and the server does not create tenants
+// (*known caches the tenants that exist). Errors about the tenant have
+// Field "tenant", which the caller renames to the event's.
+func (s *Server) checkIngestTenant(r *http.Request, p *auth.Principal, tenant string, known *map[string]bool) error {
+	if err := trail.ValidateTenantName(tenant); err != nil {
+		return trail.FieldError("tenant", "must match [a-z0-9][a-z0-9_-]{0,62}")
+	}
+	if tenant == trail.SystemTenant && p.Role != auth.Operator {
+		return &trail.Error{Code: trail.EFORBIDDEN, Field: "tenant", Message: "tenant _system is reserved for trail's own events"}
+	}
+	if err := p.Authorize(auth.PermIngest, tenant); err != nil {
+		var te *trail.Error
+		if errors.As(err, &te) {
+			c := *te
+			c.Field = "tenant"
+			return &c
+		}
+		return err
+	}
+	if p.Tenant == auth.AllTenants && !s.cfg.AutoTenants {
+		if *known == nil {
+			m, err := s.tenantSet(r)
+			if err != nil {
+				return err
+			}
+			*known = m
+		}
+		if !(*known)[tenant] {
+			return &trail.Error{Code: trail.ENOTFOUND, Field: "tenant", Message: "tenant " + tenant + " does not exist and automatic creation is off"}
+		}
+	}
+	return nil
 }
 
 // renameList renames the "events[i]" that a store's errors start their
