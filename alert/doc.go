@@ -82,8 +82,9 @@
 // result is the same as decoding every event (TestLeafPrefilterAgrees);
 // under the default rules about 6 % of generated events are decoded
 // (BenchmarkDefaultRulesPerEvent). Run reads a batch of up to BatchSize
-// records per Step; when the log grows after it caught up, it lets new
-// commits gather for Config.Gather (25ms) before reading, so that a
+// records per Step; when the log grows by fewer than 64 events after it
+// caught up, it lets new commits gather for Config.Gather (25ms) before
+// reading, so that a
 // tenant written one event per commit is not read, ticked and waited on
 // once per event (TestRunGathersCommits).
 //

@@ -47,9 +47,9 @@ type Config struct {
 	SaveEvery time.Duration // save the cursor at least this often when nothing fires; default 1m
 	TickEvery time.Duration // absence timer period in Run; default 1s
 	// Gather is how long Run lets new commits gather after the log grows
-	// before it reads them: a tenant whose events come one commit at a
-	// time is then read and evaluated in one Step per Gather instead of
-	// one per commit. Default 25ms; negative: none.
+	// by fewer than 64 events before it reads them: a tenant whose events
+	// come one commit at a time is then read and evaluated in one Step per
+	// Gather instead of one per commit. Default 25ms; negative: none.
 	Gather time.Duration
 }
 
@@ -266,15 +266,19 @@ func (e *Engine) Run(ctx context.Context) error {
 		if n == e.cfg.BatchSize {
 			continue
 		}
+		cursor := e.Cursor()
 		wctx, cancel := context.WithTimeout(ctx, e.cfg.TickEvery)
-		_, err = e.cfg.Store.Wait(wctx, e.cfg.Tenant, e.Cursor())
+		size, err := e.cfg.Store.Wait(wctx, e.cfg.Tenant, cursor)
 		cancel()
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 			e.cfg.Logger.Error("alert: wait", "tenant", e.cfg.Tenant, "err", err)
 		}
-		if err == nil && gather != nil {
-			// The log grew: let the commits that follow join it. A
-			// Tick is not due before the next Step has read them, so
+		if err == nil && gather != nil && size-cursor < gatherBelow {
+			// The log grew by a trickle: let the commits that follow
+			// join it. (A batch is read at once: the longer a reader
+			// lags, the likelier its events were flushed to a block
+			// meanwhile, which costs a chunk's decompression to read.)
+			// A Tick is not due before the next Step has read them, so
 			// nothing waiting here is mistaken for silence.
 			gather.Reset(e.cfg.Gather)
 			select {
@@ -290,6 +294,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
+
+// gatherBelow is the growth of the log below which Run waits
+// Config.Gather before it reads.
+const gatherBelow = 64
 
 // Step reads at most BatchSize records from the cursor, evaluates them,
 // appends and notifies the alerts they fire, and advances the cursor. It
