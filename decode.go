@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf16"
@@ -132,6 +133,92 @@ func DecodeClientEventPrefix(data []byte) (e *Event, n int, ok bool) {
 	return e, d.off, true
 }
 
+// ClientEventDecoder decodes the events of one request body, as
+// DecodeClientEventPrefix does and with equal results, in fewer
+// allocations: the strings of the events it returns (their tenant
+// excepted) are cut from shared blocks of up to 4 KiB, and an event's
+// resource, source and request are allocated with it. Keeping one
+// string of an event therefore keeps its block: it suits events that
+// live about as long as the request, as those of an ingest do (a store
+// copies what it keeps into its leaves; the tenant, which a store keeps
+// as a name, has its own allocation, shared by consecutive events of one
+// tenant). The zero value is ready to use; it is not safe for concurrent
+// use.
+type ClientEventDecoder struct {
+	arena stringArena
+}
+
+// DecodePrefix is DecodeClientEventPrefix(data).
+func (c *ClientEventDecoder) DecodePrefix(data []byte) (e *Event, n int, ok bool) {
+	ce := new(clientEventAlloc)
+	e = &ce.Event
+	d := eventDecoder{data: data, strict: true, arena: &c.arena, parts: &ce.eventParts}
+	if !d.eventObject(e) || d.seen&serverFields != 0 {
+		return nil, 0, false
+	}
+	return e, d.off, true
+}
+
+// clientEventAlloc is an event decoded by a ClientEventDecoder and the
+// parts its pointers may point to, allocated at once.
+type clientEventAlloc struct {
+	Event
+	eventParts
+}
+
+// eventParts are the objects an Event points to.
+type eventParts struct {
+	resource Resource
+	source   Source
+	request  Request
+	duration float64
+}
+
+// stringArena makes strings by copying their bytes into a shared block
+// (see ClientEventDecoder). A strings.Builder's String() stays valid as
+// the builder grows, and bytes once written are never changed, so every
+// string cut from it is immutable. A nil *stringArena allocates each
+// string on its own.
+type stringArena struct {
+	b      strings.Builder
+	tenant string // the last tenant made, reused when the next is equal
+}
+
+// arenaBlock is the size of a stringArena's blocks; longer strings have
+// their own allocation.
+const arenaBlock = 4 << 10
+
+// string returns b as a string; rest is how many bytes of input follow b,
+// which bounds the size of a new block.
+func (a *stringArena) string(b []byte, rest int) string {
+	if a == nil || len(b) > arenaBlock/8 {
+		return string(b)
+	}
+	if a.b.Cap()-a.b.Len() < len(b) {
+		// A block no larger than the input that remains (escapes
+		// only shorten strings, except invalid UTF-8, which the
+		// max covers): a single event's strings take one small
+		// allocation.
+		a.b = strings.Builder{}
+		a.b.Grow(max(len(b), min(arenaBlock, len(b)+rest)))
+	}
+	start := a.b.Len()
+	a.b.Write(b)
+	return a.b.String()[start:]
+}
+
+// tenantString returns b as a string with its own allocation, the one of
+// the previous call when b is equal to it.
+func (a *stringArena) tenantString(b []byte) string {
+	if a == nil {
+		return string(b)
+	}
+	if a.tenant != string(b) {
+		a.tenant = string(b)
+	}
+	return a.tenant
+}
+
 // maxDecodeDepth bounds the nesting of generic values the fast decoder
 // follows; deeper input goes to encoding/json, which has its own limit.
 const maxDecodeDepth = 500
@@ -143,8 +230,10 @@ const maxDecodeDepth = 500
 type eventDecoder struct {
 	data   []byte
 	off    int
-	strict bool   // unknown keys fail instead of being skipped
-	seen   uint32 // top-level fields present, after event
+	strict bool         // unknown keys fail instead of being skipped
+	seen   uint32       // top-level fields present, after event
+	arena  *stringArena // where strings come from; nil: allocated one by one
+	parts  *eventParts  // where resource, source and request go; nil: new ones
 }
 
 // Top-level fields, as bits for detecting repeated keys.
@@ -197,7 +286,7 @@ func (d *eventDecoder) eventObject(e *Event) bool {
 		case "seq":
 			bit, ok = fSeq, d.int64Field(&e.Seq)
 		case "tenant":
-			bit, ok = fTenant, d.stringField(&e.Tenant)
+			bit, ok = fTenant, d.tenantField(&e.Tenant)
 		case "time":
 			bit, ok = fTime, d.timeField(&e.Time)
 		case "received_at":
@@ -211,13 +300,19 @@ func (d *eventDecoder) eventObject(e *Event) bool {
 		case "actor":
 			bit, ok = fActor, d.actor(&e.Actor)
 		case "resource":
-			e.Resource = new(Resource)
+			if e.Resource = new(Resource); d.parts != nil {
+				e.Resource = &d.parts.resource
+			}
 			bit, ok = fResource, d.resource(e.Resource)
 		case "source":
-			e.Source = new(Source)
+			if e.Source = new(Source); d.parts != nil {
+				e.Source = &d.parts.source
+			}
 			bit, ok = fSource, d.source(e.Source)
 		case "request":
-			e.Request = new(Request)
+			if e.Request = new(Request); d.parts != nil {
+				e.Request = &d.parts.request
+			}
 			bit, ok = fRequest, d.request(e.Request)
 		case "changes":
 			bit, ok = fChanges, d.changes(&e.Changes)
@@ -348,6 +443,9 @@ func (d *eventDecoder) request(r *Request) bool {
 			ok = ok && int64(r.Status) == n
 		case "duration_ms":
 			f := new(float64)
+			if d.parts != nil && r == &d.parts.request {
+				f = &d.parts.duration
+			}
 			ok = d.float64Field(f)
 			r.DurationMS = f
 		default:
@@ -476,6 +574,26 @@ func (d *eventDecoder) stringField(s *string) bool {
 	v, ok := d.str()
 	*s = v
 	return ok
+}
+
+// tenantField is stringField for the tenant, whose string is never cut
+// from the arena (see ClientEventDecoder).
+func (d *eventDecoder) tenantField(s *string) bool {
+	if d.peek() != '"' {
+		return false
+	}
+	raw, kind, ok := d.rawString()
+	switch {
+	case !ok:
+		return false
+	case kind == strASCII:
+		*s = d.arena.tenantString(raw)
+	case kind == strUTF8 && utf8.Valid(raw):
+		*s = string(raw)
+	default:
+		*s = string(unquoteJSON(raw))
+	}
+	return true
 }
 
 // timeField decodes a time as encoding/json does: by time.Time's
@@ -767,9 +885,9 @@ func (d *eventDecoder) str() (string, bool) {
 		return "", false
 	}
 	if kind == strASCII || kind == strUTF8 && utf8.Valid(raw) {
-		return string(raw), true
+		return d.arena.string(raw, len(d.data)-d.off), true
 	}
-	return string(unquoteJSON(raw)), true
+	return d.arena.string(unquoteJSON(raw), len(d.data)-d.off), true
 }
 
 // String kinds found by rawString.

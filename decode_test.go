@@ -62,8 +62,12 @@ func checkClientDecodeAgrees(t *testing.T, data []byte, want *Event, wantErr err
 	case ok && !reflect.DeepEqual(whole, want):
 		t.Fatalf("DecodeClientEvent(%q)\n got %#v\nwant %#v", data, whole, want)
 	}
+	var dec ClientEventDecoder
 	for _, in := range [][]byte{data, append(slices.Clip(data), `,{"x":1}]`...)} {
 		pre, n, pok := DecodeClientEventPrefix(in)
+		if got, gn, gok := dec.DecodePrefix(in); gok != pok || gn != n || !reflect.DeepEqual(got, pre) {
+			t.Fatalf("ClientEventDecoder.DecodePrefix(%q) = %#v, %d, %v; DecodeClientEventPrefix = %#v, %d, %v", in, got, gn, gok, pre, n, pok)
+		}
 		if !pok {
 			if ok {
 				t.Fatalf("DecodeClientEventPrefix declined %q, which DecodeClientEvent accepts", in)
@@ -344,6 +348,19 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	})
 }
 
+// BenchmarkSummarizeEvent measures what the alert engine pays for an
+// event no rule needs whole: its action and times from the leaf.
+func BenchmarkSummarizeEvent(b *testing.B) {
+	data := benchLeaf(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := SummarizeEvent(data); !ok {
+			b.Fatal("declined")
+		}
+	}
+}
+
 var _ = bytes.Equal
 
 // TestDecodeClientEvent: for events as clients send them (no server
@@ -398,4 +415,89 @@ func TestDecodeClientEvent(t *testing.T) {
 	if _, ok := DecodeClientEvent([]byte(`{"action":"a","actor":{"id":"u"},"metadata":{"colour":"red"}}`)); !ok {
 		t.Errorf("DecodeClientEvent declined free-form metadata")
 	}
+}
+
+// TestClientEventDecoderBatch decodes a batch of random client events,
+// with many strings, unicode and escapes, through one ClientEventDecoder,
+// as the ingest handler does, and checks every event afterwards against
+// encoding/json: strings cut from a shared block stay what they were
+// while later events fill it and the next ones.
+func TestClientEventDecoderBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var body []byte
+	var want []*Event
+	for len(want) < 500 {
+		e := randEvent(r)
+		e.Seq, e.ReceivedAt, e.Masked, e.Erased, e.LeafHash = 0, time.Time{}, nil, false, nil
+		if r.IntN(4) > 0 {
+			e.Tenant = "acme"
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.Replace(data, []byte(`"seq":0,`), nil, 1)
+		if _, ok := DecodeClientEvent(data); !ok {
+			continue
+		}
+		w := new(Event)
+		if err := json.Unmarshal(data, w); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, w)
+		body = append(append(body, data...), ",\n"...)
+	}
+	var dec ClientEventDecoder
+	var got []*Event
+	for off := 0; off < len(body); {
+		e, n, ok := dec.DecodePrefix(body[off:])
+		if !ok {
+			t.Fatalf("event %d declined: %.200s", len(got), body[off:])
+		}
+		got = append(got, e)
+		off += n + 2 // ",\n"
+	}
+	if len(got) != len(want) {
+		t.Fatalf("decoded %d events, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("event %d:\n got %#v\nwant %#v", i, got[i], want[i])
+		}
+	}
+}
+
+// BenchmarkClientEventDecoder decodes a batch of 1000 generated-shape
+// client events with one decoder, as the ingest handler does, against
+// DecodeClientEventPrefix.
+func BenchmarkClientEventDecoder(b *testing.B) {
+	ev := `{"time":"2026-11-22T10:04:05.123Z","tenant":"t0001","action":"user.login","outcome":"success","actor":{"id":"u-1234","type":"user","name":"Alice Example"},"resource":{"type":"session","id":"s-99"},"source":{"ip":"10.1.2.3","user_agent":"Mozilla/5.0"},"request":{"id":"req-1","method":"POST","path":"/login","status":200,"duration_ms":12},"reason":"routine sign-in after password rotation","metadata":{"mfa":true,"attempt":1,"region":"eu-west-1"}}`
+	body := []byte(strings.Repeat(ev+",", 1000))
+	b.Run("prefix", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			for off := 0; off < len(body); {
+				_, n, ok := DecodeClientEventPrefix(body[off:])
+				if !ok {
+					b.Fatal("declined")
+				}
+				off += n + 1
+			}
+		}
+	})
+	b.Run("decoder", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var dec ClientEventDecoder // one per batch, as in the handler
+			for off := 0; off < len(body); {
+				_, n, ok := dec.DecodePrefix(body[off:])
+				if !ok {
+					b.Fatal("declined")
+				}
+				off += n + 1
+			}
+		}
+	})
 }

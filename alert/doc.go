@@ -81,7 +81,12 @@
 // filter, no group_by, such as the default ingest spike) count it. The
 // result is the same as decoding every event (TestLeafPrefilterAgrees);
 // under the default rules about 6 % of generated events are decoded
-// (BenchmarkDefaultRulesPerEvent).
+// (BenchmarkDefaultRulesPerEvent). Run reads a batch of up to BatchSize
+// records per Step; when the log grows by fewer than 64 events after it
+// caught up, it lets new commits gather for Config.Gather (25ms) before
+// reading, so that a
+// tenant written one event per commit is not read, ticked and waited on
+// once per event (TestRunGathersCommits).
 //
 // # Durability and restarts
 //

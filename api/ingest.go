@@ -168,8 +168,11 @@ func (s *Server) readEvents(r *http.Request, body []byte) ([]*trail.Event, error
 // every one of which trail.DecodeClientEventPrefix accepts. For such a
 // body it returns exactly the events splitBatch and decodeEvent would;
 // for any other body it returns ok false, and the caller takes that
-// slower path, which reports what is wrong.
+// slower path, which reports what is wrong. The events' strings share
+// blocks of memory (see trail.ClientEventDecoder): they live as long as
+// the request.
 func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
+	var dec trail.ClientEventDecoder
 	i := skipWS(body, 0)
 	if i == len(body) || body[i] != '{' {
 		return nil, false
@@ -178,7 +181,7 @@ func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
 	const key = `"events"`
 	if !bytes.HasPrefix(body[j:], []byte(key)) {
 		// A single event, or something the slow path rejects.
-		e, n, ok := trail.DecodeClientEventPrefix(body[i:])
+		e, n, ok := dec.DecodePrefix(body[i:])
 		if !ok || skipWS(body, i+n) != len(body) {
 			return nil, false
 		}
@@ -194,7 +197,7 @@ func (s *Server) decodeBatchFast(body []byte) (events []*trail.Event, ok bool) {
 		if j == len(body) || body[j] != '{' || len(events) == s.limits.MaxBatchEvents {
 			return nil, false // also an empty array: the slow path says why
 		}
-		e, n, ok := trail.DecodeClientEventPrefix(body[j:])
+		e, n, ok := dec.DecodePrefix(body[j:])
 		if !ok {
 			return nil, false
 		}
@@ -402,35 +405,20 @@ func (s *Server) commitEvents(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		if e.Tenant == "" {
 			e.Tenant = trail.DefaultTenant
 		}
-		field := list + "[" + strconv.Itoa(i) + "].tenant"
-		if err := trail.ValidateTenantName(e.Tenant); err != nil {
-			return trail.FieldError(field, "must match [a-z0-9][a-z0-9_-]{0,62}")
-		}
-		if e.Tenant == trail.SystemTenant && p.Role != auth.Operator {
-			return &trail.Error{Code: trail.EFORBIDDEN, Field: field, Message: "tenant _system is reserved for trail's own events"}
+		// Batches are mostly of one tenant: it is checked once.
+		if i == 0 || e.Tenant != events[i-1].Tenant {
+			if err := s.checkIngestTenant(r, p, e.Tenant, &known); err != nil {
+				var te *trail.Error
+				if errors.As(err, &te) && te.Field == "tenant" {
+					c := *te
+					c.Field = list + "[" + strconv.Itoa(i) + "].tenant"
+					return &c
+				}
+				return err
+			}
 		}
 		if strings.HasPrefix(e.Action, "trail.") && p.Role != auth.Operator {
 			return &trail.Error{Code: trail.EFORBIDDEN, Field: list + "[" + strconv.Itoa(i) + "].action", Message: "actions trail.* are reserved for trail's own events"}
-		}
-		if err := p.Authorize(auth.PermIngest, e.Tenant); err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				c := *te
-				c.Field = field
-				return &c
-			}
-			return err
-		}
-		if p.Tenant == auth.AllTenants && !s.cfg.AutoTenants {
-			if known == nil {
-				known, err = s.tenantSet(r)
-				if err != nil {
-					return err
-				}
-			}
-			if !known[e.Tenant] {
-				return &trail.Error{Code: trail.ENOTFOUND, Field: field, Message: "tenant " + e.Tenant + " does not exist and automatic creation is off"}
-			}
 		}
 	}
 	if ok, after := s.ingestL.Allow(p.KeyID, len(events)); !ok {
@@ -469,6 +457,42 @@ func (s *Server) commitEvents(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		}
 	}
 	return writeIngest(w, res.Receipts, res.Checkpoints)
+}
+
+// checkIngestTenant checks that p may ingest into tenant: a valid name,
+// not _system unless p is an operator, allowed by p's key, and existing
+// when p is scoped to all tenants and the server does not create tenants
+// (*known caches the tenants that exist). Errors about the tenant have
+// Field "tenant", which the caller renames to the event's.
+func (s *Server) checkIngestTenant(r *http.Request, p *auth.Principal, tenant string, known *map[string]bool) error {
+	if err := trail.ValidateTenantName(tenant); err != nil {
+		return trail.FieldError("tenant", "must match [a-z0-9][a-z0-9_-]{0,62}")
+	}
+	if tenant == trail.SystemTenant && p.Role != auth.Operator {
+		return &trail.Error{Code: trail.EFORBIDDEN, Field: "tenant", Message: "tenant _system is reserved for trail's own events"}
+	}
+	if err := p.Authorize(auth.PermIngest, tenant); err != nil {
+		var te *trail.Error
+		if errors.As(err, &te) {
+			c := *te
+			c.Field = "tenant"
+			return &c
+		}
+		return err
+	}
+	if p.Tenant == auth.AllTenants && !s.cfg.AutoTenants {
+		if *known == nil {
+			m, err := s.tenantSet(r)
+			if err != nil {
+				return err
+			}
+			*known = m
+		}
+		if !(*known)[tenant] {
+			return &trail.Error{Code: trail.ENOTFOUND, Field: "tenant", Message: "tenant " + tenant + " does not exist and automatic creation is off"}
+		}
+	}
+	return nil
 }
 
 // renameList renames the "events[i]" that a store's errors start their
