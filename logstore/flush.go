@@ -112,7 +112,7 @@ func (s *Store) flushHeads(deferSmall bool) error {
 		s.commitMu.Unlock()
 		return fmt.Errorf("logstore: log checkpoints before flush: %w", err)
 	}
-	cut := s.logCut() // not past a record whose events are in no head yet
+	cut := s.wal.End()
 	var deferred map[*tenant]bool
 	if deferSmall {
 		deferred = s.deferHeads()

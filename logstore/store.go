@@ -118,43 +118,32 @@ type Store struct {
 
 	wal *wal.Log
 
-	mu      sync.RWMutex // guards tenants, creating, notify
+	mu      sync.RWMutex // guards tenants, notify
 	tenants map[string]*tenant
-	// creating holds the tenants being created (see tenantForWrite): a
-	// channel closed once the creator is done, which the other callers
-	// wait on instead of making the same directories.
-	creating map[string]chan struct{}
-	notify   chan struct{} // closed and replaced after every commit that created a tenant
+	notify  chan struct{} // closed and replaced after every commit that created a tenant
 
 	reqs     chan *appendReq
 	quit     chan struct{}
 	done     chan struct{}
 	closeMu  sync.Mutex
 	closed   bool
-	commitMu sync.Mutex // held by the writer while it logs a commit and by the syncer while it publishes one; flush takes it to cut the head
+	commitMu sync.Mutex // held by the writer while it writes and publishes a commit; flush takes it to cut the head
 
 	flushMu   sync.Mutex // one flush or retention at a time
 	flushing  chan struct{}
 	idMu      sync.Mutex
 	idRand    io.Reader
-	walBroken error // set when the WAL is unusable; appends fail until reopen; guarded by commitMu
-	// pendingNotes are the checkpoints published since the last record,
-	// signed while their commits' records synced; the next commit's
-	// record (or a flush, or Close) logs them. Guarded by commitMu.
+	walBroken error // set when the WAL is unusable; appends fail until reopen
+	// pendingNotes are the checkpoints of the last commit, signed while
+	// its record synced; the next commit's record (or Close) logs them.
+	// Only the writer goroutine (and Close after it) touches them.
 	pendingNotes []commitSection
-	// unpublished are the starts of the WAL records logged but not yet
-	// published to the heads (see logCut); guarded by commitMu.
-	unpublished []wal.Position
-	// inflight are the commits handed to the syncer and not yet seen
-	// finished by the writer, oldest first; only the writer goroutine
-	// uses it.
-	inflight  []*commitJob
-	payload   []byte        // the writer's commit record buffer, reused
-	blockOpts block.Options // of every block; blockOptions adds a file's cipher
-	enc       *encryption   // nil: plaintext
-	verifier  note.Verifier
-	headBytes int64 // total leaf bytes in heads, guarded by commitMu
-	bgWG      sync.WaitGroup
+	payload      []byte        // the writer's commit record buffer, reused
+	blockOpts    block.Options // of every block; blockOptions adds a file's cipher
+	enc          *encryption   // nil: plaintext
+	verifier     note.Verifier
+	headBytes    int64 // total leaf bytes in heads, guarded by commitMu
+	bgWG         sync.WaitGroup
 }
 
 var _ trail.Store = (*Store)(nil)

@@ -40,9 +40,6 @@ var (
 	// sync failed and the Log could not truncate back to a record boundary.
 	// The Log must be closed and reopened; Open then repairs the tail.
 	ErrFailed = errors.New("wal: log failed; reopen it")
-	// ErrDiscarded is wrapped by SyncEpoch's error when a failure since
-	// the caller's Append discarded its records.
-	ErrDiscarded = errors.New("wal: records discarded")
 	// ErrClosed is returned by calls on a closed Log.
 	ErrClosed = errors.New("wal: log closed")
 )

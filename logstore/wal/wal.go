@@ -137,7 +137,6 @@ type Log struct {
 	appended bool      // Append has been called; Replay is no longer allowed
 	lost     error     // records an earlier Append returned were discarded; Sync reports it
 	failed   error     // wraps ErrFailed: the Log is unusable until reopened
-	epoch    uint64    // counts the repairs that discarded appended records (see SyncEpoch)
 	closed   bool
 	buf      []byte
 
@@ -603,9 +602,6 @@ func (l *Log) rotate() error {
 // offset at, makes that durable and returns cause. If it cannot, the Log
 // is failed and the returned error wraps ErrFailed and cause.
 func (l *Log) repair(at int64, cause error) error {
-	if at < l.end.Offset {
-		l.epoch++ // records an Append accepted are about to go
-	}
 	err := l.f.Truncate(at)
 	if err == nil {
 		_, err = l.f.Seek(at, io.SeekStart)
@@ -636,36 +632,6 @@ func (l *Log) repair(at int64, cause error) error {
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sync()
-}
-
-// Epoch identifies the records appended so far: it changes whenever a
-// failed Sync (or a failed segment change) discards records that Append
-// had accepted, and only then.
-func (l *Log) Epoch() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.epoch
-}
-
-// SyncEpoch is Sync for a caller whose records were appended when Epoch
-// returned epoch. Other goroutines may append and sync meanwhile, and a
-// failure of theirs discards the caller's unsynced records too, after
-// which a plain Sync could find nothing left to sync and return nil.
-// SyncEpoch returns an error wrapping ErrDiscarded instead when the
-// epoch has changed, so that a nil error always means the caller's
-// records are durable.
-func (l *Log) SyncEpoch(epoch uint64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.epoch != epoch {
-		return fmt.Errorf("%w: a failure after they were appended (epoch %d, now %d)", ErrDiscarded, epoch, l.epoch)
-	}
-	return l.sync()
-}
-
-// sync is Sync with l.mu held.
-func (l *Log) sync() error {
 	if err := l.usable(); err != nil {
 		return err
 	}
