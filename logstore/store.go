@@ -120,6 +120,7 @@ type Store struct {
 
 	mu      sync.RWMutex // guards tenants, notify
 	tenants map[string]*tenant
+	creating map[string]chan struct{}
 	notify  chan struct{} // closed and replaced after every commit that created a tenant
 
 	reqs     chan *appendReq

@@ -586,23 +586,47 @@ func (s *Store) ensureTenants(events []*trail.Event) error {
 }
 
 // tenantForWrite returns the tenant, creating it on its first event. It
-// is safe for concurrent use: of two goroutines creating the same tenant,
-// both make its directories and one tenant is kept.
+// is safe for concurrent use: one caller creates a tenant while the
+// others wait for it.
 func (s *Store) tenantForWrite(name string) (*tenant, error) {
 	s.mu.RLock()
 	t := s.tenants[name]
 	s.mu.RUnlock()
-	if t == nil {
+	for t == nil {
+		s.mu.Lock()
+		if t = s.tenants[name]; t != nil {
+			s.mu.Unlock()
+			break
+		}
+		if wait, ok := s.creating[name]; ok {
+			s.mu.Unlock()
+			<-wait
+			s.mu.RLock()
+			t = s.tenants[name]
+			s.mu.RUnlock()
+			if t == nil {
+				continue // its creator failed: try again
+			}
+			break
+		}
+		if s.creating == nil {
+			s.creating = map[string]chan struct{}{}
+		}
+		done := make(chan struct{})
+		s.creating[name] = done
+		s.mu.Unlock()
 		nt, err := s.newTenant(name)
+		s.mu.Lock()
+		delete(s.creating, name)
+		if err == nil {
+			s.tenants[name] = nt
+		}
+		s.mu.Unlock()
+		close(done)
 		if err != nil {
 			return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: "cannot create tenant " + name, Err: err}
 		}
-		s.mu.Lock()
-		if t = s.tenants[name]; t == nil {
-			t = nt
-			s.tenants[name] = t
-		}
-		s.mu.Unlock()
+		t = nt
 	}
 	if t.broken != nil {
 		return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: trail.ErrorMessage(t.broken), Err: t.broken}
