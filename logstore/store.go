@@ -118,10 +118,13 @@ type Store struct {
 
 	wal *wal.Log
 
-	mu      sync.RWMutex // guards tenants, notify
+	mu      sync.RWMutex // guards tenants, creating, notify
 	tenants map[string]*tenant
+	// creating holds the tenants being created (see tenantForWrite): a
+	// channel closed once the creator is done, which the other callers
+	// wait on instead of making the same directories.
 	creating map[string]chan struct{}
-	notify  chan struct{} // closed and replaced after every commit that created a tenant
+	notify   chan struct{} // closed and replaced after every commit that created a tenant
 
 	reqs     chan *appendReq
 	quit     chan struct{}
