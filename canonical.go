@@ -223,6 +223,16 @@ const (
 	bytes80 = 0x8080808080808080
 )
 
+// escapeMask returns a mask with the high bit of the i-th byte set when
+// s[i] >= 0x80, and for the first i where s[i] < 0x20, '"' or '\\';
+// bytes above such a one may be marked as well (by a borrow). s has eight
+// bytes. The first marked byte is the first that quote must look at.
+func escapeMask(s string) uint64 {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	return (x | (x - bytes20) | ((x ^ bytes22) - bytes01) | ((x ^ bytes5c) - bytes01)) & bytes80
+}
+
 // quote writes s as a JSON string escaped as ECMAScript JSON.stringify does
 // (RFC 8785 §3.2.2.2). Runs of ASCII that need no escape, most strings
 // entirely, are found eight bytes at a time and copied whole.
@@ -230,18 +240,19 @@ func (w *canonWriter) quote(s string) {
 	buf := append(w.buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if len(s)-i >= 8 {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			// The high bit of a byte of m is set for bytes >= 0x80 and
-			// for the lowest byte < 0x20, '"' or '\\' (a borrow can only
-			// mark a byte above one of those as well).
-			m := (x | (x - bytes20) | ((x ^ bytes22) - bytes01) | ((x ^ bytes5c) - bytes01)) & bytes80
+		if n := len(s); n >= 8 {
+			// Check the eight bytes from i, or the last eight when fewer
+			// are left, ignoring those before i (checked already).
+			at, done := i, 0
+			if n-i < 8 {
+				at, done = n-8, 8-(n-i)
+			}
+			m := escapeMask(s[at:at+8]) &^ (1<<(8*done) - 1)
 			if m == 0 {
-				i += 8
+				i = at + 8
 				continue
 			}
-			i += bits.TrailingZeros64(m) / 8
+			i = at + bits.TrailingZeros64(m)/8
 		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
