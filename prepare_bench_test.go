@@ -34,8 +34,8 @@ func prepareEvents(tb testing.TB, n int) []*trail.Event {
 
 // BenchmarkPrepare measures, per generated event, the steps a store runs
 // in the caller's goroutine before it queues an event (see
-// logstore.Store.Append): Validate, AppendCanonicalParts, IndexTerms, and
-// all three together. The events cycle through 1024 of gen's events so
+// logstore.Store.Append): Validate, AppendCanonicalParts, the two in one
+// call (AppendValidCanonicalParts), IndexTerms, and all three together. The events cycle through 1024 of gen's events so
 // that the figure is an average over a realistic mix.
 func BenchmarkPrepare(b *testing.B) {
 	evs := prepareEvents(b, 1024)
@@ -59,6 +59,20 @@ func BenchmarkPrepare(b *testing.B) {
 		}},
 		{"IndexTerms", func(e *trail.Event) { trail.IndexTerms(e, countTerm) }},
 	}
+	// ValidCanonical is Validate and Canonical in one call.
+	b.Run("ValidCanonical", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		cpu0 := processCPU(b)
+		for b.Loop() {
+			var err error
+			if buf, _, err = evs[i%len(evs)].AppendValidCanonicalParts(buf[:0], trail.DefaultLimits); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		reportCPU(b, cpu0)
+	})
 	for _, s := range steps {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
