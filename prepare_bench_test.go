@@ -114,3 +114,20 @@ func processCPU(tb testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkNewUUIDv7 makes ids from a cheap source of randomness, as a
+// store does for events that come without one.
+func BenchmarkNewUUIDv7(b *testing.B) {
+	now := time.Now()
+	rnd := bytes.NewReader(nil)
+	zeros := make([]byte, 10)
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		rnd.Reset(zeros)
+		if _, err := trail.NewUUIDv7(now, rnd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu0)
+}

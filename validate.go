@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultTenant is the tenant of events that name none.
@@ -399,23 +400,29 @@ func CheckSize(leaf []byte, l Limits) error {
 // NewUUIDv7 returns an RFC 9562 version 7 UUID: 48 bits of Unix
 // milliseconds from now, then random bits from rand.
 func NewUUIDv7(now time.Time, rand io.Reader) (string, error) {
-	var u [16]byte
-	if _, err := io.ReadFull(rand, u[6:]); err != nil {
+	// One allocation holds the text and, after it, the random bytes,
+	// which are read in place (an io.Reader must not keep p) and then
+	// never written again, so the text can be the string's memory.
+	const textLen, randLen = 36, 10
+	buf := make([]byte, textLen+randLen)
+	if _, err := io.ReadFull(rand, buf[textLen:]); err != nil {
 		return "", err
 	}
+	var u [16]byte
 	ms := uint64(now.UnixMilli())
 	for i := 0; i < 6; i++ {
 		u[i] = byte(ms >> (40 - 8*i))
 	}
+	copy(u[6:], buf[textLen:])
 	u[6] = u[6]&0x0f | 0x70
 	u[8] = u[8]&0x3f | 0x80
 	const hex = "0123456789abcdef"
-	out := make([]byte, 0, 36)
+	out := buf[:0]
 	for i, b := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			out = append(out, '-')
 		}
 		out = append(out, hex[b>>4], hex[b&0xf])
 	}
-	return string(out), nil
+	return unsafe.String(&buf[0], textLen), nil
 }
