@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -45,127 +46,115 @@ func (e *Event) AppendCanonicalParts(dst []byte) (buf []byte, split int, err err
 	w := canonWriter{buf: dst}
 	// Keys in UTF-16 order: action actor changes id masked metadata outcome
 	// reason received_at request resource seq severity source tenant time.
-	w.open('{')
-	w.str("action", e.Action)
-	w.key("actor")
-	w.open('{')
-	w.str("email", e.Actor.Email)
-	w.str("id", e.Actor.ID)
-	w.str("name", e.Actor.Name)
-	w.str("type", e.Actor.Type)
-	w.close('}')
+	// The members of the event's own objects are written with their keys
+	// quoted ahead of time: `"action":` and so on.
+	w.buf = append(w.buf, '{')
+	w.str(`"action":`, e.Action)
+	w.key(`"actor":`)
+	w.buf = append(w.buf, '{')
+	w.str(`"email":`, e.Actor.Email)
+	w.str(`"id":`, e.Actor.ID)
+	w.str(`"name":`, e.Actor.Name)
+	w.str(`"type":`, e.Actor.Type)
+	w.buf = append(w.buf, '}')
 	if len(e.Changes) > 0 {
-		w.key("changes")
-		w.open('[')
-		for _, c := range e.Changes {
-			w.elem()
-			w.open('{')
-			w.str("field", c.Field)
+		w.key(`"changes":[`)
+		for i, c := range e.Changes {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.buf = append(w.buf, '{')
+			w.str(`"field":`, c.Field)
 			if c.New != nil {
-				w.key("new")
+				w.key(`"new":`)
 				w.value(c.New, 0)
 			}
 			if c.Old != nil {
-				w.key("old")
+				w.key(`"old":`)
 				w.value(c.Old, 0)
 			}
-			w.close('}')
+			w.buf = append(w.buf, '}')
 		}
-		w.close(']')
+		w.buf = append(w.buf, ']')
 	}
-	w.str("id", e.ID)
+	w.str(`"id":`, e.ID)
 	if len(e.Masked) > 0 {
-		w.key("masked")
-		w.open('[')
-		for _, m := range e.Masked {
-			w.elem()
+		w.key(`"masked":[`)
+		for i, m := range e.Masked {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
 			w.quote(m)
 		}
-		w.close(']')
+		w.buf = append(w.buf, ']')
 	}
 	if len(e.Metadata) > 0 {
-		w.key("metadata")
+		w.key(`"metadata":`)
 		w.value(e.Metadata, 0)
 	}
-	w.str("outcome", e.Outcome)
-	w.str("reason", e.Reason)
-	w.time("received_at", e.ReceivedAt)
+	w.str(`"outcome":`, e.Outcome)
+	w.str(`"reason":`, e.Reason)
+	w.time(`"received_at":`, e.ReceivedAt)
 	if r := e.Request; r != nil && (r.DurationMS != nil || r.ID != "" || r.Method != "" || r.Path != "" || r.Status != 0) {
-		w.key("request")
-		w.open('{')
+		w.key(`"request":{`)
 		if r.DurationMS != nil {
-			w.key("duration_ms")
+			w.key(`"duration_ms":`)
 			w.number(*r.DurationMS)
 		}
-		w.str("id", r.ID)
-		w.str("method", r.Method)
-		w.str("path", r.Path)
+		w.str(`"id":`, r.ID)
+		w.str(`"method":`, r.Method)
+		w.str(`"path":`, r.Path)
 		if r.Status != 0 {
-			w.key("status")
+			w.key(`"status":`)
 			w.buf = strconv.AppendInt(w.buf, int64(r.Status), 10)
 		}
-		w.close('}')
+		w.buf = append(w.buf, '}')
 	}
 	if r := e.Resource; r != nil && (r.ID != "" || r.Name != "" || r.Type != "") {
-		w.key("resource")
-		w.open('{')
-		w.str("id", r.ID)
-		w.str("name", r.Name)
-		w.str("type", r.Type)
-		w.close('}')
+		w.key(`"resource":{`)
+		w.str(`"id":`, r.ID)
+		w.str(`"name":`, r.Name)
+		w.str(`"type":`, r.Type)
+		w.buf = append(w.buf, '}')
 	}
-	w.key("seq")
+	w.key(`"seq":`)
 	split = len(w.buf)
-	w.str("severity", e.Severity)
+	w.str(`"severity":`, e.Severity)
 	if s := e.Source; s != nil && (s.IP != "" || s.Origin != "" || s.UserAgent != "") {
-		w.key("source")
-		w.open('{')
-		w.str("ip", s.IP)
-		w.str("origin", s.Origin)
-		w.str("user_agent", s.UserAgent)
-		w.close('}')
+		w.key(`"source":{`)
+		w.str(`"ip":`, s.IP)
+		w.str(`"origin":`, s.Origin)
+		w.str(`"user_agent":`, s.UserAgent)
+		w.buf = append(w.buf, '}')
 	}
-	w.str("tenant", e.Tenant)
-	w.time("time", e.Time)
-	w.close('}')
+	w.str(`"tenant":`, e.Tenant)
+	w.time(`"time":`, e.Time)
+	w.buf = append(w.buf, '}')
 	if w.err != nil {
 		return dst, 0, w.err
 	}
 	return w.buf, split, nil
 }
 
-// canonWriter writes JCS. first tracks, per open container, whether the
-// next member is the first (no comma).
+// canonWriter writes JCS into buf. It keeps no stack of open containers:
+// a member or element needs a comma before it unless it is the first,
+// which is when the last byte written opened its container.
 type canonWriter struct {
-	buf   []byte
-	first []bool
-	err   error
+	buf []byte
+	err error
 }
 
-func (w *canonWriter) open(c byte) {
-	w.buf = append(w.buf, c)
-	w.first = append(w.first, true)
-}
-
-func (w *canonWriter) close(c byte) {
-	w.buf = append(w.buf, c)
-	w.first = w.first[:len(w.first)-1]
-}
-
-func (w *canonWriter) elem() {
-	i := len(w.first) - 1
-	if !w.first[i] {
+// key writes the comma the next member needs, if any, then k: a quoted
+// key and its colon, maybe followed by the bracket that opens the value.
+func (w *canonWriter) key(k string) {
+	if c := w.buf[len(w.buf)-1]; c != '{' && c != '[' {
 		w.buf = append(w.buf, ',')
 	}
-	w.first[i] = false
+	w.buf = append(w.buf, k...)
 }
 
-func (w *canonWriter) key(k string) {
-	w.elem()
-	w.quote(k)
-	w.buf = append(w.buf, ':')
-}
-
+// str writes the member k (a quoted key and its colon) with the string v,
+// unless v is empty.
 func (w *canonWriter) str(k, v string) {
 	if v != "" {
 		w.key(k)
@@ -173,13 +162,48 @@ func (w *canonWriter) str(k, v string) {
 	}
 }
 
+// time writes the member k (a quoted key and its colon) with t in
+// TimeFormat, unless t is zero.
 func (w *canonWriter) time(k string, t time.Time) {
 	if !t.IsZero() {
 		w.key(k)
 		w.buf = append(w.buf, '"')
-		w.buf = t.UTC().AppendFormat(w.buf, TimeFormat)
+		w.buf = appendTime(w.buf, t)
 		w.buf = append(w.buf, '"')
 	}
+}
+
+// appendTime appends t in UTC formatted with TimeFormat. Years 0 to 9999,
+// the only ones Validate accepts, are formatted here without parsing the
+// layout; others by time.Time.AppendFormat.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	b = append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(frac)
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 func (w *canonWriter) fail(format string, args ...any) {
@@ -190,14 +214,48 @@ func (w *canonWriter) fail(format string, args ...any) {
 
 const hexDigits = "0123456789abcdef"
 
+// Masks of one byte value repeated in each byte of a uint64.
+const (
+	bytes01 = 0x0101010101010101
+	bytes20 = 0x2020202020202020
+	bytes22 = 0x2222222222222222 // '"'
+	bytes5c = 0x5c5c5c5c5c5c5c5c // '\\'
+	bytes80 = 0x8080808080808080
+)
+
+// escapeMask returns a mask with the high bit of the i-th byte set when
+// s[i] >= 0x80, and for the first i where s[i] < 0x20, '"' or '\\';
+// bytes above such a one may be marked as well (by a borrow). s has eight
+// bytes. The first marked byte is the first that quote must look at.
+func escapeMask(s string) uint64 {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	return (x | (x - bytes20) | ((x ^ bytes22) - bytes01) | ((x ^ bytes5c) - bytes01)) & bytes80
+}
+
 // quote writes s as a JSON string escaped as ECMAScript JSON.stringify does
-// (RFC 8785 §3.2.2.2).
+// (RFC 8785 §3.2.2.2). Runs of ASCII that need no escape, most strings
+// entirely, are found eight bytes at a time and copied whole.
 func (w *canonWriter) quote(s string) {
-	w.buf = append(w.buf, '"')
+	buf := append(w.buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if n := len(s); n >= 8 {
+			// Check the eight bytes from i, or the last eight when fewer
+			// are left, ignoring those before i (checked already).
+			at, done := i, 0
+			if n-i < 8 {
+				at, done = n-8, 8-(n-i)
+			}
+			m := escapeMask(s[at:at+8]) &^ (1<<(8*done) - 1)
+			if m == 0 {
+				i = at + 8
+				continue
+			}
+			i = at + bits.TrailingZeros64(m)/8
+		}
 		c := s[i]
-		if c >= 0x80 {
+		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
 				w.fail("invalid UTF-8 in %q", s)
@@ -209,33 +267,39 @@ func (w *canonWriter) quote(s string) {
 			i++
 			continue
 		}
-		w.buf = append(w.buf, s[start:i]...)
+		buf = append(buf, s[start:i]...)
 		switch c {
 		case '"', '\\':
-			w.buf = append(w.buf, '\\', c)
+			buf = append(buf, '\\', c)
 		case '\b':
-			w.buf = append(w.buf, '\\', 'b')
+			buf = append(buf, '\\', 'b')
 		case '\f':
-			w.buf = append(w.buf, '\\', 'f')
+			buf = append(buf, '\\', 'f')
 		case '\n':
-			w.buf = append(w.buf, '\\', 'n')
+			buf = append(buf, '\\', 'n')
 		case '\r':
-			w.buf = append(w.buf, '\\', 'r')
+			buf = append(buf, '\\', 'r')
 		case '\t':
-			w.buf = append(w.buf, '\\', 't')
+			buf = append(buf, '\\', 't')
 		default:
-			w.buf = append(w.buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 		i++
 		start = i
 	}
-	w.buf = append(w.buf, s[start:]...)
-	w.buf = append(w.buf, '"')
+	buf = append(buf, s[start:]...)
+	w.buf = append(buf, '"')
 }
 
+// number writes f as AppendNumber does; integers of up to 15 digits, whose
+// shortest form is their digits, are formatted as integers.
 func (w *canonWriter) number(f float64) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		w.fail("number %v is not finite", f)
+		return
+	}
+	if f > -1e15 && f < 1e15 && f == float64(int64(f)) {
+		w.buf = strconv.AppendInt(w.buf, int64(f), 10)
 		return
 	}
 	w.buf = AppendNumber(w.buf, f)
@@ -269,12 +333,14 @@ func (w *canonWriter) value(v any, depth int) {
 		}
 		w.number(f)
 	case []any:
-		w.open('[')
-		for _, x := range t {
-			w.elem()
+		w.buf = append(w.buf, '[')
+		for i, x := range t {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
 			w.value(x, depth+1)
 		}
-		w.close(']')
+		w.buf = append(w.buf, ']')
 	case map[string]any:
 		var small [16]string // most objects: no allocation for their keys
 		keys := small[:0]
@@ -282,12 +348,16 @@ func (w *canonWriter) value(v any, depth int) {
 			keys = append(keys, k)
 		}
 		sortUTF16(keys)
-		w.open('{')
-		for _, k := range keys {
-			w.key(k)
+		w.buf = append(w.buf, '{')
+		for i, k := range keys {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.quote(k)
+			w.buf = append(w.buf, ':')
 			w.value(t[k], depth+1)
 		}
-		w.close('}')
+		w.buf = append(w.buf, '}')
 	default:
 		w.fail("unsupported value of type %T", v)
 	}

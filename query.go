@@ -822,51 +822,110 @@ type wordSet struct {
 const wordSlots = 128 // a power of two; the table holds at most half as many words
 
 // add calls fn(FieldText, key) for each word of s whose key is not in the
-// set yet, and adds it.
+// set yet, and adds it. Words of ASCII letters and digits no longer than
+// MaxIndexValue, nearly all, are found, lowered and hashed in one pass;
+// the others take addWord.
 func (ws *wordSet) add(s string, fn func(field, key string)) {
-	for i := 0; ; {
-		start, end := nextWord(s, i)
-		if start == end {
-			return
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			i = ws.addWord(s, i, fn)
+			continue
 		}
-		i = end
-		key, lowered := ws.buf.key(s[start:end])
-		if lowered != nil {
-			if ws.hasBytes(lowered) {
+		if !isWordByte[c] {
+			i++
+			continue
+		}
+		start, h, upper := i, uint32(fnvOffset), false
+		for ; i < len(s); i++ {
+			c := s[i]
+			if !isWordByte[c&0x7f] || c >= utf8.RuneSelf {
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+				upper = true
+			}
+			h = (h ^ uint32(c)) * fnvPrime
+		}
+		if i < len(s) && s[i] >= utf8.RuneSelf || i-start > MaxIndexValue {
+			i = ws.addWord(s, start, fn) // the word goes on past ASCII, or is cut
+			continue
+		}
+		w := s[start:i]
+		if upper {
+			lowered := append(ws.buf[:0], w...)
+			for j, c := range lowered {
+				if 'A' <= c && c <= 'Z' {
+					lowered[j] = c + 'a' - 'A'
+				}
+			}
+			if ws.hasBytes(lowered, h) {
 				continue
 			}
-			key = string(lowered)
+			w = string(lowered)
 		}
-		if ws.insert(key) {
-			fn(FieldText, key)
+		if ws.insert(w, h) {
+			fn(FieldText, w)
 		}
 	}
 }
 
+// addWord calls fn(FieldText, key) for the first word of s at or after
+// byte i if its key is not in the set yet, adds it, and returns the end of
+// the word (len(s) when there is none).
+func (ws *wordSet) addWord(s string, i int, fn func(field, key string)) int {
+	start, end := nextWord(s, i)
+	if start == end {
+		return end
+	}
+	key, lowered := ws.buf.key(s[start:end])
+	if lowered != nil {
+		h := hashWordBytes(lowered)
+		if ws.hasBytes(lowered, h) {
+			return end
+		}
+		key = string(lowered)
+		ws.insert(key, h)
+		fn(FieldText, key)
+		return end
+	}
+	if ws.insert(key, hashWord(key)) {
+		fn(FieldText, key)
+	}
+	return end
+}
+
+// The parameters of FNV-1a, the hash of wordSet's table.
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+)
+
 // hashWord is FNV-1a.
 func hashWord(s string) uint32 {
-	h := uint32(2166136261)
+	h := uint32(fnvOffset)
 	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
+		h = (h ^ uint32(s[i])) * fnvPrime
 	}
 	return h
 }
 
 func hashWordBytes(s []byte) uint32 {
-	h := uint32(2166136261)
+	h := uint32(fnvOffset)
 	for _, c := range s {
-		h = (h ^ uint32(c)) * 16777619
+		h = (h ^ uint32(c)) * fnvPrime
 	}
 	return h
 }
 
-// hasBytes reports whether the set holds the word w.
-func (ws *wordSet) hasBytes(w []byte) bool {
+// hasBytes reports whether the set holds the word w, whose hash is h.
+func (ws *wordSet) hasBytes(w []byte, h uint32) bool {
 	if ws.big != nil {
 		_, ok := ws.big[string(w)]
 		return ok
 	}
-	for i := hashWordBytes(w); ; i++ {
+	for i := h; ; i++ {
 		j := ws.slots[i%wordSlots]
 		if j == 0 {
 			return false
@@ -877,8 +936,8 @@ func (ws *wordSet) hasBytes(w []byte) bool {
 	}
 }
 
-// insert adds w and reports whether it was new.
-func (ws *wordSet) insert(w string) bool {
+// insert adds w, whose hash is h, and reports whether it was new.
+func (ws *wordSet) insert(w string, h uint32) bool {
 	if ws.big != nil {
 		if _, ok := ws.big[w]; ok {
 			return false
@@ -886,7 +945,7 @@ func (ws *wordSet) insert(w string) bool {
 		ws.big[w] = struct{}{}
 		return true
 	}
-	i := hashWord(w)
+	i := h
 	for ; ; i++ {
 		j := ws.slots[i%wordSlots]
 		if j == 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultTenant is the tenant of events that name none.
@@ -130,7 +131,32 @@ var (
 // returns an EINVALID *Error whose Field is the JSON path of the first
 // offending field, e.g. "actor.id" or "metadata.plan". It does not check the
 // encoded size: see CheckSize.
-func (e *Event) Validate(l Limits) error {
+func (e *Event) Validate(l Limits) error { return e.validate(l, true) }
+
+// AppendValidCanonicalParts is Validate followed by AppendCanonicalParts,
+// in less time: it leaves the checks of UTF-8 and of metadata and change
+// values to the canonical encoding, which fails on what they reject, and
+// runs Validate only then, to name the field. Its error is Validate's
+// when e is invalid; otherwise AppendCanonicalParts' error as an EINVALID
+// *Error without a field. On error it returns dst unchanged.
+func (e *Event) AppendValidCanonicalParts(dst []byte, l Limits) (buf []byte, split int, err error) {
+	if err := e.validate(l, false); err != nil {
+		return dst, 0, e.Validate(l)
+	}
+	buf, split, err = e.AppendCanonicalParts(dst)
+	if err != nil {
+		if verr := e.Validate(l); verr != nil {
+			return dst, 0, verr
+		}
+		return dst, 0, FieldError("", "%v", err)
+	}
+	return buf, split, nil
+}
+
+// validate is Validate; with full false it skips the checks that the
+// canonical encoding repeats (UTF-8, metadata and change values), and a
+// nil error means only that the other checks passed.
+func (e *Event) validate(l Limits, full bool) error {
 	l = l.WithDefaults()
 	if err := ValidateTenantName(e.Tenant); err != nil {
 		return err
@@ -186,7 +212,7 @@ func (e *Event) Validate(l Limits) error {
 		if len(c.value) > c.max {
 			return FieldError(c.field, "at most %d bytes", c.max)
 		}
-		if !utf8.ValidString(c.value) {
+		if full && !utf8.ValidString(c.value) {
 			return FieldError(c.field, "not valid UTF-8")
 		}
 	}
@@ -211,24 +237,24 @@ func (e *Event) Validate(l Limits) error {
 		if c.Field == "" {
 			return FieldError(changePath(i, "field"), "required")
 		}
-		if len(c.Field) > maxNameLen || !utf8.ValidString(c.Field) {
+		if len(c.Field) > maxNameLen || full && !utf8.ValidString(c.Field) {
 			return FieldError(changePath(i, "field"), "at most %d bytes of UTF-8", maxNameLen)
 		}
-		if !valueOK(c.Old, 0) {
+		if full && !valueOK(c.Old, 0) {
 			return checkValue(changePath(i, "old"), c.Old, 0)
 		}
-		if !valueOK(c.New, 0) {
+		if full && !valueOK(c.New, 0) {
 			return checkValue(changePath(i, "new"), c.New, 0)
 		}
 	}
 	if len(e.Metadata) > l.MaxMetadataKeys {
 		return FieldError("metadata", "at most %d top-level keys", l.MaxMetadataKeys)
 	}
-	if e.Metadata != nil && !valueOK(e.Metadata, 0) {
+	if full && e.Metadata != nil && !valueOK(e.Metadata, 0) {
 		return checkValue("metadata", e.Metadata, 0)
 	}
 	for i, m := range e.Masked {
-		if !utf8.ValidString(m) || len(m) > maxNameLen {
+		if full && !utf8.ValidString(m) || len(m) > maxNameLen {
 			return FieldError("masked["+strconv.Itoa(i)+"]", "not a valid path")
 		}
 	}
@@ -374,23 +400,29 @@ func CheckSize(leaf []byte, l Limits) error {
 // NewUUIDv7 returns an RFC 9562 version 7 UUID: 48 bits of Unix
 // milliseconds from now, then random bits from rand.
 func NewUUIDv7(now time.Time, rand io.Reader) (string, error) {
-	var u [16]byte
-	if _, err := io.ReadFull(rand, u[6:]); err != nil {
+	// One allocation holds the text and, after it, the random bytes,
+	// which are read in place (an io.Reader must not keep p) and then
+	// never written again, so the text can be the string's memory.
+	const textLen, randLen = 36, 10
+	buf := make([]byte, textLen+randLen)
+	if _, err := io.ReadFull(rand, buf[textLen:]); err != nil {
 		return "", err
 	}
+	var u [16]byte
 	ms := uint64(now.UnixMilli())
 	for i := 0; i < 6; i++ {
 		u[i] = byte(ms >> (40 - 8*i))
 	}
+	copy(u[6:], buf[textLen:])
 	u[6] = u[6]&0x0f | 0x70
 	u[8] = u[8]&0x3f | 0x80
 	const hex = "0123456789abcdef"
-	out := make([]byte, 0, 36)
+	out := buf[:0]
 	for i, b := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			out = append(out, '-')
 		}
 		out = append(out, hex[b>>4], hex[b&0xf])
 	}
-	return string(out), nil
+	return unsafe.String(&buf[0], textLen), nil
 }

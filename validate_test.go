@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -102,6 +105,7 @@ func TestEventValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := validEvent()
 			tt.mutate(e)
+			checkAppendValid(t, e, Limits{})
 			err := e.Validate(Limits{})
 			if tt.field == "" {
 				if err != nil {
@@ -329,4 +333,79 @@ func TestValidateDoesNotAllocate(t *testing.T) {
 	}); allocs != 0 {
 		t.Errorf("Validate allocates %.1f times per valid event, want 0", allocs)
 	}
+}
+
+// checkAppendValid checks that AppendValidCanonicalParts gives what
+// Validate followed by AppendCanonicalParts gives: the same leaf parts, or
+// the same error.
+func checkAppendValid(t *testing.T, e *Event, l Limits) {
+	t.Helper()
+	dst := []byte("prefix")
+	var want []byte
+	wantSplit := 0
+	wantErr := e.Validate(l)
+	if wantErr == nil {
+		var err error
+		if want, wantSplit, err = e.AppendCanonicalParts(dst); err != nil {
+			wantErr = FieldError("", "%v", err)
+		}
+	}
+	got, gotSplit, gotErr := e.AppendValidCanonicalParts(dst, l)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || ErrorCode(gotErr) != ErrorCode(wantErr) {
+		t.Fatalf("AppendValidCanonicalParts: error %v (%s), want %v (%s)", gotErr, ErrorCode(gotErr), wantErr, ErrorCode(wantErr))
+	}
+	if wantErr != nil {
+		if string(got) != string(dst) {
+			t.Fatalf("AppendValidCanonicalParts failed but returned %q, want dst %q", got, dst)
+		}
+		return
+	}
+	if string(got) != string(want) || gotSplit != wantSplit {
+		t.Fatalf("AppendValidCanonicalParts = %q, %d; want %q, %d", got, gotSplit, want, wantSplit)
+	}
+}
+
+// TestAppendValidCanonicalParts holds AppendValidCanonicalParts to
+// Validate and AppendCanonicalParts on random events, many of them
+// invalid, some only in ways that the canonical encoding notices.
+func TestAppendValidCanonicalParts(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	bad := []any{"\xff", math.NaN(), math.Inf(1), json.Number("1e400"), time.Time{}, nested(40), map[string]any{"\xc3": 1.0}}
+	for i := 0; i < 20000; i++ {
+		e := randTextEvent(r)
+		switch r.IntN(8) {
+		case 0:
+			e.Metadata = map[string]any{"x": pick(r, bad)}
+		case 1:
+			e.Changes = append(e.Changes, Change{Field: pick(r, []string{"f", "\xff"}), New: pick(r, bad)})
+		case 2:
+			e.Masked = []string{pick(r, []string{"ok", "\xed\xa0\x80"})}
+		case 3:
+			e.Actor.Email = "a\xffb"
+		}
+		checkAppendValid(t, e, Limits{MaxMetadataKeys: 1 + r.IntN(4)})
+	}
+}
+
+// FuzzAppendValidCanonicalParts holds AppendValidCanonicalParts to
+// Validate and AppendCanonicalParts on events decoded as ingest does.
+func FuzzAppendValidCanonicalParts(f *testing.F) {
+	inputs, _ := filepath.Glob("testdata/canonical/*.json")
+	for _, in := range inputs {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"action":"a","actor":{"id":"u","name":"\udc00"},"metadata":{"n":1e400}}`))
+	f.Add([]byte(`{"action":"a b","actor":{"id":"u"},"changes":[{"field":"x","old":1e999}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := decodeInput(data)
+		if err != nil {
+			return
+		}
+		e.Normalize(goldenNow, goldenID)
+		checkAppendValid(t, e, Limits{})
+	})
 }

@@ -12,11 +12,13 @@ import (
 // as a []struct{field, key string} they took 1.5 KB of memory the garbage
 // collector had to scan, for every event of the head. Each entry is
 //
-//	uvarint(len(key)<<1 | newField) [uvarint(len(field)) field] key
+//	uvarint(len(key)<<1 | newField) [uvarint(code) [field]] key
 //
 // where the field is present (newField = 1) when it differs from the
-// previous entry's. The bytes never change once written, so the strings
-// that each returns may point into them.
+// previous entry's. A code below termFieldCodes names one of the fields
+// of termField, whose names are not stored; any other field is stored
+// after code = termFieldCodes + len(field). The bytes never change once
+// written, so the strings that each returns may point into them.
 type termList []byte
 
 // termIter walks a termList.
@@ -38,9 +40,13 @@ func (it *termIter) next() bool {
 	it.off += n
 	it.newField = h&1 != 0
 	if it.newField {
-		fl, n := binary.Uvarint(it.l[it.off:])
+		code, n := binary.Uvarint(it.l[it.off:])
 		it.off += n
-		it.field = it.view(int(fl))
+		if code < termFieldCodes {
+			it.field = termField(code)
+		} else {
+			it.field = it.view(int(code - termFieldCodes))
+		}
 	}
 	it.key = it.view(int(h >> 1))
 	return true
@@ -56,17 +62,88 @@ func (it *termIter) view(n int) string {
 	return s
 }
 
+// termFieldCodes is the number of fields that termField names.
+const termFieldCodes = 10
+
+// termField returns the field that code names in a termList; code is
+// below termFieldCodes. Code 0 is unused.
+func termField(code uint64) string {
+	switch code {
+	case 1:
+		return trail.FieldText
+	case 2:
+		return trail.FieldActor
+	case 3:
+		return trail.FieldAction
+	case 4:
+		return trail.FieldOutcome
+	case 5:
+		return trail.FieldSeverity
+	case 6:
+		return trail.FieldResourceType
+	case 7:
+		return trail.FieldResourceID
+	case 8:
+		return trail.FieldIP
+	case 9:
+		return trail.FieldRequestID
+	}
+	return ""
+}
+
+// termFieldCode returns the code of field for a termList, 0 when
+// termField names no such field.
+func termFieldCode(field string) uint64 {
+	switch field {
+	case trail.FieldText:
+		return 1
+	case trail.FieldActor:
+		return 2
+	case trail.FieldAction:
+		return 3
+	case trail.FieldOutcome:
+		return 4
+	case trail.FieldSeverity:
+		return 5
+	case trail.FieldResourceType:
+		return 6
+	case trail.FieldResourceID:
+		return 7
+	case trail.FieldIP:
+		return 8
+	case trail.FieldRequestID:
+		return 9
+	}
+	return 0
+}
+
+// appendTerm appends the entry (field, key) to l, whose last entry has the
+// field last ("" when l has none).
+func appendTerm(l []byte, last, field, key string) []byte {
+	if field == last && last != "" {
+		l = binary.AppendUvarint(l, uint64(len(key))<<1)
+		return append(l, key...)
+	}
+	l = binary.AppendUvarint(l, uint64(len(key))<<1|1)
+	if code := termFieldCode(field); code != 0 {
+		l = binary.AppendUvarint(l, code)
+	} else {
+		l = binary.AppendUvarint(l, termFieldCodes+uint64(len(field)))
+		l = append(l, field...)
+	}
+	return append(l, key...)
+}
+
 // termArena encodes the index entries of one Append call's events into a
 // few shared slabs instead of one allocation per event.
 type termArena struct {
-	slab  []byte
-	field string // of the last entry appended
-	add   func(field, key string)
+	slab []byte
+	last string // the field of the last entry that append added
 }
 
 const (
 	termSlabMax   = 256 << 10
-	termsPerEvent = 384 // bytes; 319 on average for storetest.Gen events
+	termsPerEvent = 320 // bytes; 276 on average for storetest.Gen events (BenchmarkTermArena)
 	termMinRemain = 2 << 10
 )
 
@@ -77,26 +154,25 @@ func (a *termArena) of(ev *trail.Event, remaining int) termList {
 	if cap(a.slab)-len(a.slab) < min(want, termMinRemain) {
 		a.slab = make([]byte, 0, want)
 	}
-	if a.add == nil {
-		a.add = a.append
-	}
-	start := len(a.slab)
-	a.field = ""
-	trail.IndexTerms(ev, a.add)
-	return termList(a.slab[start:len(a.slab):len(a.slab)])
+	// The slab and the last field live in locals while ev is indexed: in
+	// the arena, which may be on the heap, every store of a pointer would
+	// pay for a write barrier while the garbage collector runs.
+	slab := a.slab
+	start := len(slab)
+	last := ""
+	trail.IndexTerms(ev, func(field, key string) {
+		slab = appendTerm(slab, last, field, key)
+		last = field
+	})
+	a.slab, a.last = slab, ""
+	return termList(slab[start:len(slab):len(slab)])
 }
 
+// append adds the entry (field, key) to the list that the slab ends with,
+// for tests that build lists by hand.
 func (a *termArena) append(field, key string) {
-	if a.field == "" || field != a.field { // a.field is "" at an event's first entry
-
-		a.slab = binary.AppendUvarint(a.slab, uint64(len(key))<<1|1)
-		a.slab = binary.AppendUvarint(a.slab, uint64(len(field)))
-		a.slab = append(a.slab, field...)
-		a.field = field
-	} else {
-		a.slab = binary.AppendUvarint(a.slab, uint64(len(key))<<1)
-	}
-	a.slab = append(a.slab, key...)
+	a.slab = appendTerm(a.slab, a.last, field, key)
+	a.last = field
 }
 
 // termsOf returns the index entries of ev in a list of its own.

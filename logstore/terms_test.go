@@ -50,3 +50,28 @@ func TestTermList(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTermArena encodes the index entries of storetest.Gen events
+// into an arena as Append does, in batches of 1000, and reports the bytes
+// of the lists per event: every byte is fresh memory that the head keeps.
+func BenchmarkTermArena(b *testing.B) {
+	g := storetest.NewGen(7, 10)
+	now := time.Now()
+	evs := make([]*trail.Event, 1000)
+	for i := range evs {
+		evs[i] = g.Event(g.Tenant(), g.TimeIn(now.Add(-time.Hour), now))
+		evs[i].Normalize(now, func() string { return "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" })
+	}
+	var a termArena
+	bytes := 0
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%len(evs) == 0 {
+			a = termArena{}
+		}
+		bytes += len(a.of(evs[i%len(evs)], len(evs)-i%len(evs)))
+		i++
+	}
+	b.ReportMetric(float64(bytes)/float64(i), "list-B/event")
+}

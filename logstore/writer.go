@@ -103,12 +103,9 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 			e.ID = id
 		}
 		e.Normalize(now, nil)
-		if err := e.Validate(lim); err != nil {
-			return nil, trail.AtIndex(err, "events", i)
-		}
-		buf, split, err := e.AppendCanonicalParts(leaves.next(len(events) - i))
+		buf, split, err := e.AppendValidCanonicalParts(leaves.next(len(events)-i), lim)
 		if err != nil {
-			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "%v", err)
+			return nil, trail.AtIndex(err, "events", i)
 		}
 		if err := trail.CheckSize(buf, lim); err != nil {
 			return nil, trail.AtIndex(err, "events", i)
