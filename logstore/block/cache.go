@@ -21,7 +21,9 @@ type Cache struct {
 	maxEntries int // 0: no limit
 	bytes      int64
 	entries    map[cacheKey]*cacheEntry
-	head       cacheEntry // sentinel of the LRU list: head.next is the most recent
+	head       cacheEntry            // sentinel of the LRU list: head.next is the most recent
+	seen       map[cacheKey]struct{} // chunks refused once by admit, at most maxSeen
+	maxSeen    int
 	hits       uint64
 	misses     uint64
 	evictions  uint64
@@ -54,9 +56,41 @@ func NewCache(maxBytes int64) *Cache {
 }
 
 func newCache(maxBytes int64, maxEntries int) *Cache {
-	c := &Cache{maxBytes: maxBytes, maxEntries: maxEntries, entries: make(map[cacheKey]*cacheEntry)}
+	c := &Cache{maxBytes: maxBytes, maxEntries: maxEntries, entries: make(map[cacheKey]*cacheEntry),
+		seen: make(map[cacheKey]struct{}), maxSeen: seenChunks(maxBytes, maxEntries)}
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c
+}
+
+// seenChunks returns how many refused chunks a cache of maxBytes or
+// maxEntries (when not 0) remembers for admit: four times the chunks it
+// holds, counting 64 KiB a chunk, at least 1024 and at most 1<<20.
+func seenChunks(maxBytes int64, maxEntries int) int {
+	n := maxBytes >> 16
+	if maxEntries > 0 {
+		n = int64(maxEntries)
+	}
+	return int(min(max(4*n, 1024), 1<<20))
+}
+
+// admit reports whether a chunk read sparsely (see Reader.worthCaching)
+// should be cached: true the second time it is asked about k within the
+// last maxSeen refusals, false the first time. A chunk that sparse reads
+// keep coming back to (the newest chunks of a tenant, which most actors
+// have rows in) is thus cached after two decodings, and one read once
+// (an old row of a rare actor) never takes a place in the cache.
+func (c *Cache) admit(k cacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[k]; ok {
+		delete(c.seen, k)
+		return true
+	}
+	if len(c.seen) >= c.maxSeen {
+		clear(c.seen)
+	}
+	c.seen[k] = struct{}{}
+	return false
 }
 
 // privateCacheChunks is the number of chunks a Reader opened without a
@@ -179,7 +213,11 @@ func (d *decodedChunk) size() int64 {
 // recycle returns d's buffers to the pool once it is evicted and no
 // reading call holds it. The caller holds the cache's lock.
 func (d *decodedChunk) recycle() {
-	if d.evicted && d.refs == 0 {
+	switch {
+	case !d.evicted || d.refs > 0:
+	case d.scratch:
+		scratchPool.Put(d)
+	default:
 		chunkPool.Put(d)
 	}
 }

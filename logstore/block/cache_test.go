@@ -269,3 +269,70 @@ func TestRowsPrefetchReleases(t *testing.T) {
 		cache.mu.Unlock()
 	}
 }
+
+// TestRowsSparse checks the cache admission of chunks that a Rows call
+// reads only a few rows of (see Reader.worthCaching): the first such call
+// decodes them without caching, the second caches them, the third finds
+// them; a call that reads many rows of a chunk caches it at once. Rows
+// returns the same data in every case.
+func TestRowsSparse(t *testing.T) {
+	rows := smallRows(1280)
+	file, _ := writeRows(t, rows, 0, Options{ChunkRows: 128})
+	cache := NewCache(1 << 30)
+	r, err := OpenWith("sparse", bytes.NewReader(file), int64(len(file)), Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(set []uint32) CacheStats {
+		t.Helper()
+		before := cache.Stats()
+		err := r.Rows(set, func(row int, data []byte) error {
+			if !bytes.Equal(data, rows[row].data) {
+				return fmt.Errorf("row %d: got %.30q, want %.30q", row, data, rows[row].data)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := cache.Stats()
+		return CacheStats{Hits: after.Hits - before.Hits, Misses: after.Misses - before.Misses, Entries: after.Entries - before.Entries}
+	}
+	sparse := []uint32{1279, 1100, 1000, 700, 500, 130, 5} // one row in each of 7 chunks
+	for i, want := range []CacheStats{
+		{Misses: 7},             // decoded, not cached
+		{Misses: 7, Entries: 7}, // decoded again: now cached
+		{Hits: 7},
+	} {
+		if got := read(sparse); got != want {
+			t.Errorf("sparse read %d: got %+v, want %+v", i+1, got, want)
+		}
+	}
+	dense := make([]uint32, 0, 64)
+	for row := 256; row < 384; row += 2 { // half of chunk 2, not read yet
+		dense = append(dense, uint32(row))
+	}
+	if got, want := read(dense), (CacheStats{Misses: 1, Entries: 1}); got != want {
+		t.Errorf("dense read: got %+v, want %+v", got, want)
+	}
+	if got, want := read(dense[:1]), (CacheStats{Hits: 1}); got != want {
+		t.Errorf("sparse read of a cached chunk: got %+v, want %+v", got, want)
+	}
+}
+
+// TestCacheAdmitBound checks that the keys admit remembers stay bounded.
+func TestCacheAdmitBound(t *testing.T) {
+	c := NewCache(1 << 20)
+	for i := range 10 * c.maxSeen {
+		if c.admit(cacheKey{1, i}) {
+			t.Fatalf("chunk %d admitted on first sight", i)
+		}
+		if len(c.seen) > c.maxSeen {
+			t.Fatalf("after %d chunks: %d remembered, want at most %d", i+1, len(c.seen), c.maxSeen)
+		}
+	}
+	k := cacheKey{2, 0}
+	if c.admit(k) || !c.admit(k) || c.admit(k) {
+		t.Error("a chunk asked about three times: want refused, admitted, refused")
+	}
+}

@@ -53,6 +53,7 @@ type decodedChunk struct {
 	gone    []bool
 	refs    int
 	evicted bool
+	scratch bool // from scratchPool, never cached
 }
 
 // Open reads the footer and the index of the block file name, of size
@@ -469,7 +470,7 @@ func (r *Reader) Row(i int) ([]byte, error) {
 		return nil, nil
 	}
 	ci := r.chunkOf(i)
-	c, err := r.acquire(ci)
+	c, err := r.acquire(ci, true)
 	if err != nil {
 		return nil, err
 	}
@@ -499,10 +500,14 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		c    *decodedChunk
 		last int // index in rows of the chunk's last row
 	}
+	type need struct {
+		last int // index in rows of the chunk's last row
+		n    int // rows of the chunk in rows
+	}
 	var (
 		chunkOf = make([]int32, len(rows))
 		open    = make(map[int]*held) // only the chunks read and not yet released
-		last    = make(map[int]int)
+		needs   = make(map[int]need)
 		order   []int // the chunks in the order rows first need them
 	)
 	for i, row := range rows {
@@ -512,12 +517,17 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		}
 		ci := r.chunkOf(int(row))
 		chunkOf[i] = int32(ci)
-		if _, seen := last[ci]; !seen {
+		nd, seen := needs[ci]
+		if !seen {
 			order = append(order, ci)
 		}
-		last[ci] = i
+		needs[ci] = need{last: i, n: nd.n + 1}
 	}
-	pf := r.prefetch(order)
+	keep := make([]bool, len(order))
+	for k, ci := range order {
+		keep[k] = r.worthCaching(ci, needs[ci].n)
+	}
+	pf := r.prefetch(order, keep)
 	defer func() {
 		for _, h := range open {
 			r.cache.release(h.c)
@@ -538,7 +548,7 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 			if err != nil {
 				return err
 			}
-			h = &held{c: c, last: last[ci]}
+			h = &held{c: c, last: needs[ci].last}
 			open[ci] = h
 		}
 		j := int(row) - r.chunks[ci].firstRow
@@ -558,6 +568,24 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 	return nil
 }
 
+// sparseFraction: a Rows call that reads fewer than 1/sparseFraction of a
+// chunk's rows decodes the chunk without caching it (see worthCaching).
+const sparseFraction = 16
+
+// worthCaching reports whether a call that reads n rows of chunk ci should
+// keep the decoded chunk in the cache. A chunk read for a row or two (a
+// rare value's matches, one per chunk) is decoded into a pooled buffer
+// and dropped after the call, unless the cache admits it because it was
+// read so before (Cache.admit): caching it at once would hold some 70 KB
+// for a few hundred bytes of use and evict chunks that denser reads fill,
+// and each new cache entry is memory the process may never have touched
+// (page faults cost more than the decompression on a fresh process, see
+// docs/design/logstore-bench.md, stop 16). A chunk already cached is used
+// either way.
+func (r *Reader) worthCaching(ci, n int) bool {
+	return n*sparseFraction >= r.chunks[ci].rows
+}
+
 // prefetcher hands a Rows call its chunks in order, acquiring (and so
 // decompressing) those after the first from worker goroutines, so that
 // chunks missing from the cache are decompressed on several cores while
@@ -567,6 +595,7 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 type prefetcher struct {
 	r      *Reader
 	order  []int
+	keep   []bool         // per chunk of order: cache it (see worthCaching)
 	taken  int            // chunks handed out by next
 	slots  []prefetchSlot // for order[1:], when prefetching
 	tokens chan struct{}  // one per chunk acquired and not yet taken
@@ -591,9 +620,10 @@ const (
 )
 
 // prefetch returns the prefetcher of the chunks order, its workers
-// started when there are enough chunks and cores.
-func (r *Reader) prefetch(order []int) *prefetcher {
-	p := &prefetcher{r: r, order: order}
+// started when there are enough chunks and cores; keep[k] tells whether
+// to cache order[k] (see worthCaching).
+func (r *Reader) prefetch(order []int, keep []bool) *prefetcher {
+	p := &prefetcher{r: r, order: order, keep: keep}
 	workers := min(prefetchWorkers, runtime.GOMAXPROCS(0), len(order)-1)
 	if len(order) < prefetchMin || workers < 1 {
 		return p
@@ -637,7 +667,7 @@ func (p *prefetcher) worker() {
 			return
 		}
 		s := &p.slots[k]
-		s.c, s.err = p.r.acquire(p.order[k])
+		s.c, s.err = p.r.acquire(p.order[k], p.keep[k])
 		close(s.done)
 	}
 }
@@ -647,7 +677,7 @@ func (p *prefetcher) next() (*decodedChunk, error) {
 	k := p.taken
 	p.taken++
 	if p.slots == nil || k == 0 {
-		return p.r.acquire(p.order[k])
+		return p.r.acquire(p.order[k], p.keep[k])
 	}
 	s := &p.slots[k]
 	<-s.done
@@ -677,11 +707,21 @@ func (p *prefetcher) stop() {
 	}
 }
 
-// acquire returns chunk ci, decoded, from the cache or the file. The
-// caller must release it.
-func (r *Reader) acquire(ci int) (*decodedChunk, error) {
+// acquire returns chunk ci, decoded, from the cache or the file; a chunk
+// decoded from the file is cached when keep is true or the cache admits it
+// (Cache.admit), else recycled when released. The caller must release it.
+func (r *Reader) acquire(ci int, keep bool) (*decodedChunk, error) {
 	k := cacheKey{r.id, ci}
 	if c := r.cache.get(k); c != nil {
+		return c, nil
+	}
+	if !keep && !r.cache.admit(k) {
+		c := scratchPool.Get().(*decodedChunk)
+		if err := r.decodeChunk(ci, c); err != nil {
+			scratchPool.Put(c)
+			return nil, err
+		}
+		c.refs, c.evicted = 1, true // recycled when released
 		return c, nil
 	}
 	c := chunkPool.Get().(*decodedChunk)
@@ -696,7 +736,21 @@ func (r *Reader) acquire(ci int) (*decodedChunk, error) {
 // release gives back a chunk returned by acquire.
 func (r *Reader) release(c *decodedChunk) { r.cache.release(c) }
 
-var chunkPool = sync.Pool{New: func() any { return new(decodedChunk) }}
+// chunkPool recycles the decoded chunks that left the cache; scratchPool
+// those decoded for one call and never cached, whose buffers are at least
+// scratchBytes so that they fit most chunks: a process that reads chunks
+// without caching them then reuses a few buffers instead of allocating
+// (and page-faulting) one for each chunk whose payload is a little larger
+// than the last.
+var (
+	chunkPool   = sync.Pool{New: func() any { return new(decodedChunk) }}
+	scratchPool = sync.Pool{New: func() any { return &decodedChunk{scratch: true} }}
+)
+
+// scratchBytes is the least capacity of a scratch chunk's buffer: the
+// payload of a default chunk of realistic events (DefaultChunkRows rows of
+// about 600 bytes) with room to spare.
+const scratchBytes = 128 << 10
 
 // scratch buffers for compressed chunk bytes.
 var compPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -754,6 +808,9 @@ func (r *Reader) decodeChunk(ci int, c *decodedChunk) error {
 	if err != nil {
 		return err
 	}
+	if c.scratch && cap(c.data) < m.rawLen {
+		c.data = make([]byte, 0, max(m.rawLen, scratchBytes))
+	}
 	c.data, err = decoder().DecodeAll(comp, slices.Grow(c.data[:0], m.rawLen))
 	if err != nil || len(c.data) != m.rawLen {
 		return r.errorf(m.off, "chunk %d: does not decompress to %d bytes: %v", ci, m.rawLen, err)
@@ -795,8 +852,8 @@ func (r *Reader) Scan(from, to int, fn func(row int, data []byte) error) error {
 	if from == to {
 		return nil
 	}
-	c := chunkPool.Get().(*decodedChunk)
-	defer chunkPool.Put(c)
+	c := scratchPool.Get().(*decodedChunk)
+	defer scratchPool.Put(c)
 	for ci := r.chunkOf(from); ci < len(r.chunks) && r.chunks[ci].firstRow < to; ci++ {
 		m := &r.chunks[ci]
 		if err := r.decodeChunk(ci, c); err != nil {
