@@ -24,6 +24,7 @@ type Cache struct {
 	head       cacheEntry            // sentinel of the LRU list: head.next is the most recent
 	seen       map[cacheKey]struct{} // chunks refused once by admit, at most maxSeen
 	maxSeen    int
+	spare      []*decodedChunk // scratch chunks to reuse, at most maxSpare
 	hits       uint64
 	misses     uint64
 	evictions  uint64
@@ -145,7 +146,7 @@ func (c *Cache) put(k cacheKey, d *decodedChunk) *decodedChunk {
 	if e := c.entries[k]; e != nil {
 		d.evicted = true
 		d.refs--
-		d.recycle()
+		c.recycle(d)
 		e.c.refs++
 		return e.c
 	}
@@ -167,7 +168,7 @@ func (c *Cache) put(k cacheKey, d *decodedChunk) *decodedChunk {
 func (c *Cache) release(d *decodedChunk) {
 	c.mu.Lock()
 	d.refs--
-	d.recycle()
+	c.recycle(d)
 	c.mu.Unlock()
 }
 
@@ -192,7 +193,7 @@ func (c *Cache) evict(e *cacheEntry) {
 	c.bytes -= e.size
 	c.evictions++
 	e.c.evicted = true
-	e.c.recycle()
+	c.recycle(e.c)
 }
 
 func (c *Cache) unlink(e *cacheEntry) {
@@ -210,16 +211,51 @@ func (d *decodedChunk) size() int64 {
 	return int64(cap(d.data)+4*cap(d.start)+cap(d.gone)) + 128
 }
 
-// recycle returns d's buffers to the pool once it is evicted and no
-// reading call holds it. The caller holds the cache's lock.
-func (d *decodedChunk) recycle() {
+// recycle returns d's buffers, once it is evicted and no reading call
+// holds it, to the spare scratch chunks when it is one and there is room,
+// else to chunkPool. The caller holds the cache's lock.
+func (c *Cache) recycle(d *decodedChunk) {
 	switch {
 	case !d.evicted || d.refs > 0:
 	case d.scratch:
-		scratchPool.Put(d)
+		if len(c.spare) < maxSpare {
+			c.spare = append(c.spare, d)
+		}
 	default:
 		chunkPool.Put(d)
 	}
+}
+
+// maxSpare bounds the spare scratch chunks of a Cache: enough for a few
+// reads at once, each with its prefetching workers (prefetchWorkers).
+const maxSpare = 16
+
+// scratch returns a chunk to decode into for one reading call, never
+// cached: a spare one, else a new one. The caller gives it back with
+// release once it is marked evicted with one reference, or with
+// putScratch. Spare chunks are kept by the Cache, not in a sync.Pool,
+// whose contents every garbage collection drops: the runtime then returns
+// their pages to the operating system, and faulting them in again cost a
+// fresh process more than decompressing (docs/design/logstore-bench.md,
+// stop 16).
+func (c *Cache) scratch() *decodedChunk {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.spare); n > 0 {
+		d := c.spare[n-1]
+		c.spare[n-1] = nil
+		c.spare = c.spare[:n-1]
+		return d
+	}
+	return &decodedChunk{scratch: true}
+}
+
+// putScratch gives back a chunk from scratch that holds no reference.
+func (c *Cache) putScratch(d *decodedChunk) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d.refs, d.evicted = 0, true
+	c.recycle(d)
 }
 
 // watch arranges for r's entries to leave the cache once r is unreachable.

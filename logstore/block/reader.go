@@ -53,7 +53,7 @@ type decodedChunk struct {
 	gone    []bool
 	refs    int
 	evicted bool
-	scratch bool // from scratchPool, never cached
+	scratch bool // from Cache.scratch, never cached
 }
 
 // Open reads the footer and the index of the block file name, of size
@@ -716,9 +716,9 @@ func (r *Reader) acquire(ci int, keep bool) (*decodedChunk, error) {
 		return c, nil
 	}
 	if !keep && !r.cache.admit(k) {
-		c := scratchPool.Get().(*decodedChunk)
+		c := r.cache.scratch()
 		if err := r.decodeChunk(ci, c); err != nil {
-			scratchPool.Put(c)
+			r.cache.putScratch(c)
 			return nil, err
 		}
 		c.refs, c.evicted = 1, true // recycled when released
@@ -736,20 +736,14 @@ func (r *Reader) acquire(ci int, keep bool) (*decodedChunk, error) {
 // release gives back a chunk returned by acquire.
 func (r *Reader) release(c *decodedChunk) { r.cache.release(c) }
 
-// chunkPool recycles the decoded chunks that left the cache; scratchPool
-// those decoded for one call and never cached, whose buffers are at least
-// scratchBytes so that they fit most chunks: a process that reads chunks
-// without caching them then reuses a few buffers instead of allocating
-// (and page-faulting) one for each chunk whose payload is a little larger
-// than the last.
-var (
-	chunkPool   = sync.Pool{New: func() any { return new(decodedChunk) }}
-	scratchPool = sync.Pool{New: func() any { return &decodedChunk{scratch: true} }}
-)
+// chunkPool recycles the decoded chunks that left the cache.
+var chunkPool = sync.Pool{New: func() any { return new(decodedChunk) }}
 
-// scratchBytes is the least capacity of a scratch chunk's buffer: the
-// payload of a default chunk of realistic events (DefaultChunkRows rows of
-// about 600 bytes) with room to spare.
+// scratchBytes is the least capacity of the buffer of a scratch chunk
+// (Cache.scratch): the payload of a default chunk of realistic events
+// (DefaultChunkRows rows of about 600 bytes) with room to spare, so that
+// the few spare buffers fit most chunks instead of being replaced for
+// each chunk a little larger than the last.
 const scratchBytes = 128 << 10
 
 // scratch buffers for compressed chunk bytes.
@@ -852,8 +846,8 @@ func (r *Reader) Scan(from, to int, fn func(row int, data []byte) error) error {
 	if from == to {
 		return nil
 	}
-	c := scratchPool.Get().(*decodedChunk)
-	defer scratchPool.Put(c)
+	c := r.cache.scratch()
+	defer r.cache.putScratch(c)
 	for ci := r.chunkOf(from); ci < len(r.chunks) && r.chunks[ci].firstRow < to; ci++ {
 		m := &r.chunks[ci]
 		if err := r.decodeChunk(ci, c); err != nil {
