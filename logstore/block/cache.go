@@ -21,9 +21,7 @@ type Cache struct {
 	maxEntries int // 0: no limit
 	bytes      int64
 	entries    map[cacheKey]*cacheEntry
-	head       cacheEntry            // sentinel of the LRU list: head.next is the most recent
-	seen       map[cacheKey]struct{} // chunks refused once by admit, at most maxSeen
-	maxSeen    int
+	head       cacheEntry      // sentinel of the LRU list: head.next is the most recent
 	spare      []*decodedChunk // scratch chunks to reuse, at most maxSpare
 	hits       uint64
 	misses     uint64
@@ -57,41 +55,9 @@ func NewCache(maxBytes int64) *Cache {
 }
 
 func newCache(maxBytes int64, maxEntries int) *Cache {
-	c := &Cache{maxBytes: maxBytes, maxEntries: maxEntries, entries: make(map[cacheKey]*cacheEntry),
-		seen: make(map[cacheKey]struct{}), maxSeen: seenChunks(maxBytes, maxEntries)}
+	c := &Cache{maxBytes: maxBytes, maxEntries: maxEntries, entries: make(map[cacheKey]*cacheEntry)}
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c
-}
-
-// seenChunks returns how many refused chunks a cache of maxBytes or
-// maxEntries (when not 0) remembers for admit: four times the chunks it
-// holds, counting 64 KiB a chunk, at least 1024 and at most 1<<20.
-func seenChunks(maxBytes int64, maxEntries int) int {
-	n := maxBytes >> 16
-	if maxEntries > 0 {
-		n = int64(maxEntries)
-	}
-	return int(min(max(4*n, 1024), 1<<20))
-}
-
-// admit reports whether a chunk read sparsely (see Reader.worthCaching)
-// should be cached: true the second time it is asked about k within the
-// last maxSeen refusals, false the first time. A chunk that sparse reads
-// keep coming back to (the newest chunks of a tenant, which most actors
-// have rows in) is thus cached after two decodings, and one read once
-// (an old row of a rare actor) never takes a place in the cache.
-func (c *Cache) admit(k cacheKey) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.seen[k]; ok {
-		delete(c.seen, k)
-		return true
-	}
-	if len(c.seen) >= c.maxSeen {
-		clear(c.seen)
-	}
-	c.seen[k] = struct{}{}
-	return false
 }
 
 // privateCacheChunks is the number of chunks a Reader opened without a
@@ -112,20 +78,22 @@ func (c *Cache) Stats() CacheStats {
 // readerIDs numbers Readers for cache keys.
 var readerIDs atomic.Uint64
 
-// get returns the chunk under k with a reference taken, or nil.
-func (c *Cache) get(k cacheKey) *decodedChunk {
+// get returns the chunk under k with a reference taken when it holds rows
+// want (all rows when want is nil, see decodedChunk.holds), else nil and
+// whether a partial chunk lacking some of them is cached under k.
+func (c *Cache) get(k cacheKey, want []int) (d *decodedChunk, partial bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[k]
-	if e == nil {
+	if e == nil || !e.c.holds(want) {
 		c.misses++
-		return nil
+		return nil, e != nil
 	}
 	c.hits++
 	c.unlink(e)
 	c.pushFront(e)
 	e.c.refs++
-	return e.c
+	return e.c, false
 }
 
 // has reports whether k is cached, without taking a reference: by the
@@ -143,7 +111,10 @@ func (c *Cache) put(k cacheKey, d *decodedChunk) *decodedChunk {
 	size := d.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.entries[k]; e != nil {
+	if e := c.entries[k]; e != nil && e.c.held != nil && d.held == nil {
+		c.evict(e) // a whole chunk replaces a partial one
+		c.evictions--
+	} else if e != nil {
 		d.evicted = true
 		d.refs--
 		c.recycle(d)
@@ -208,7 +179,7 @@ func (c *Cache) pushFront(e *cacheEntry) {
 
 // size estimates the memory a decoded chunk holds.
 func (d *decodedChunk) size() int64 {
-	return int64(cap(d.data)+4*cap(d.start)+cap(d.gone)) + 128
+	return int64(cap(d.data)+4*cap(d.start)+cap(d.gone)+cap(d.held)) + 128
 }
 
 // recycle returns d's buffers, once it is evicted and no reading call
@@ -221,6 +192,7 @@ func (c *Cache) recycle(d *decodedChunk) {
 		if len(c.spare) < maxSpare {
 			c.spare = append(c.spare, d)
 		}
+	case d.held != nil: // partial: left to the garbage collector
 	default:
 		chunkPool.Put(d)
 	}
