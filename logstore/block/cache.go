@@ -96,12 +96,14 @@ func (c *Cache) get(k cacheKey, want []int) (d *decodedChunk, partial bool) {
 	return e.c, false
 }
 
-// has reports whether k is cached, without taking a reference: by the
-// time the caller acts on the answer it may be stale.
-func (c *Cache) has(k cacheKey) bool {
+// has reports whether k is cached with rows want (all rows when want is
+// nil), without taking a reference: by the time the caller acts on the
+// answer it may be stale.
+func (c *Cache) has(k cacheKey, want []int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.entries[k] != nil
+	e := c.entries[k]
+	return e != nil && e.c.holds(want)
 }
 
 // put caches d (referenced once, by the caller) under k and returns the

@@ -643,8 +643,8 @@ func (r *Reader) prefetch(order []int, want [][]int) *prefetcher {
 		return p
 	}
 	cold := 0
-	for _, ci := range order[1:] {
-		if !r.cache.has(cacheKey{r.id, ci}) {
+	for k, ci := range order[1:] {
+		if !r.cache.has(cacheKey{r.id, ci}, want[k+1]) {
 			if cold++; cold == prefetchMin {
 				break
 			}
