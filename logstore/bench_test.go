@@ -40,10 +40,19 @@ func openBench(tb testing.TB, dir string) *logstore.Store {
 }
 
 // openBenchWith is openBench encrypting at rest with ring, if not nil.
+// TRAIL_BENCH_CHUNK_ROWS, when set, is the store's Options.ChunkRows.
 func openBenchWith(tb testing.TB, dir string, ring *keyring.Ring) *logstore.Store {
 	tb.Helper()
 	signer, verifier := testKey(tb)
-	s, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Encryption: ring})
+	chunkRows := 0
+	if v := os.Getenv("TRAIL_BENCH_CHUNK_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			tb.Fatalf("TRAIL_BENCH_CHUNK_ROWS=%q: want a positive number of rows", v)
+		}
+		chunkRows = n
+	}
+	s, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Encryption: ring, ChunkRows: chunkRows})
 	if err != nil {
 		tb.Fatalf("open %s: %v", dir, err)
 	}

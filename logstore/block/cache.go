@@ -21,7 +21,8 @@ type Cache struct {
 	maxEntries int // 0: no limit
 	bytes      int64
 	entries    map[cacheKey]*cacheEntry
-	head       cacheEntry // sentinel of the LRU list: head.next is the most recent
+	head       cacheEntry      // sentinel of the LRU list: head.next is the most recent
+	spare      []*decodedChunk // scratch chunks to reuse, at most maxSpare
 	hits       uint64
 	misses     uint64
 	evictions  uint64
@@ -77,28 +78,32 @@ func (c *Cache) Stats() CacheStats {
 // readerIDs numbers Readers for cache keys.
 var readerIDs atomic.Uint64
 
-// get returns the chunk under k with a reference taken, or nil.
-func (c *Cache) get(k cacheKey) *decodedChunk {
+// get returns the chunk under k with a reference taken when it holds rows
+// want (all rows when want is nil, see decodedChunk.holds), else nil and
+// whether a partial chunk lacking some of them is cached under k.
+func (c *Cache) get(k cacheKey, want []int) (d *decodedChunk, partial bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[k]
-	if e == nil {
+	if e == nil || !e.c.holds(want) {
 		c.misses++
-		return nil
+		return nil, e != nil
 	}
 	c.hits++
 	c.unlink(e)
 	c.pushFront(e)
 	e.c.refs++
-	return e.c
+	return e.c, false
 }
 
-// has reports whether k is cached, without taking a reference: by the
-// time the caller acts on the answer it may be stale.
-func (c *Cache) has(k cacheKey) bool {
+// has reports whether k is cached with rows want (all rows when want is
+// nil), without taking a reference: by the time the caller acts on the
+// answer it may be stale.
+func (c *Cache) has(k cacheKey, want []int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.entries[k] != nil
+	e := c.entries[k]
+	return e != nil && e.c.holds(want)
 }
 
 // put caches d (referenced once, by the caller) under k and returns the
@@ -108,10 +113,13 @@ func (c *Cache) put(k cacheKey, d *decodedChunk) *decodedChunk {
 	size := d.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.entries[k]; e != nil {
+	if e := c.entries[k]; e != nil && e.c.held != nil && d.held == nil {
+		c.evict(e) // a whole chunk replaces a partial one
+		c.evictions--
+	} else if e != nil {
 		d.evicted = true
 		d.refs--
-		d.recycle()
+		c.recycle(d)
 		e.c.refs++
 		return e.c
 	}
@@ -133,7 +141,7 @@ func (c *Cache) put(k cacheKey, d *decodedChunk) *decodedChunk {
 func (c *Cache) release(d *decodedChunk) {
 	c.mu.Lock()
 	d.refs--
-	d.recycle()
+	c.recycle(d)
 	c.mu.Unlock()
 }
 
@@ -158,7 +166,7 @@ func (c *Cache) evict(e *cacheEntry) {
 	c.bytes -= e.size
 	c.evictions++
 	e.c.evicted = true
-	e.c.recycle()
+	c.recycle(e.c)
 }
 
 func (c *Cache) unlink(e *cacheEntry) {
@@ -173,15 +181,55 @@ func (c *Cache) pushFront(e *cacheEntry) {
 
 // size estimates the memory a decoded chunk holds.
 func (d *decodedChunk) size() int64 {
-	return int64(cap(d.data)+4*cap(d.start)+cap(d.gone)) + 128
+	return int64(cap(d.data)+4*cap(d.start)+cap(d.gone)+cap(d.held)) + 128
 }
 
-// recycle returns d's buffers to the pool once it is evicted and no
-// reading call holds it. The caller holds the cache's lock.
-func (d *decodedChunk) recycle() {
-	if d.evicted && d.refs == 0 {
+// recycle returns d's buffers, once it is evicted and no reading call
+// holds it, to the spare scratch chunks when it is one and there is room,
+// else to chunkPool. The caller holds the cache's lock.
+func (c *Cache) recycle(d *decodedChunk) {
+	switch {
+	case !d.evicted || d.refs > 0:
+	case d.scratch:
+		if len(c.spare) < maxSpare {
+			c.spare = append(c.spare, d)
+		}
+	case d.held != nil: // partial: left to the garbage collector
+	default:
 		chunkPool.Put(d)
 	}
+}
+
+// maxSpare bounds the spare scratch chunks of a Cache: enough for a few
+// reads at once, each with its prefetching workers (prefetchWorkers).
+const maxSpare = 16
+
+// scratch returns a chunk to decode into for one reading call, never
+// cached: a spare one, else a new one. The caller gives it back with
+// release once it is marked evicted with one reference, or with
+// putScratch. Spare chunks are kept by the Cache, not in a sync.Pool,
+// whose contents every garbage collection drops: the runtime then returns
+// their pages to the operating system, and faulting them in again cost a
+// fresh process more than decompressing (docs/design/logstore-bench.md,
+// stop 16).
+func (c *Cache) scratch() *decodedChunk {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.spare); n > 0 {
+		d := c.spare[n-1]
+		c.spare[n-1] = nil
+		c.spare = c.spare[:n-1]
+		return d
+	}
+	return &decodedChunk{scratch: true}
+}
+
+// putScratch gives back a chunk from scratch that holds no reference.
+func (c *Cache) putScratch(d *decodedChunk) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d.refs, d.evicted = 0, true
+	c.recycle(d)
 }
 
 // watch arranges for r's entries to leave the cache once r is unreachable.

@@ -269,3 +269,110 @@ func TestRowsPrefetchReleases(t *testing.T) {
 		cache.mu.Unlock()
 	}
 }
+
+// TestRowsSparse checks how the cache keeps chunks that a Rows call reads
+// only a few rows of (see Reader.worthCaching): the first such call caches
+// only the rows it read, a call for the same rows finds them, a call for
+// other rows of those chunks caches them whole; a call that reads many
+// rows of a chunk caches it whole at once. Rows returns the same data in
+// every case.
+func TestRowsSparse(t *testing.T) {
+	rows := smallRows(1280)
+	file, _ := writeRows(t, rows, 0, Options{ChunkRows: 128})
+	cache := NewCache(1 << 30)
+	r, err := OpenWith("sparse", bytes.NewReader(file), int64(len(file)), Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := cache.Stats().Bytes
+	if _, err := r.Row(0); err != nil { // chunk 0, whole
+		t.Fatal(err)
+	}
+	whole = cache.Stats().Bytes - whole
+	read := func(set []uint32) CacheStats {
+		t.Helper()
+		before := cache.Stats()
+		err := r.Rows(set, func(row int, data []byte) error {
+			if !bytes.Equal(data, rows[row].data) {
+				return fmt.Errorf("row %d: got %.30q, want %.30q", row, data, rows[row].data)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := cache.Stats()
+		return CacheStats{Hits: after.Hits - before.Hits, Misses: after.Misses - before.Misses,
+			Entries: after.Entries - before.Entries, Bytes: after.Bytes - before.Bytes}
+	}
+	// Live rows of chunks 9, 8, 7, 5, 3 and 1: one or two of each (sparse),
+	// then another of each (other).
+	var sparse, other []uint32
+	for _, start := range []int{1279, 1100, 1000, 700, 500, 150} {
+		var live []uint32
+		for row := start; len(live) < 3; row-- {
+			if !r.IsErased(row) {
+				live = append(live, uint32(row))
+			}
+		}
+		sparse = append(sparse, live[0])
+		if start == 150 {
+			sparse = append(sparse, live[1])
+		}
+		other = append(other, live[2])
+	}
+	sparse = append(sparse, sparse[0]) // a repeat
+	got := read(sparse)
+	if got.Misses != 6 || got.Hits != 0 || got.Entries != 6 || got.Bytes >= whole {
+		t.Errorf("first sparse read: got %+v, want 6 misses and 6 entries of less than %d bytes in all", got, whole)
+	}
+	if got, want := read(sparse), (CacheStats{Hits: 6}); got != want {
+		t.Errorf("same rows again: got %+v, want %+v", got, want)
+	}
+	got = read(other)
+	if got.Misses != 6 || got.Hits != 0 || got.Entries != 0 || got.Bytes < 5*whole {
+		t.Errorf("other rows: got %+v, want 6 misses, the 6 entries now whole chunks", got)
+	}
+	if got, want := read(append(other, sparse...)), (CacheStats{Hits: 6}); got != want {
+		t.Errorf("all of those rows: got %+v, want %+v", got, want)
+	}
+	dense := make([]uint32, 0, 64)
+	for row := 256; row < 384; row += 2 { // half of chunk 2, not read yet
+		dense = append(dense, uint32(row))
+	}
+	if got, want := read(dense), (CacheStats{Misses: 1, Entries: 1}); got.Misses != want.Misses || got.Entries != want.Entries {
+		t.Errorf("dense read: got %+v, want %+v", got, want)
+	}
+	if got, want := read(dense[:1]), (CacheStats{Hits: 1}); got != want {
+		t.Errorf("sparse read of a whole cached chunk: got %+v, want %+v", got, want)
+	}
+	if got, err := r.Row(1279); err != nil || !bytes.Equal(got, rows[1279].data) {
+		t.Errorf("Row of a partly cached chunk: got %.30q, %v", got, err)
+	}
+}
+
+// TestPartialChunk checks decodedChunk.partial and holds, with repeated
+// and erased rows.
+func TestPartialChunk(t *testing.T) {
+	c := &decodedChunk{data: []byte("aabbbcdddd"), start: []uint32{0, 2, 5, 5, 6, 10}, gone: []bool{false, false, true, false, false}}
+	p := c.partial([]int{1, 1, 2, 4})
+	for j, want := range []string{"", "bbb", "", "", "dddd"} {
+		if got := string(p.data[p.start[j]:p.start[j+1]]); got != want {
+			t.Errorf("row %d: got %q, want %q", j, got, want)
+		}
+	}
+	if !slices.Equal(p.gone, c.gone) {
+		t.Errorf("gone: got %v, want %v", p.gone, c.gone)
+	}
+	for _, tc := range []struct {
+		want []int
+		ok   bool
+	}{{[]int{1}, true}, {[]int{1, 2, 4}, true}, {[]int{0, 1}, false}, {[]int{3}, false}, {nil, false}} {
+		if got := p.holds(tc.want); got != tc.ok {
+			t.Errorf("holds(%v): got %v, want %v", tc.want, got, tc.ok)
+		}
+	}
+	if !c.holds(nil) || !c.holds([]int{3}) {
+		t.Error("a whole chunk: want it to hold every row")
+	}
+}

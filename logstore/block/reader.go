@@ -53,6 +53,8 @@ type decodedChunk struct {
 	gone    []bool
 	refs    int
 	evicted bool
+	scratch bool   // from Cache.scratch, never cached
+	held    []bool // rows a partial chunk holds; nil when whole (see acquire)
 }
 
 // Open reads the footer and the index of the block file name, of size
@@ -469,7 +471,7 @@ func (r *Reader) Row(i int) ([]byte, error) {
 		return nil, nil
 	}
 	ci := r.chunkOf(i)
-	c, err := r.acquire(ci)
+	c, err := r.acquire(ci, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -499,10 +501,14 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		c    *decodedChunk
 		last int // index in rows of the chunk's last row
 	}
+	type need struct {
+		last int // index in rows of the chunk's last row
+		n    int // rows of the chunk in rows
+	}
 	var (
 		chunkOf = make([]int32, len(rows))
 		open    = make(map[int]*held) // only the chunks read and not yet released
-		last    = make(map[int]int)
+		needs   = make(map[int]need)
 		order   []int // the chunks in the order rows first need them
 	)
 	for i, row := range rows {
@@ -512,12 +518,30 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 		}
 		ci := r.chunkOf(int(row))
 		chunkOf[i] = int32(ci)
-		if _, seen := last[ci]; !seen {
+		nd, seen := needs[ci]
+		if !seen {
 			order = append(order, ci)
 		}
-		last[ci] = i
+		needs[ci] = need{last: i, n: nd.n + 1}
 	}
-	pf := r.prefetch(order)
+	// The rows wanted of each chunk read sparsely (nil: cache it whole).
+	want := make([][]int, len(order))
+	slot := make(map[int]int, len(order))
+	for k, ci := range order {
+		if !r.worthCaching(ci, needs[ci].n) {
+			want[k] = make([]int, 0, needs[ci].n)
+			slot[ci] = k
+		}
+	}
+	for i, ci := range chunkOf {
+		if k, ok := slot[int(ci)]; ok && ci >= 0 {
+			want[k] = append(want[k], int(rows[i])-r.chunks[ci].firstRow)
+		}
+	}
+	for _, js := range want {
+		slices.Sort(js)
+	}
+	pf := r.prefetch(order, want)
 	defer func() {
 		for _, h := range open {
 			r.cache.release(h.c)
@@ -538,7 +562,7 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 			if err != nil {
 				return err
 			}
-			h = &held{c: c, last: last[ci]}
+			h = &held{c: c, last: needs[ci].last}
 			open[ci] = h
 		}
 		j := int(row) - r.chunks[ci].firstRow
@@ -558,6 +582,24 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 	return nil
 }
 
+// sparseFraction: a Rows call that reads fewer than 1/sparseFraction of a
+// chunk's rows decodes the chunk without caching it (see worthCaching).
+const sparseFraction = 16
+
+// worthCaching reports whether a call that reads n rows of chunk ci should
+// cache the decoded chunk whole. A chunk read for a row or two (a rare
+// value's matches, one per chunk) is decoded into a scratch chunk instead
+// (Cache.scratch), and only the rows read are cached (a partial entry, a
+// few hundred bytes instead of some 70 KB); a later read that needs
+// other rows of it decodes it again and caches it whole. Caching it whole
+// at once would evict chunks that denser reads fill, and while the cache
+// grows each new entry is memory the process has never touched: its page
+// faults cost a fresh process four times the decompression
+// (docs/design/logstore-bench.md, stop 16).
+func (r *Reader) worthCaching(ci, n int) bool {
+	return n*sparseFraction >= r.chunks[ci].rows
+}
+
 // prefetcher hands a Rows call its chunks in order, acquiring (and so
 // decompressing) those after the first from worker goroutines, so that
 // chunks missing from the cache are decompressed on several cores while
@@ -567,6 +609,7 @@ func (r *Reader) Rows(rows []uint32, fn func(row int, data []byte) error) error 
 type prefetcher struct {
 	r      *Reader
 	order  []int
+	want   [][]int        // per chunk of order: the rows wanted, nil for all (see acquire)
 	taken  int            // chunks handed out by next
 	slots  []prefetchSlot // for order[1:], when prefetching
 	tokens chan struct{}  // one per chunk acquired and not yet taken
@@ -591,16 +634,17 @@ const (
 )
 
 // prefetch returns the prefetcher of the chunks order, its workers
-// started when there are enough chunks and cores.
-func (r *Reader) prefetch(order []int) *prefetcher {
-	p := &prefetcher{r: r, order: order}
+// started when there are enough chunks and cores; want[k] lists the rows
+// wanted of order[k] when it is read sparsely (see acquire).
+func (r *Reader) prefetch(order []int, want [][]int) *prefetcher {
+	p := &prefetcher{r: r, order: order, want: want}
 	workers := min(prefetchWorkers, runtime.GOMAXPROCS(0), len(order)-1)
 	if len(order) < prefetchMin || workers < 1 {
 		return p
 	}
 	cold := 0
-	for _, ci := range order[1:] {
-		if !r.cache.has(cacheKey{r.id, ci}) {
+	for k, ci := range order[1:] {
+		if !r.cache.has(cacheKey{r.id, ci}, want[k+1]) {
 			if cold++; cold == prefetchMin {
 				break
 			}
@@ -637,7 +681,7 @@ func (p *prefetcher) worker() {
 			return
 		}
 		s := &p.slots[k]
-		s.c, s.err = p.r.acquire(p.order[k])
+		s.c, s.err = p.r.acquire(p.order[k], p.want[k])
 		close(s.done)
 	}
 }
@@ -647,7 +691,7 @@ func (p *prefetcher) next() (*decodedChunk, error) {
 	k := p.taken
 	p.taken++
 	if p.slots == nil || k == 0 {
-		return p.r.acquire(p.order[k])
+		return p.r.acquire(p.order[k], p.want[k])
 	}
 	s := &p.slots[k]
 	<-s.done
@@ -677,14 +721,32 @@ func (p *prefetcher) stop() {
 	}
 }
 
-// acquire returns chunk ci, decoded, from the cache or the file. The
-// caller must release it.
-func (r *Reader) acquire(ci int) (*decodedChunk, error) {
+// acquire returns chunk ci, decoded, from the cache or the file, with at
+// least the rows want (sorted, relative to the chunk) or, when want is
+// nil, all of them. A chunk decoded from the file is cached whole when
+// want is nil or the cache held some of its rows but not those wanted;
+// else it is decoded into a scratch chunk, recycled when released, and
+// the cache keeps only the rows wanted (see worthCaching). The caller
+// must release the chunk.
+func (r *Reader) acquire(ci int, want []int) (*decodedChunk, error) {
 	k := cacheKey{r.id, ci}
-	if c := r.cache.get(k); c != nil {
+	c, partial := r.cache.get(k, want)
+	if c != nil {
 		return c, nil
 	}
-	c := chunkPool.Get().(*decodedChunk)
+	if want != nil && !partial {
+		c := r.cache.scratch()
+		if err := r.decodeChunk(ci, c); err != nil {
+			r.cache.putScratch(c)
+			return nil, err
+		}
+		pc := c.partial(want)
+		pc.refs = 1
+		r.cache.release(r.cache.put(k, pc))
+		c.refs, c.evicted = 1, true // recycled when released
+		return c, nil
+	}
+	c = chunkPool.Get().(*decodedChunk)
 	if err := r.decodeChunk(ci, c); err != nil {
 		chunkPool.Put(c)
 		return nil, err
@@ -696,7 +758,58 @@ func (r *Reader) acquire(ci int) (*decodedChunk, error) {
 // release gives back a chunk returned by acquire.
 func (r *Reader) release(c *decodedChunk) { r.cache.release(c) }
 
+// partial returns a new chunk that holds only rows want (sorted) of c:
+// start and gone as in c, held marking the rows it holds, data theirs
+// only (the rows it lacks are empty).
+func (c *decodedChunk) partial(want []int) *decodedChunk {
+	n := len(c.gone)
+	p := &decodedChunk{start: make([]uint32, n+1), gone: slices.Clone(c.gone), held: make([]bool, n)}
+	size := 0
+	for i, j := range want {
+		if i == 0 || j != want[i-1] {
+			size += int(c.start[j+1] - c.start[j])
+		}
+	}
+	p.data = make([]byte, 0, size)
+	for j, i := 0, 0; j < n; j++ {
+		p.start[j] = uint32(len(p.data))
+		if i < len(want) && want[i] == j {
+			p.data = append(p.data, c.data[c.start[j]:c.start[j+1]]...)
+			p.held[j] = true
+			for i < len(want) && want[i] == j {
+				i++
+			}
+		}
+	}
+	p.start[n] = uint32(len(p.data))
+	return p
+}
+
+// holds reports whether c holds rows want: all of them when c is whole.
+func (c *decodedChunk) holds(want []int) bool {
+	if c.held == nil {
+		return true
+	}
+	if want == nil {
+		return false
+	}
+	for _, j := range want {
+		if !c.held[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// chunkPool recycles the decoded chunks that left the cache.
 var chunkPool = sync.Pool{New: func() any { return new(decodedChunk) }}
+
+// scratchBytes is the least capacity of the buffer of a scratch chunk
+// (Cache.scratch): the payload of a default chunk of realistic events
+// (DefaultChunkRows rows of about 600 bytes) with room to spare, so that
+// the few spare buffers fit most chunks instead of being replaced for
+// each chunk a little larger than the last.
+const scratchBytes = 128 << 10
 
 // scratch buffers for compressed chunk bytes.
 var compPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -754,6 +867,9 @@ func (r *Reader) decodeChunk(ci int, c *decodedChunk) error {
 	if err != nil {
 		return err
 	}
+	if c.scratch && cap(c.data) < m.rawLen {
+		c.data = make([]byte, 0, max(m.rawLen, scratchBytes))
+	}
 	c.data, err = decoder().DecodeAll(comp, slices.Grow(c.data[:0], m.rawLen))
 	if err != nil || len(c.data) != m.rawLen {
 		return r.errorf(m.off, "chunk %d: does not decompress to %d bytes: %v", ci, m.rawLen, err)
@@ -795,8 +911,8 @@ func (r *Reader) Scan(from, to int, fn func(row int, data []byte) error) error {
 	if from == to {
 		return nil
 	}
-	c := chunkPool.Get().(*decodedChunk)
-	defer chunkPool.Put(c)
+	c := r.cache.scratch()
+	defer r.cache.putScratch(c)
 	for ci := r.chunkOf(from); ci < len(r.chunks) && r.chunks[ci].firstRow < to; ci++ {
 		m := &r.chunks[ci]
 		if err := r.decodeChunk(ci, c); err != nil {
