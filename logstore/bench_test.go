@@ -44,14 +44,7 @@ func openBench(tb testing.TB, dir string) *logstore.Store {
 func openBenchWith(tb testing.TB, dir string, ring *keyring.Ring) *logstore.Store {
 	tb.Helper()
 	signer, verifier := testKey(tb)
-	chunkRows := 0
-	if v := os.Getenv("TRAIL_BENCH_CHUNK_ROWS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			tb.Fatalf("TRAIL_BENCH_CHUNK_ROWS=%q: want a positive number of rows", v)
-		}
-		chunkRows = n
-	}
+	chunkRows := envInt(tb, "TRAIL_BENCH_CHUNK_ROWS", 0)
 	s, err := logstore.Open(logstore.Options{Dir: dir, Signer: signer, Verifier: verifier, ServerName: "trail.test", Encryption: ring, ChunkRows: chunkRows})
 	if err != nil {
 		tb.Fatalf("open %s: %v", dir, err)
@@ -173,13 +166,19 @@ func pageFaults(tb testing.TB) int64 {
 // scaleEvents is the size of BenchmarkScale's store: TRAIL_BENCH_EVENTS,
 // default one million.
 func scaleEvents(b *testing.B) int {
-	v := os.Getenv("TRAIL_BENCH_EVENTS")
+	return envInt(b, "TRAIL_BENCH_EVENTS", 1_000_000)
+}
+
+// envInt returns the positive integer in the environment variable name
+// ("_" may group digits: 10_000_000), or def when it is unset.
+func envInt(tb testing.TB, name string, def int) int {
+	v := os.Getenv(name)
 	if v == "" {
-		return 1_000_000
+		return def
 	}
 	n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
 	if err != nil || n <= 0 {
-		b.Fatalf("TRAIL_BENCH_EVENTS=%q: want a positive number of events", v)
+		tb.Fatalf("%s=%q: want a positive number", name, v)
 	}
 	return n
 }

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -177,20 +175,6 @@ func dropPageCache(b *testing.B) {
 	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0); err != nil {
 		b.Fatalf("drop page cache (TRAIL_BENCH_DROP_CACHES=1 needs root): %v", err)
 	}
-}
-
-// envInt returns the positive integer in the environment variable name,
-// or def when it is unset.
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive number", name, v)
-	}
-	return n
 }
 
 func median(v []float64) float64 {

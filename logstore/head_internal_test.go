@@ -53,11 +53,13 @@ func TestHeadIDCollision(t *testing.T) {
 // the key has one entry or several, and prefixes union them.
 func TestHeadPostings(t *testing.T) {
 	terms := func(pairs ...string) termList {
-		var a termArena
+		var l []byte
+		last := ""
 		for i := 0; i < len(pairs); i += 2 {
-			a.append(pairs[i], pairs[i+1])
+			l = appendTerm(l, last, pairs[i], pairs[i+1])
+			last = pairs[i]
 		}
-		return termList(a.slab)
+		return termList(l)
 	}
 	h := newHeadSeg(0, nil)
 	rows := []termList{

@@ -138,7 +138,6 @@ func appendTerm(l []byte, last, field, key string) []byte {
 // few shared slabs instead of one allocation per event.
 type termArena struct {
 	slab []byte
-	last string // the field of the last entry that append added
 }
 
 const (
@@ -164,15 +163,8 @@ func (a *termArena) of(ev *trail.Event, remaining int) termList {
 		slab = appendTerm(slab, last, field, key)
 		last = field
 	})
-	a.slab, a.last = slab, ""
+	a.slab = slab
 	return termList(slab[start:len(slab):len(slab)])
-}
-
-// append adds the entry (field, key) to the list that the slab ends with,
-// for tests that build lists by hand.
-func (a *termArena) append(field, key string) {
-	a.slab = appendTerm(a.slab, a.last, field, key)
-	a.last = field
 }
 
 // termsOf returns the index entries of ev in a list of its own.

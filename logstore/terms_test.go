@@ -51,6 +51,28 @@ func TestTermList(t *testing.T) {
 	}
 }
 
+// TestTermFieldCodes checks that termField and termFieldCode, two
+// switches, name the same field for every code, and that a field without
+// a code is stored by name.
+func TestTermFieldCodes(t *testing.T) {
+	seen := map[string]bool{}
+	for code := uint64(1); code < termFieldCodes; code++ {
+		f := termField(code)
+		if f == "" || seen[f] {
+			t.Fatalf("termField(%d) = %q: empty or named twice", code, f)
+		}
+		seen[f] = true
+		if got := termFieldCode(f); got != code {
+			t.Errorf("termFieldCode(%q) = %d, want %d", f, got, code)
+		}
+	}
+	l := appendTerm(nil, "", "metadata.plan", "pro")
+	it := termList(l).iter()
+	if !it.next() || it.field != "metadata.plan" || it.key != "pro" || it.next() {
+		t.Errorf("a field without a code: got %q %q", it.field, it.key)
+	}
+}
+
 // BenchmarkTermArena encodes the index entries of storetest.Gen events
 // into an arena as Append does, in batches of 1000, and reports the bytes
 // of the lists per event: every byte is fresh memory that the head keeps.
