@@ -62,19 +62,12 @@ func (s *Store) Append(ctx context.Context, events []*trail.Event) (*trail.Appen
 			e.ID, generated = id, true
 		}
 		e.Normalize(now, nil)
-		if err := e.Validate(lim); err != nil {
-			var te *trail.Error
-			if errors.As(err, &te) {
-				return nil, te.WithIndex("events", i)
-			}
-			return nil, err
-		}
-		buf, split, err := e.AppendCanonicalParts(make([]byte, 0, 1024))
+		buf, split, err := e.AppendValidCanonicalParts(make([]byte, 0, 1024), lim)
 		if err != nil {
-			return nil, trail.FieldError("events["+strconv.Itoa(i)+"]", "%v", err)
+			return nil, trail.AtIndex(err, "events", i)
 		}
 		if err := trail.CheckSize(buf, lim); err != nil {
-			return nil, err.(*trail.Error).WithIndex("events", i)
+			return nil, trail.AtIndex(err, "events", i)
 		}
 		total += len(buf)
 		if total > lim.MaxBatchBytes {
