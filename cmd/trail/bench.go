@@ -830,6 +830,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
+		size := int64(len(bt.body)) // check may release the body
 		t0 := time.Now()
 		rs, err := b.postEvents(ctx, q, bt.body, bt.n)
 		if err != nil {
@@ -839,7 +840,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 		if err := check(bt, rs); err != nil {
 			return err
 		}
-		sent.Add(int64(len(bt.body)))
+		sent.Add(size)
 		prog.add(int64(bt.n))
 		return nil
 	})

@@ -174,6 +174,14 @@ func TestBenchJSON(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", name, v)
 		}
 	}
+	// Every generated event is well over 100 bytes of JSON, so the bytes
+	// each ingest phase counts must be too (the batched phase once
+	// counted the bodies it had released: almost nothing).
+	for name, r := range map[string]throughputResult{"ingest_batched": rep.Ingest, "ingest_single": rep.Single, "ingest_proof": rep.Proof} {
+		if r.Bytes < 100*r.Events || r.MBPerSec <= 0 {
+			t.Errorf("%s: %d bytes, %.3f MB/s for %d events; want at least 100 bytes per event", name, r.Bytes, r.MBPerSec, r.Events)
+		}
+	}
 	if got, want := len(rep.Queries), len(queryLabels); got != want {
 		t.Errorf("%d query kinds, want %d", got, want)
 	}
