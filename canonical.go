@@ -223,13 +223,18 @@ const (
 	bytes80 = 0x8080808080808080
 )
 
-// escapeMask returns a mask with the high bit of the i-th byte set when
+// escapeMaskString returns a mask with the high bit of the i-th byte set when
 // s[i] >= 0x80, and for the first i where s[i] < 0x20, '"' or '\\';
 // bytes above such a one may be marked as well (by a borrow). s has eight
 // bytes. The first marked byte is the first that quote must look at.
-func escapeMask(s string) uint64 {
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+func escapeMaskString(s string) uint64 {
+	return escapeMask(uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56)
+}
+
+// escapeMask is escapeMaskString for eight bytes loaded little-endian
+// into x (the first byte lowest).
+func escapeMask(x uint64) uint64 {
 	return (x | (x - bytes20) | ((x ^ bytes22) - bytes01) | ((x ^ bytes5c) - bytes01)) & bytes80
 }
 
@@ -247,7 +252,7 @@ func (w *canonWriter) quote(s string) {
 			if n-i < 8 {
 				at, done = n-8, 8-(n-i)
 			}
-			m := escapeMask(s[at:at+8]) &^ (1<<(8*done) - 1)
+			m := escapeMaskString(s[at:at+8]) &^ (1<<(8*done) - 1)
 			if m == 0 {
 				i = at + 8
 				continue

@@ -1,8 +1,10 @@
 package trail
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -903,6 +905,19 @@ func (d *eventDecoder) rawString() (raw []byte, kind int, ok bool) {
 	data := d.data
 	start := d.off + 1
 	for i := start; i < len(data); i++ {
+		// Skip runs of plain ASCII eight bytes at a time: the first byte
+		// escapeMask marks is the first one the switch must look at.
+		for len(data)-i >= 8 {
+			m := escapeMask(binary.LittleEndian.Uint64(data[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(data) {
+			break
+		}
 		switch c := data[i]; {
 		case c == '"':
 			d.off = i + 1
