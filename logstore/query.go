@@ -702,9 +702,16 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 	}
 	v := s.snapshot(t, nil)
 	defer v.release()
-	var out []trail.Record
+	srcs := v.sources()
+	var size int64 // the snapshot's log size
+	if len(srcs) > 0 {
+		last := srcs[len(srcs)-1]
+		size = last.first + int64(last.n)
+	}
+	out := make([]trail.Record, 0, max(0, min(int64(limit), size-from)))
+	var arena []byte // block rows' leaves are copied here, readArena bytes at a time
 	lr := &leafReader{v: v}
-	for _, src := range v.sources() {
+	for _, src := range srcs {
 		end := src.first + int64(src.n)
 		if end <= from {
 			continue
@@ -725,7 +732,11 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 				}
 				rec := trail.Record{Tenant: t.name, Seq: seq, LeafHash: h}
 				if !isStub(data) {
-					rec.Data = append([]byte(nil), data...)
+					if cap(arena)-len(arena) < len(data) {
+						arena = make([]byte, 0, max(readArena, len(data)))
+					}
+					arena = append(arena, data...)
+					rec.Data = arena[len(arena)-len(data) : len(arena) : len(arena)]
 				} else {
 					ev, err := trail.DecodeEvent(data)
 					if err != nil {
@@ -746,6 +757,11 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 	}
 	return out, nil
 }
+
+// readArena is how many bytes of block rows' leaves Read copies into one
+// allocation (the records share it; capacity-limited slices keep one from
+// growing into the next).
+const readArena = 64 << 10
 
 // leafReader reads persisted leaf hashes a level-0 tile at a time.
 type leafReader struct {
