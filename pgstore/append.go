@@ -558,6 +558,9 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 			return nil, fmt.Errorf("sign checkpoint: %w", err)
 		}
 		ts.cp = &trail.Checkpoint{Origin: c.Origin, Size: size, Root: trail.Hash(root), Note: msg}
+		// Signed here, so valid whether or not the commit lands: the next
+		// head that reads this very note need not verify it.
+		s.notes.put(n, ts.cp)
 		res.Checkpoints[n] = ts.cp
 		ut, us, ur, uc = append(ut, n), append(us, size), append(ur, root[:]), append(uc, msg)
 		words := make([]string, 0, len(ts.words)+1)

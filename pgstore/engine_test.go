@@ -120,6 +120,45 @@ func TestVerifyFindsSQLTampering(t *testing.T) {
 	}
 }
 
+// TestLatestNoteAlteredAfterRead: a store remembers the latest checkpoint
+// notes it has verified or signed, so that followers' reads do not verify
+// the same signature again. A note altered in the database afterwards
+// differs from the remembered one and must still be refused, by
+// Checkpoint and by Read.
+func TestLatestNoteAlteredAfterRead(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	g := gen.New(1, 2)
+	res := appendN(t, s, g, "acme", 20, clk.Now())
+	signed := res.Checkpoints["acme"]
+	for i := 0; i < 2; i++ { // the second read takes the remembered note
+		cp, err := s.Checkpoint(t.Context(), "acme")
+		if err != nil {
+			t.Fatalf("Checkpoint: %v", err)
+		}
+		if cp.Size != 20 || cp.Root != signed.Root || !bytes.Equal(cp.Note, signed.Note) {
+			t.Fatalf("Checkpoint: size %d root %x, want the signed one (20, %x)", cp.Size, cp.Root, signed.Root)
+		}
+		if recs, err := s.Read(t.Context(), "acme", 0, 100); err != nil || len(recs) != 20 {
+			t.Fatalf("Read: %d records, %v; want 20", len(recs), err)
+		}
+	}
+	// Change one byte of the signature line's base64 (the note's last
+	// line): still a well-formed note, no longer a valid signature.
+	exec(t, dsn, `UPDATE trail_tenants SET checkpoint = overlay(checkpoint placing
+		(CASE WHEN get_byte(checkpoint, length(checkpoint) - 6) = 65 THEN 'B' ELSE 'A' END)::bytea
+		from length(checkpoint) - 5 for 1) WHERE tenant = 'acme'`)
+	var te *trail.TamperError
+	if _, err := s.Checkpoint(t.Context(), "acme"); !errors.As(err, &te) || te.Tenant != "acme" || te.File != "trail_tenants" {
+		t.Errorf("Checkpoint after the note was altered: %v, want a TamperError for acme in trail_tenants", err)
+	}
+	if _, err := s.Read(t.Context(), "acme", 0, 100); !errors.As(err, &te) || te.Tenant != "acme" {
+		t.Errorf("Read after the note was altered: %v, want a TamperError for acme", err)
+	}
+}
+
 // TestTwoNodes runs two stores on one schema, as two trail nodes on one
 // database, and ingests into the same tenants through both at once.
 func TestTwoNodes(t *testing.T) {

@@ -193,12 +193,21 @@ func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, err
 	if err := trail.ValidateTenantName(tenant); err != nil {
 		return 0, err
 	}
-	polled := false
+	polled, first := false, true
 	for {
 		cur, ok, changed, heard := s.sizeSignal(tenant)
 		if ok && cur > size {
 			return cur, nil
 		}
+		if first && ok && cur == size {
+			// The listener knows of exactly the caller's size, so it has
+			// heard of all the caller saw: wait for its next change
+			// without a query (a follower that waits after every read,
+			// as each alert engine does, would otherwise query each
+			// time).
+			polled = true
+		}
+		first = false
 		if !polled {
 			// The listener may not have heard yet of a commit that the
 			// caller already saw (e.g. one made through another node).

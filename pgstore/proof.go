@@ -1,8 +1,10 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/trail-audit/trail"
@@ -34,9 +36,13 @@ func (s *Store) head(ctx context.Context, q querier, tenant string) (*tenantHead
 		if note == nil {
 			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "tenant has events but no checkpoint"}
 		}
-		cp, err := s.openCheckpoint(tenant, note)
-		if err != nil {
-			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "latest checkpoint: " + err.Error()}
+		cp, ok := s.notes.get(tenant, note)
+		if !ok {
+			var err error
+			if cp, err = s.openCheckpoint(tenant, note); err != nil {
+				return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "latest checkpoint: " + err.Error()}
+			}
+			s.notes.put(tenant, cp)
 		}
 		if cp.Size != h.size {
 			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants",
@@ -57,6 +63,45 @@ func (s *Store) openCheckpoint(tenant string, msg []byte) (*trail.Checkpoint, er
 		return nil, fmt.Errorf("origin %q, want %q", c.Origin, s.origin(tenant))
 	}
 	return &trail.Checkpoint{Origin: c.Origin, Size: c.Size, Root: trail.Hash(c.Root), Note: append([]byte(nil), msg...)}, nil
+}
+
+// noteCache remembers, for each tenant, the latest checkpoint whose note
+// this store verified or signed. head reads a tenant's note on every call
+// (every Read of every follower, such as the alert engines), and an
+// Ed25519 verification costs about 40 µs: a note byte for byte equal to
+// a remembered one is the same signed statement and is not verified
+// again. Any other note is, so a note altered in the database is still
+// caught. Deep verification (verify.go) does not use the cache.
+type noteCache struct {
+	mu sync.Mutex
+	m  map[string]*trail.Checkpoint
+}
+
+// maxCachedNotes bounds noteCache: past it the cache starts again empty.
+const maxCachedNotes = 1 << 16
+
+// get returns the remembered checkpoint of tenant when its note is note.
+// The Checkpoint is a copy; its Note is shared and must not be modified.
+func (c *noteCache) get(tenant string, note []byte) (*trail.Checkpoint, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, ok := c.m[tenant]
+	if !ok || !bytes.Equal(cp.Note, note) {
+		return nil, false
+	}
+	out := *cp
+	return &out, true
+}
+
+// put remembers cp, whose note is known to be validly signed for tenant.
+func (c *noteCache) put(tenant string, cp *trail.Checkpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedNotes {
+		c.m = make(map[string]*trail.Checkpoint)
+	}
+	kept := *cp
+	c.m[tenant] = &kept
 }
 
 // latestCheckpoint returns tenant's latest checkpoint read through q.

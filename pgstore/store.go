@@ -130,6 +130,8 @@ type Store struct {
 	readMu    sync.Mutex
 	readTrees map[string]*merkle.Tree // committed trees for proofs, by tenant
 
+	notes noteCache // each tenant's latest checkpoint note known to be validly signed
+
 	closeMu  sync.RWMutex      // held for reading while a request is queued; Close takes it to stop queueing
 	queues   []chan *appendReq // one per committer
 	commitWG sync.WaitGroup
