@@ -842,6 +842,48 @@ func (s *countingReads) Read(ctx context.Context, tenant string, from int64, lim
 // are read together after Config.Gather, not one Read per commit, and
 // every one of them is evaluated as before (a rule that fires on each
 // fires on each).
+// TestRunIdleDoesNotRead: an engine whose log does not grow ticks every
+// TickEvery without reading the log again (on PostgreSQL each read is a
+// query, and a server runs an engine per tenant), and still reads what
+// is appended afterwards.
+func TestRunIdleDoesNotRead(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := openStore(t, t.TempDir(), time.Now)
+	defer store.Close()
+	if _, err := store.Append(ctx, []*trail.Event{{Tenant: tenant, Action: "seed", Actor: trail.Actor{ID: "u"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingReads{Store: store}
+	eng, err := Open(ctx, Config{Tenant: tenant, Store: cs, State: &MemoryState{}, TickEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	for eng.Cursor() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // 40 TickEvery periods
+	if reads := cs.reads.Load(); reads > 3 {
+		t.Errorf("%d Reads while the log stood still for 40 tick periods, want at most 3", reads)
+	}
+	if _, err := store.Append(ctx, []*trail.Event{{Tenant: tenant, Action: "later", Actor: trail.Actor{ID: "u"}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for eng.Cursor() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := eng.Cursor(); got != 2 {
+		t.Errorf("cursor %d after an append to the idle log, want 2", got)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("run: got %v", err)
+	}
+}
+
 func TestRunGathersCommits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
