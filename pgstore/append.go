@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -237,18 +238,33 @@ func (s *Store) newID(now time.Time) (string, error) {
 // no B-tree column covers, as "field:key", in no particular order and
 // possibly repeated (a metadata array may hold a value twice): each user
 // dedupes or is indifferent to repeats (a signature bit set twice).
+//
+// The entries share one allocation: each is written once into arena,
+// which is never written again where an entry points (a full arena is
+// replaced, not grown), so the strings made over it stay immutable.
 func termsOf(e *trail.Event) []string {
 	out := make([]string, 0, 48)
+	var arena []byte
 	trail.IndexTerms(e, func(field, key string) {
 		switch field {
 		case trail.FieldActor, trail.FieldAction, trail.FieldOutcome, trail.FieldSeverity,
 			trail.FieldResourceType, trail.FieldIP:
 			return
 		}
-		out = append(out, termKey(field, key))
+		n := len(field) + 1 + len(key)
+		if cap(arena)-len(arena) < n {
+			arena = make([]byte, 0, max(termArena, n))
+		}
+		start := len(arena)
+		arena = append(append(append(arena, field...), ':'), key...)
+		out = append(out, pgText(unsafe.String(&arena[start], n)))
 	})
 	return out
 }
+
+// termArena is the size of termsOf's allocations: a realistic event's
+// entries fit in one.
+const termArena = 1024
 
 // termKey is the trail_words entry of a field and index key. PostgreSQL
 // text cannot hold NUL, so it is replaced (a collision only widens the
