@@ -115,6 +115,10 @@ type Store struct {
 	fs   vfs.FS
 	log  *slog.Logger
 	lock *os.File
+	// vol is the file system of the tenants' directories, whose Sync
+	// makes a whole flush durable at once; nil: sync file by file (see
+	// syncBatch). Guarded by flushMu once Open returns.
+	vol vfs.Volume
 
 	wal *wal.Log
 
@@ -216,6 +220,16 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("logstore: %s is in use by another process: %w", opts.Dir, err)
 	}
 	s.lock = lock
+	// Opened before anything is written: a Volume reports the write-back
+	// errors since it was opened.
+	if s.vol, err = s.fs.OpenVolume(filepath.Join(opts.Dir, "tenants")); err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			s.closeFiles()
+			return nil, fmt.Errorf("logstore: %w", err)
+		}
+		s.log.Info("syncing flushes file by file", "reason", err)
+		s.vol = nil
+	}
 	if err := s.setupEncryption(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -301,7 +315,7 @@ func (s *Store) recover() error {
 			// its checkpoint; the WAL it had not trimmed gave t.cp, which
 			// covers the block. Log it now, before a later flush trims
 			// those WAL records.
-			if err := s.appendCheckpoint(t, t.cp.Note); err != nil {
+			if err := s.appendCheckpoint(t, t.cp.Note, true); err != nil {
 				return fmt.Errorf("logstore: %w", err)
 			}
 			t.logged = t.cp.Size
@@ -553,6 +567,9 @@ func (s *Store) closeFiles() error {
 	}
 	if s.wal != nil {
 		keep(s.wal.Close())
+	}
+	if s.vol != nil {
+		keep(s.vol.Close())
 	}
 	if s.lock != nil {
 		keep(s.lock.Close())

@@ -22,8 +22,9 @@ type tileFiles struct {
 	fs  vfs.FS
 	dir string
 
-	mu    sync.Mutex
-	files map[int]vfs.File
+	mu     sync.Mutex
+	files  map[int]vfs.File
+	opened bool // a file was opened (maybe created) since takeOpened
 }
 
 const tileBytes = 1 << merkle.TileHeight * 32
@@ -50,7 +51,19 @@ func (tf *tileFiles) file(level int) (vfs.File, error) {
 		return nil, fmt.Errorf("tiles: %w", err)
 	}
 	tf.files[level] = f
+	tf.opened = true
 	return f, nil
+}
+
+// takeOpened reports whether a tile file was opened, and so maybe
+// created, since it was last called: the directory then needs a sync for
+// the file to survive a crash.
+func (tf *tileFiles) takeOpened() bool {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	opened := tf.opened
+	tf.opened = false
+	return opened
 }
 
 // ReadTile implements merkle.TileReader.
