@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -278,6 +279,12 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 	}
 	bdir := filepath.Join(t.dir, "blocks")
 	des, err := s.fs.ReadDir(bdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A tenant's first flush makes its directories; a crash may have
+		// come before blocks/ was made. The checks below find any event
+		// that should have been in it.
+		des, err = nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("logstore: %w", err)
 	}

@@ -130,6 +130,20 @@ func (b *syncBatch) rename(tmp, name string) error {
 	return nil
 }
 
+// mkdirs creates dir/sub for each sub, and dir and its parents, where
+// they do not exist; the next sync makes them durable. (File by file,
+// that syncs dir and its parent whether or not they were created.)
+func (b *syncBatch) mkdirs(dir string, subs ...string) error {
+	for _, sub := range subs {
+		if err := b.fs.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Join(dir, sub), err)
+		}
+	}
+	b.changed(dir)
+	b.changed(filepath.Dir(dir))
+	return nil
+}
+
 // pendingBlock is a block written to temporary files by a batch: opened,
 // but not visible under its name until published, nor trusted until the
 // batch's next sync after that.

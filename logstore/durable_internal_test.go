@@ -232,3 +232,70 @@ func testFlushSyncFailure(t *testing.T, perFile, data, compacted bool) {
 	}
 	check()
 }
+
+// TestTenantDirsAtFirstFlush checks that a new tenant's first append makes
+// no directory, that its first flush makes them, and that recovery
+// accepts a tenant directory whose subdirectories a crash left unmade.
+func TestTenantDirsAtFirstFlush(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	signer, verifier := internalKeys(t)
+	opts := Options{Dir: dir, Signer: signer, Verifier: verifier}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	g := gen.New(4, 1)
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(dir, "tenants", rel))
+		return err == nil
+	}
+	if _, err := s.Append(ctx, []*trail.Event{g.Event("acme", time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	if exists("acme") {
+		t.Errorf("tenants/acme exists after the first append, want it made by the first flush")
+	}
+	// Reopened before any flush: the WAL alone holds the tenant.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := s.Read(ctx, "acme", 0, 10); err != nil || len(recs) != 1 {
+		t.Fatalf("Read after reopen: %d records (err %v), want 1", len(recs), err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"acme/blocks", "acme/tiles", "acme/" + checkpointsFile} {
+		if !exists(rel) {
+			t.Errorf("tenants/%s missing after the first flush", rel)
+		}
+	}
+	// A crash after the tenant directory was made, before its
+	// subdirectories: an empty tenant directory.
+	if err := os.Mkdir(filepath.Join(dir, "tenants", "globex"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(opts); err != nil {
+		t.Fatalf("Open with an empty tenant directory: %v", err)
+	}
+	if _, err := s.Append(ctx, []*trail.Event{g.Event("globex", time.Time{})}); err != nil {
+		t.Fatalf("Append to the tenant of the empty directory: %v", err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !exists("globex/blocks") {
+		t.Errorf("tenants/globex/blocks missing after its first flush")
+	}
+	if _, err := s.Verify(ctx); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+}

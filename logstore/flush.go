@@ -269,6 +269,13 @@ func (s *Store) writeTenant(b *syncBatch, f *tenantFlush) error {
 	f.segs = append([]*headSeg(nil), t.frozen...)
 	tree := t.tree
 	t.mu.RUnlock()
+	if !t.dirsMade {
+		// Its first flush (in this process): make its directories, which
+		// the batch's first sync makes durable with the files in them.
+		if err := b.mkdirs(t.dir, "blocks", "tiles"); err != nil {
+			return err
+		}
+	}
 	// Tiles first: a block is only trusted with its tiles durable, and
 	// the batch syncs both before any block is visible.
 	tiles, size := tree.TilesAndSize() // atomically: see TilesAndSize
@@ -317,6 +324,7 @@ func (s *Store) publishTenant(b *syncBatch, f *tenantFlush) error {
 // reads use, in place of its frozen segments.
 func (s *Store) installTenant(f *tenantFlush) {
 	t := f.t
+	t.dirsMade = true
 	t.tree.Persisted(f.size)
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -290,6 +290,9 @@ func TestWriteBlockFromHeadPostings(t *testing.T) {
 // writeBlockNow writes a block and makes it durable and visible at once.
 func writeBlockNow(s *Store, t *tenant, first int64, gen, n int, row func(i int) blockRow, seg *headSeg) (*blockRef, error) {
 	b := s.perFileBatch()
+	if err := b.mkdirs(t.dir, "blocks"); err != nil {
+		return nil, err
+	}
 	p, err := s.writeBlock(b, t, first, gen, n, row, seg)
 	if err != nil {
 		return nil, err

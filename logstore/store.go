@@ -122,13 +122,9 @@ type Store struct {
 
 	wal *wal.Log
 
-	mu      sync.RWMutex // guards tenants, creating, notify
+	mu      sync.RWMutex // guards tenants, notify
 	tenants map[string]*tenant
-	// creating holds the tenants being created (see tenantForWrite): a
-	// channel closed once the creator is done, which the other callers
-	// wait on instead of making the same directories.
-	creating map[string]chan struct{}
-	notify   chan struct{} // closed and replaced after every commit that created a tenant
+	notify  chan struct{} // closed and replaced after every commit that created a tenant
 
 	reqs     chan *appendReq
 	quit     chan struct{}
@@ -186,6 +182,9 @@ type tenant struct {
 	logged     int64 // size of the last checkpoint in checkpoints.log at Open
 	tiles      *tileFiles
 	broken     *trail.TamperError
+	// dirsMade: the tenant's directories exist and are durable (a flush
+	// made them, or found them). Guarded by Store.flushMu.
+	dirsMade bool
 }
 
 // Open opens or creates the store in opts.Dir and recovers it: it loads
@@ -475,16 +474,12 @@ func (s *Store) openReplayedNotes() {
 	}
 }
 
-// newTenant creates an empty tenant's directory.
+// newTenant returns an empty tenant. It makes no directory: the first
+// flush that writes the tenant's files does (see writeTenant), so that
+// a tenant's first append does no file-system work beyond the WAL's.
 func (s *Store) newTenant(name string) (*tenant, error) {
 	dir := filepath.Join(s.opts.Dir, "tenants", name)
-	if err := s.fs.MkdirAll(filepath.Join(dir, "blocks"), 0o755); err != nil {
-		return nil, fmt.Errorf("logstore: create tenant %s: %w", name, err)
-	}
-	tiles, err := openTileFiles(s.fs, filepath.Join(dir, "tiles"))
-	if err != nil {
-		return nil, err
-	}
+	tiles := newTileFiles(s.fs, filepath.Join(dir, "tiles"))
 	tree, err := merkle.Open(0, tiles)
 	if err != nil {
 		return nil, err

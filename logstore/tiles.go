@@ -29,11 +29,10 @@ type tileFiles struct {
 
 const tileBytes = 1 << merkle.TileHeight * 32
 
-func openTileFiles(fsys vfs.FS, dir string) (*tileFiles, error) {
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("tiles: %w", err)
-	}
-	return &tileFiles{fs: fsys, dir: dir, files: map[int]vfs.File{}}, nil
+// newTileFiles returns the tiles in dir, which a flush creates before it
+// writes the first tile (see writeTenant).
+func newTileFiles(fsys vfs.FS, dir string) *tileFiles {
+	return &tileFiles{fs: fsys, dir: dir, files: map[int]vfs.File{}}
 }
 
 func (tf *tileFiles) name(level int) string {
