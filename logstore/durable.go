@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -77,13 +78,7 @@ func (b *syncBatch) sync() error {
 		return nil
 	}
 	b.mu.Lock()
-	dirs := slices.Sorted(func(yield func(string) bool) {
-		for d := range b.dirs {
-			if !yield(d) {
-				return
-			}
-		}
-	})
+	dirs := slices.Sorted(maps.Keys(b.dirs))
 	clear(b.dirs)
 	b.mu.Unlock()
 	return forEach(dirs, flushWorkers, func(d string) error {
