@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,7 +182,14 @@ func (s *Store) openBlockFile(path string, first int64, rows, gen int, written *
 	if err != nil {
 		return nil, err
 	}
+	return s.openBlockFrom(path, f, first, rows, gen, written)
+}
+
+// openBlockFrom is openBlockFile for the block file f, open already, to
+// be known as path. It closes f if it fails.
+func (s *Store) openBlockFrom(path string, f vfs.File, first int64, rows, gen int, written *writtenBlock) (*blockRef, error) {
 	var r *block.Reader
+	var err error
 	if written != nil {
 		r, err = block.OpenWritten(path, f, written.data, s.blockOptions(path))
 	} else {
@@ -271,6 +279,12 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 	}
 	bdir := filepath.Join(t.dir, "blocks")
 	des, err := s.fs.ReadDir(bdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A tenant's first flush makes its directories; a crash may have
+		// come before blocks/ was made. The checks below find any event
+		// that should have been in it.
+		des, err = nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("logstore: %w", err)
 	}
@@ -382,14 +396,15 @@ func headRow(e *headEntry) blockRow {
 	return blockRow{data: e.leaf, time: e.time, recv: e.recv, idh: e.idh, terms: e.terms}
 }
 
-// writeBlock durably writes n rows (consecutive seqs from first) as a new
-// block of generation gen and returns it opened.
+// writeBlock writes n rows (consecutive seqs from first) as a new block
+// of generation gen, under temporary names in batch b, and returns it
+// opened (see syncBatch for how it becomes durable and visible).
 //
 // seg, when not nil, is the frozen head segment the rows come from (row i
 // its entry i): the index entries of the fields it indexes are then taken
 // from its postings, whole, and only the others from each row's terms,
 // which saves the block writer hashing the same entries again.
-func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i int) blockRow, seg *headSeg) (*blockRef, error) {
+func (s *Store) writeBlock(b *syncBatch, t *tenant, first int64, gen int, n int, row func(i int) blockRow, seg *headSeg) (*pendingBlock, error) {
 	name := filepath.Join(t.dir, "blocks", blockName(first, n, gen))
 	buf := blockBufs.Get().(*bytes.Buffer)
 	defer putBlockBuf(buf)
@@ -437,7 +452,7 @@ func (s *Store) writeBlock(t *tenant, first int64, gen int, n int, row func(i in
 		return nil, fmt.Errorf("write block %s: %w", name, err)
 	}
 	sortIDs(ref.ids)
-	return s.installBlockFile(name, &writtenBlock{data: buf.Bytes(), ids: ref.ids, minRecv: ref.minRecv, maxRecv: ref.maxRecv}, first, n, gen)
+	return s.writePendingBlock(b, name, &writtenBlock{data: buf.Bytes(), ids: ref.ids, minRecv: ref.minRecv, maxRecv: ref.maxRecv}, first, n, gen)
 }
 
 // blockBufs recycles writeBlock's buffers: a flush writes one block per
@@ -448,7 +463,7 @@ var blockBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 const maxPooledBlockBuf = 8 << 20
 
 // putBlockBuf returns a buffer to blockBufs once its bytes are written
-// (installBlockFile keeps no reference to them).
+// (writePendingBlock keeps no reference to them).
 func putBlockBuf(b *bytes.Buffer) {
 	if b.Cap() > maxPooledBlockBuf {
 		return
@@ -460,20 +475,6 @@ func putBlockBuf(b *bytes.Buffer) {
 // blockBytesPerRow sizes writeBlock's buffer: a block of realistic events
 // takes about 140 bytes per row (see block.DefaultLevel).
 const blockBytesPerRow = 160
-
-// installBlockFile writes a block (the file's bytes and its id table,
-// which the returned blockRef keeps) atomically and opens it, without
-// reading back what it wrote.
-func (s *Store) installBlockFile(name string, b *writtenBlock, first int64, n, gen int) (*blockRef, error) {
-	ids := s.sealIDs(idsPath(name), encodeIDs(b.ids, b.minRecv, b.maxRecv))
-	if err := vfs.WriteFileAtomic(s.fs, idsPath(name), ids, 0o644); err != nil {
-		return nil, fmt.Errorf("write %s: %w", idsPath(name), err)
-	}
-	if err := vfs.WriteFileAtomic(s.fs, name, b.data, 0o644); err != nil {
-		return nil, fmt.Errorf("write %s: %w", name, err)
-	}
-	return s.openBlockFile(name, first, n, gen, b)
-}
 
 // removeBlockFiles deletes a retired block's files.
 func (s *Store) removeBlockFiles(b *blockRef) {

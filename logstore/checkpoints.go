@@ -39,8 +39,10 @@ func (s *Store) openCheckpoint(tenant string, msg []byte) (*trail.Checkpoint, er
 // framed as uvarint(len) note.
 const checkpointsFile = "checkpoints.log"
 
-// appendCheckpoint durably appends a note to the tenant's checkpoint log.
-func (s *Store) appendCheckpoint(t *tenant, note []byte) error {
+// appendCheckpoint appends a note to the tenant's checkpoint log, and
+// syncs it if sync is set (a flush with a volume leaves that to its next
+// sync instead).
+func (s *Store) appendCheckpoint(t *tenant, note []byte, sync bool) error {
 	name := filepath.Join(t.dir, checkpointsFile)
 	f, err := s.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -54,6 +56,9 @@ func (s *Store) appendCheckpoint(t *tenant, note []byte) error {
 			err = io.ErrShortWrite
 		}
 		return fmt.Errorf("checkpoints: write %s: %w", name, err)
+	}
+	if !sync {
+		return nil
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("checkpoints: sync %s: %w", name, err)

@@ -163,7 +163,24 @@ const (
 	failsAppend  = "append"  // Append fails; nothing of the batch is stored
 	failsFlush   = "flush"   // Flush fails; appends go on, the WAL keeps the head
 	failsNothing = "nothing" // everything succeeds, only slower
+	slowFlush    = "slow"    // a flush is slow; appends during it are not
 )
+
+// faultCase is a case of TestFaults.
+type faultCase struct {
+	name  string
+	fault vfs.Fault
+	fails string
+	// wantErr is the cause the error must wrap.
+	wantErr error
+	// restart: the WAL cannot be repaired in place (the truncation
+	// that would discard the unsynced record failed too), so appends
+	// keep failing after the fault clears until the store is reopened.
+	restart bool
+	// perFileOnly: the fault is on a sync only a store without syncfs
+	// does.
+	perFileOnly bool
+}
 
 // TestFaults injects disk failures under a running store and checks that the
 // caller gets a clear EUNAVAILABLE error, that nothing acknowledged is lost
@@ -171,17 +188,7 @@ const (
 // fault clears (DESIGN.md §4: "All file I/O goes through a small interface so
 // tests can inject ENOSPC, EIO, short writes and slow fsyncs").
 func TestFaults(t *testing.T) {
-	tests := []struct {
-		name  string
-		fault vfs.Fault
-		fails string
-		// wantErr is the cause the error must wrap.
-		wantErr error
-		// restart: the WAL cannot be repaired in place (the truncation
-		// that would discard the unsynced record failed too), so appends
-		// keep failing after the fault clears until the store is reopened.
-		restart bool
-	}{
+	tests := []faultCase{
 		{name: "ENOSPC on WAL write", fault: vfs.Fault{Op: "write", Path: walFiles, Err: syscall.ENOSPC}, fails: failsAppend, wantErr: syscall.ENOSPC},
 		{name: "short write on WAL", fault: vfs.Fault{Op: "write", Path: walFiles, Short: 9}, fails: failsAppend, wantErr: io.ErrShortWrite},
 		{name: "EIO on one WAL sync", fault: vfs.Fault{Op: "sync", Path: walFiles, Err: syscall.EIO, Times: 1}, fails: failsAppend, wantErr: syscall.EIO},
@@ -189,158 +196,200 @@ func TestFaults(t *testing.T) {
 		{name: "slow WAL fsync", fault: vfs.Fault{Op: "sync", Path: walFiles, Delay: 50 * time.Millisecond}, fails: failsNothing},
 		{name: "ENOSPC on block write", fault: vfs.Fault{Op: "write", Path: blockFiles, Err: syscall.ENOSPC}, fails: failsFlush, wantErr: syscall.ENOSPC},
 		{name: "EIO on tile sync", fault: vfs.Fault{Op: "sync", Path: tileFiles, Err: syscall.EIO}, fails: failsFlush, wantErr: syscall.EIO},
+		// A flush's syncs (syncfs(2), or file by file: see "per file").
+		{name: "EIO on syncfs", fault: vfs.Fault{Op: "syncfs", Err: syscall.EIO}, fails: failsFlush, wantErr: syscall.EIO},
+		{name: "ENOSPC on one syncfs", fault: vfs.Fault{Op: "syncfs", Err: syscall.ENOSPC, Times: 1}, fails: failsFlush, wantErr: syscall.ENOSPC},
+		{name: "slow syncfs", fault: vfs.Fault{Op: "syncfs", Delay: 300 * time.Millisecond}, fails: slowFlush},
+		{name: "slow block sync", fault: vfs.Fault{Op: "sync", Path: blockFiles, Delay: 100 * time.Millisecond}, fails: slowFlush},
+		{name: "EIO on block directory sync", fault: vfs.Fault{Op: "syncdir", Path: "/blocks", Err: syscall.EIO}, fails: failsFlush, wantErr: syscall.EIO, perFileOnly: true},
+		{name: "rename of a block fails", fault: vfs.Fault{Op: "rename", Path: blockFiles, Err: syscall.EIO}, fails: failsFlush, wantErr: syscall.EIO},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			dir := t.TempDir()
-			faulty := vfs.NewFaulty(vfs.OS())
-			s := mustOpen(t, storeOptions(t, dir, faulty))
-			defer func() { s.Close() }()
-			g := storetest.NewGen(1, 1)
-			tenants := []string{"acme", "globex", "initech"}
-			a := newAcked()
-			appendOK := func(prefix string, n int) *trail.AppendResult {
-				t.Helper()
-				res, err := s.Append(ctx, faultBatch(g, tenants, prefix, n))
-				if err != nil {
-					t.Fatalf("Append(%s): %v", prefix, err)
-				}
-				a.add(res)
-				return res
+	// Each case runs with the store syncing a flush's files all at once
+	// (syncfs(2)) and file by file (where syncfs is unsupported).
+	for _, mode := range []string{"syncfs", "per file"} {
+		for _, tc := range tests {
+			perFile := mode == "per file"
+			if perFile && tc.fault.Op == "syncfs" || !perFile && tc.perFileOnly {
+				continue
 			}
-			for i := range 3 {
-				appendOK(fmt.Sprintf("before%d", i), 30)
-			}
-			if tc.fails == failsFlush {
-				// Blocks and tiles exist already, so the failing flush
-				// extends them rather than creating the first ones.
-				if err := s.Flush(); err != nil {
-					t.Fatalf("Flush before the fault: %v", err)
-				}
-				appendOK("head", 30)
-			}
-			sizes := map[string]int64{}
-			for _, tn := range tenants {
-				sizes[tn] = int64(len(a.of(tn)))
-			}
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				testFault(t, tc, perFile)
+			})
+		}
+	}
+}
 
-			faulty.Inject(tc.fault)
-			hits := faulty.Hits()
-			switch tc.fails {
-			case failsAppend:
-				failed := faultBatch(g, tenants, "failed", 12)
-				res, err := s.Append(ctx, failed)
-				if err == nil {
-					t.Fatalf("Append during the fault: got receipts %v, want an error", res.Receipts)
-				}
-				if faulty.Hits() == hits {
-					t.Fatalf("the fault never fired")
-				}
-				checkUnavailable(t, "Append during the fault", err, tc.wantErr, "stable storage")
-				checkExactly(t, s, a)
-				for _, ev := range failed {
-					if _, err := s.Get(ctx, ev.Tenant, ev.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
-						t.Errorf("Get(%s, %s) of a failed append: err %v, want %s", ev.Tenant, ev.ID, err, trail.ENOTFOUND)
+// testFault runs one case of TestFaults, with a store that syncs its
+// flushes file by file if perFile.
+func testFault(t *testing.T, tc faultCase, perFile bool) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	faulty := vfs.NewFaulty(vfs.OS())
+	if perFile {
+		faulty.Inject(vfs.Fault{Op: "syncfs", Err: errors.ErrUnsupported})
+	}
+	s := mustOpen(t, storeOptions(t, dir, faulty))
+	faulty.Clear()
+	defer func() { s.Close() }()
+	g := storetest.NewGen(1, 1)
+	tenants := []string{"acme", "globex", "initech"}
+	a := newAcked()
+	appendOK := func(prefix string, n int) *trail.AppendResult {
+		t.Helper()
+		res, err := s.Append(ctx, faultBatch(g, tenants, prefix, n))
+		if err != nil {
+			t.Fatalf("Append(%s): %v", prefix, err)
+		}
+		a.add(res)
+		return res
+	}
+	for i := range 3 {
+		appendOK(fmt.Sprintf("before%d", i), 30)
+	}
+	if tc.fails == failsFlush {
+		// Blocks and tiles exist already, so the failing flush
+		// extends them rather than creating the first ones.
+		if err := s.Flush(); err != nil {
+			t.Fatalf("Flush before the fault: %v", err)
+		}
+		appendOK("head", 30)
+	}
+	sizes := map[string]int64{}
+	for _, tn := range tenants {
+		sizes[tn] = int64(len(a.of(tn)))
+	}
+
+	faulty.Inject(tc.fault)
+	hits := faulty.Hits()
+	switch tc.fails {
+	case failsAppend:
+		failed := faultBatch(g, tenants, "failed", 12)
+		res, err := s.Append(ctx, failed)
+		if err == nil {
+			t.Fatalf("Append during the fault: got receipts %v, want an error", res.Receipts)
+		}
+		if faulty.Hits() == hits {
+			t.Fatalf("the fault never fired")
+		}
+		checkUnavailable(t, "Append during the fault", err, tc.wantErr, "stable storage")
+		checkExactly(t, s, a)
+		for _, ev := range failed {
+			if _, err := s.Get(ctx, ev.Tenant, ev.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
+				t.Errorf("Get(%s, %s) of a failed append: err %v, want %s", ev.Tenant, ev.ID, err, trail.ENOTFOUND)
+			}
+		}
+	case failsFlush:
+		err := s.Flush()
+		if err == nil {
+			t.Fatalf("Flush during the fault: got nil, want an error")
+		}
+		if !errors.Is(err, tc.wantErr) {
+			t.Errorf("Flush during the fault: %v, want it to wrap %v", err, tc.wantErr)
+		}
+		if !strings.Contains(err.Error(), strings.Trim(tc.fault.Path, "/")) {
+			t.Errorf("Flush during the fault: %q does not name the %s file", err, tc.fault.Path)
+		}
+		// The WAL is untouched by the fault: appends go on.
+		appendOK("during", 15)
+		checkExactly(t, s, a)
+	case slowFlush:
+		// Wait until the flush is in a slow sync, then append: the
+		// append must not wait for the flush.
+		done := make(chan error, 1)
+		go func() { done <- s.Flush() }()
+		for faulty.Hits() == hits {
+			time.Sleep(time.Millisecond)
+		}
+		appendOK("during", 15)
+		select {
+		case err := <-done:
+			t.Errorf("slow flush: ended (err %v) before an append made during it was acknowledged, want appends not to wait for it", err)
+		default:
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("slow flush: %v", err)
+		}
+	case failsNothing:
+		// Many concurrent single-event appends to one tenant: with
+		// slow fsyncs the writer groups them into few commits. Every
+		// append of a commit gets the checkpoint of that commit, so
+		// distinct checkpoint sizes count commits.
+		const writers, each = 16, 4
+		var mu sync.Mutex
+		commits := map[int64]bool{}
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					ev := slowEvent(w, i)
+					res, err := s.Append(ctx, []*trail.Event{ev})
+					if err != nil {
+						t.Errorf("Append with slow fsync: %v", err)
+						return
 					}
+					a.add(res)
+					mu.Lock()
+					commits[res.Checkpoints["acme"].Size] = true
+					mu.Unlock()
 				}
-			case failsFlush:
-				err := s.Flush()
-				if err == nil {
-					t.Fatalf("Flush during the fault: got nil, want an error")
-				}
-				if !errors.Is(err, tc.wantErr) {
-					t.Errorf("Flush during the fault: %v, want it to wrap %v", err, tc.wantErr)
-				}
-				if !strings.Contains(err.Error(), strings.Trim(tc.fault.Path, "/")) {
-					t.Errorf("Flush during the fault: %q does not name the %s file", err, tc.fault.Path)
-				}
-				// The WAL is untouched by the fault: appends go on.
-				appendOK("during", 15)
-				checkExactly(t, s, a)
-			case failsNothing:
-				// Many concurrent single-event appends to one tenant: with
-				// slow fsyncs the writer groups them into few commits. Every
-				// append of a commit gets the checkpoint of that commit, so
-				// distinct checkpoint sizes count commits.
-				const writers, each = 16, 4
-				var mu sync.Mutex
-				commits := map[int64]bool{}
-				var wg sync.WaitGroup
-				start := time.Now()
-				for w := range writers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := range each {
-							ev := slowEvent(w, i)
-							res, err := s.Append(ctx, []*trail.Event{ev})
-							if err != nil {
-								t.Errorf("Append with slow fsync: %v", err)
-								return
-							}
-							a.add(res)
-							mu.Lock()
-							commits[res.Checkpoints["acme"].Size] = true
-							mu.Unlock()
-						}
-					}()
-				}
-				wg.Wait()
-				if n := len(commits); n >= writers*each/2 {
-					t.Errorf("slow fsync: %d appends took %d commits, want group commit to batch them into fewer than %d", writers*each, n, writers*each/2)
-				}
-				if syncs := faulty.Hits() - hits; syncs > len(commits) {
-					t.Errorf("slow fsync: %d WAL syncs for %d commits, want at most one each", syncs, len(commits))
-				}
-				t.Logf("slow fsync: %d appends in %d commits, %v", writers*each, len(commits), time.Since(start))
-			}
+			}()
+		}
+		wg.Wait()
+		if n := len(commits); n >= writers*each/2 {
+			t.Errorf("slow fsync: %d appends took %d commits, want group commit to batch them into fewer than %d", writers*each, n, writers*each/2)
+		}
+		if syncs := faulty.Hits() - hits; syncs > len(commits) {
+			t.Errorf("slow fsync: %d WAL syncs for %d commits, want at most one each", syncs, len(commits))
+		}
+		t.Logf("slow fsync: %d appends in %d commits, %v", writers*each, len(commits), time.Since(start))
+	}
 
-			faulty.Clear()
-			if tc.restart {
-				_, err := s.Append(ctx, faultBatch(g, tenants, "broken", 3))
-				checkUnavailable(t, "Append after the fault cleared, before restart", err, tc.wantErr, "restart")
-				if err := s.Close(); err == nil {
-					t.Errorf("Close of a store whose WAL failed: nil, want the failure")
-				}
-				s = mustOpen(t, storeOptions(t, dir, faulty))
-				checkExactly(t, s, a)
-			}
-			if tc.fails == failsFlush {
-				if err := s.Flush(); err != nil {
-					t.Fatalf("Flush after the fault cleared: %v", err)
-				}
-			}
-			// Appends succeed again, seqs continue from the last
-			// acknowledged one, and a retried batch is not a duplicate.
-			sizes = map[string]int64{}
-			for _, tn := range tenants {
-				sizes[tn] = int64(len(a.of(tn)))
-			}
-			res := appendOK("failed", 12)
-			next := map[string]int64{}
-			for _, r := range res.Receipts {
-				if r.Duplicate {
-					t.Errorf("retry of %s after the fault: a duplicate, want a new event", r.ID)
-				}
-				want := sizes[r.Tenant] + next[r.Tenant]
-				if r.Seq != want {
-					t.Errorf("receipt %s after the fault: seq %d, want %d", r.ID, r.Seq, want)
-				}
-				next[r.Tenant]++
-			}
-			appendOK("after", 30)
-			checkExactly(t, s, a)
+	faulty.Clear()
+	if tc.restart {
+		_, err := s.Append(ctx, faultBatch(g, tenants, "broken", 3))
+		checkUnavailable(t, "Append after the fault cleared, before restart", err, tc.wantErr, "restart")
+		if err := s.Close(); err == nil {
+			t.Errorf("Close of a store whose WAL failed: nil, want the failure")
+		}
+		s = mustOpen(t, storeOptions(t, dir, faulty))
+		checkExactly(t, s, a)
+	}
+	if tc.fails == failsFlush {
+		if err := s.Flush(); err != nil {
+			t.Fatalf("Flush after the fault cleared: %v", err)
+		}
+	}
+	// Appends succeed again, seqs continue from the last
+	// acknowledged one, and a retried batch is not a duplicate.
+	sizes = map[string]int64{}
+	for _, tn := range tenants {
+		sizes[tn] = int64(len(a.of(tn)))
+	}
+	res := appendOK("failed", 12)
+	next := map[string]int64{}
+	for _, r := range res.Receipts {
+		if r.Duplicate {
+			t.Errorf("retry of %s after the fault: a duplicate, want a new event", r.ID)
+		}
+		want := sizes[r.Tenant] + next[r.Tenant]
+		if r.Seq != want {
+			t.Errorf("receipt %s after the fault: seq %d, want %d", r.ID, r.Seq, want)
+		}
+		next[r.Tenant]++
+	}
+	appendOK("after", 30)
+	checkExactly(t, s, a)
 
-			if err := s.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			s = mustOpen(t, storeOptions(t, dir, vfs.OS()))
-			checkExactly(t, s, a)
-			if _, err := s.Verify(ctx); err != nil {
-				t.Errorf("Verify after reopen: %v", err)
-			}
-		})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = mustOpen(t, storeOptions(t, dir, vfs.OS()))
+	checkExactly(t, s, a)
+	if _, err := s.Verify(ctx); err != nil {
+		t.Errorf("Verify after reopen: %v", err)
 	}
 }
 

@@ -151,46 +151,34 @@ func (s *Store) flushHeads(deferSmall bool) error {
 	s.mu.RUnlock()
 	s.commitMu.Unlock()
 	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
-	// Tenants are independent: flush them from a pool so that their
-	// fsyncs overlap instead of queueing one after another.
-	if err := forEach(ts, flushWorkers, func(t *tenant) error {
-		if err := s.flushTenant(t); err != nil {
-			return fmt.Errorf("logstore: flush %s: %w", t.name, err)
-		}
-		return nil
-	}); err != nil {
+	if err := s.flushTenants(ts); err != nil {
 		return err
 	}
 	if err := s.wal.RemoveBefore(cut); err != nil {
 		return fmt.Errorf("logstore: trim wal: %w", err)
 	}
-	return forEach(ts, flushWorkers, func(t *tenant) error {
-		if err := s.compact(t); err != nil {
-			return fmt.Errorf("logstore: compact %s: %w", t.name, err)
-		}
-		return nil
-	})
+	return s.compactTenants(ts)
 }
 
 // flushWorkers is how many tenants a flush writes at once.
 const flushWorkers = 16
 
-// forEach calls fn for every tenant from n goroutines and returns the
-// first error (in tenant order).
-func forEach(ts []*tenant, n int, fn func(*tenant) error) error {
-	errs := make([]error, len(ts))
+// forEach calls fn for every element of xs from n goroutines and returns
+// the first error (in the order of xs).
+func forEach[T any](xs []T, n int, fn func(T) error) error {
+	errs := make([]error, len(xs))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(n, len(ts)); w++ {
+	for w := 0; w < min(n, len(xs)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = fn(ts[i])
+				errs[i] = fn(xs[i])
 			}
 		}()
 	}
-	for i := range ts {
+	for i := range xs {
 		next <- i
 	}
 	close(next)
@@ -203,78 +191,269 @@ func forEach(ts []*tenant, n int, fn func(*tenant) error) error {
 	return nil
 }
 
-// flushTenant writes the tenant's frozen segments as blocks.
-func (s *Store) flushTenant(t *tenant) error {
+// tenantFlush is one tenant's part of a flush.
+type tenantFlush struct {
+	t      *tenant
+	segs   []*headSeg      // the frozen segments written, oldest first
+	blocks []*pendingBlock // blocks[i] holds segs[i]
+	size   int64           // the tree size the tiles were written for
+	err    error
+}
+
+// flushTenants writes the frozen segments of every tenant in ts as
+// blocks, with their tiles and checkpoints, and makes all of them durable
+// together (see syncBatch): phase 1 writes every tenant's tiles and
+// temporary block files, a sync makes them durable, phase 2 renames the
+// block files and appends the checkpoints, a second sync makes that
+// durable, and only then are the blocks installed in memory, so that the
+// caller may trim the WAL. A tenant that fails leaves its segments frozen
+// (the WAL keeps them) and the others go on; a failed sync installs
+// nothing. It returns the first error, in tenant order.
+func (s *Store) flushTenants(ts []*tenant) error {
+	b := s.newSyncBatch()
+	fls := make([]*tenantFlush, len(ts))
+	for i, t := range ts {
+		fls[i] = &tenantFlush{t: t}
+	}
+	// Tenants are independent: write them from a pool, so that their
+	// block encoding uses every core (and, file by file, their fsyncs
+	// overlap).
+	forEach(fls, flushWorkers, func(f *tenantFlush) error {
+		f.err = s.writeTenant(b, f)
+		return nil
+	})
+	discardAll := func() {
+		for _, f := range fls {
+			for _, p := range f.blocks {
+				p.discard(s.fs, s.log)
+			}
+		}
+	}
+	if err := b.sync(); err != nil {
+		s.volumeFailed(err)
+		discardAll()
+		return fmt.Errorf("logstore: flush: %w", err)
+	}
+	forEach(fls, flushWorkers, func(f *tenantFlush) error {
+		if f.err == nil {
+			f.err = s.publishTenant(b, f)
+		}
+		return nil
+	})
+	if err := b.sync(); err != nil {
+		s.volumeFailed(err)
+		discardAll()
+		return fmt.Errorf("logstore: flush: %w", err)
+	}
+	var first error
+	for _, f := range fls {
+		if f.err != nil {
+			for _, p := range f.blocks {
+				p.discard(s.fs, s.log)
+			}
+			if first == nil {
+				first = fmt.Errorf("logstore: flush %s: %w", f.t.name, f.err)
+			}
+			continue
+		}
+		s.installTenant(f)
+	}
+	return first
+}
+
+// writeTenant is phase 1 of a tenant's flush: its tiles, then each frozen
+// segment as a block under temporary names.
+func (s *Store) writeTenant(b *syncBatch, f *tenantFlush) error {
+	t := f.t
 	t.mu.RLock()
-	frozen := append([]*headSeg(nil), t.frozen...)
+	f.segs = append([]*headSeg(nil), t.frozen...)
 	tree := t.tree
 	t.mu.RUnlock()
-	for _, seg := range frozen {
-		// Tiles first: a block is only trusted with its tiles durable.
-		tiles, size := tree.TilesAndSize() // atomically: see TilesAndSize
-		if err := t.tiles.write(tiles); err != nil {
+	if !t.dirsMade {
+		// Its first flush (in this process): make its directories, which
+		// the batch's first sync makes durable with the files in them.
+		if err := b.mkdirs(t.dir, "blocks", "tiles"); err != nil {
 			return err
 		}
+	}
+	// Tiles first: a block is only trusted with its tiles durable, and
+	// the batch syncs both before any block is visible.
+	tiles, size := tree.TilesAndSize() // atomically: see TilesAndSize
+	if err := t.tiles.write(tiles); err != nil {
+		return err
+	}
+	if b.perFile() {
 		if err := t.tiles.sync(); err != nil {
 			return err
 		}
-		b, err := s.writeBlock(t, seg.first, 0, seg.entries.len(), func(i int) blockRow { return headRow(seg.entries.at(i)) }, seg)
+		if t.tiles.takeOpened() {
+			b.changed(t.tiles.dir)
+		}
+	}
+	f.size = size
+	for _, seg := range f.segs {
+		p, err := s.writeBlock(b, t, seg.first, 0, seg.entries.len(), func(i int) blockRow { return headRow(seg.entries.at(i)) }, seg)
 		if err != nil {
 			return err
 		}
-		if seg.cp != nil && seg.cp.Size == seg.end() {
-			if err := s.appendCheckpoint(t, seg.cp.Note); err != nil {
-				b.close()
-				return err
-			}
-		}
-		tree.Persisted(size)
-		t.mu.Lock()
-		t.blocks = append(t.blocks, b)
-		t.frozen[0] = nil // let the flushed segment be collected
-		t.frozen = t.frozen[1:]
-		t.persisted = seg.end()
-		t.mu.Unlock()
+		f.blocks = append(f.blocks, p)
 	}
 	return nil
 }
 
-// compact merges a tenant's newest blocks while the one before the last is
-// not much larger than the last, keeping O(log n) blocks per tenant. Chunks
-// are copied verbatim; only the dictionaries are merged.
-func (s *Store) compact(t *tenant) error {
-	for {
-		t.mu.RLock()
-		n := len(t.blocks)
-		var a, b *blockRef
-		if n >= 2 {
-			a, b = t.blocks[n-2], t.blocks[n-1]
-		}
-		t.mu.RUnlock()
-		if a == nil || a.rows >= 4*b.rows || a.rows+b.rows > s.opts.MaxBlockRows {
-			return nil
-		}
-		merged, err := s.mergeBlocks(t, []*blockRef{a, b})
-		if err != nil {
+// publishTenant is phase 2 of a tenant's flush, once phase 1 is durable:
+// the blocks become visible under their names, and the checkpoint of each
+// block's end is appended to checkpoints.log. Recovery accepts either
+// becoming durable first: until the flush trims the WAL, the WAL holds
+// the blocks' events and their checkpoints too.
+func (s *Store) publishTenant(b *syncBatch, f *tenantFlush) error {
+	for i, p := range f.blocks {
+		if err := p.publish(b); err != nil {
 			return err
 		}
-		t.mu.Lock()
-		if len(t.blocks) >= 2 && t.blocks[len(t.blocks)-2] == a && t.blocks[len(t.blocks)-1] == b {
-			t.blocks = append(t.blocks[:len(t.blocks)-2:len(t.blocks)-2], merged)
-		} else {
-			t.mu.Unlock()
-			merged.close()
-			return fmt.Errorf("blocks changed during compaction")
+		if seg := f.segs[i]; seg.cp != nil && seg.cp.Size == seg.end() {
+			if err := s.appendCheckpoint(f.t, seg.cp.Note, b.perFile()); err != nil {
+				return err
+			}
 		}
-		t.mu.Unlock()
-		s.removeBlockFiles(a)
-		s.removeBlockFiles(b)
-		a.retire()
-		b.retire()
 	}
+	return nil
 }
 
-func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
+// installTenant makes a tenant's flushed blocks, durable now, the ones
+// reads use, in place of its frozen segments.
+func (s *Store) installTenant(f *tenantFlush) {
+	t := f.t
+	t.dirsMade = true
+	t.tree.Persisted(f.size)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range f.blocks {
+		t.blocks = append(t.blocks, p.ref)
+	}
+	n := len(f.segs)
+	clear(t.frozen[:n]) // let the flushed segments be collected
+	t.frozen = t.frozen[n:]
+	t.persisted = f.segs[n-1].end()
+}
+
+// compaction is one tenant's merge in a compaction round.
+type compaction struct {
+	t    *tenant
+	srcs []*blockRef
+	p    *pendingBlock
+	err  error
+}
+
+// compactTenants merges each tenant's newest blocks while the one before
+// the last is not much larger than the last, keeping O(log n) blocks per
+// tenant, all tenants in one round: each tenant's merge is written
+// (phase 1), synced, renamed into place (phase 2) and synced again before
+// the merged block replaces its sources in memory and the sources' files
+// are removed. Chunks are copied verbatim; only the dictionaries are
+// merged.
+func (s *Store) compactTenants(ts []*tenant) error {
+	var cs []*compaction
+	for _, t := range ts {
+		if srcs := s.toMerge(t); srcs != nil {
+			cs = append(cs, &compaction{t: t, srcs: srcs})
+		}
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	b := s.newSyncBatch()
+	forEach(cs, flushWorkers, func(c *compaction) error {
+		c.p, c.err = s.mergeBlocks(b, c.t, c.srcs)
+		return nil
+	})
+	discardAll := func() {
+		for _, c := range cs {
+			if c.p != nil {
+				c.p.discard(s.fs, s.log)
+			}
+		}
+	}
+	if err := b.sync(); err != nil {
+		s.volumeFailed(err)
+		discardAll()
+		return fmt.Errorf("logstore: compact: %w", err)
+	}
+	forEach(cs, flushWorkers, func(c *compaction) error {
+		if c.err == nil {
+			c.err = c.p.publish(b)
+		}
+		return nil
+	})
+	if err := b.sync(); err != nil {
+		s.volumeFailed(err)
+		discardAll()
+		return fmt.Errorf("logstore: compact: %w", err)
+	}
+	var first error
+	for _, c := range cs {
+		if c.err == nil {
+			c.err = s.installMerged(c)
+		}
+		if c.err != nil {
+			if c.p != nil {
+				c.p.discard(s.fs, s.log)
+			}
+			if first == nil {
+				first = fmt.Errorf("logstore: compact %s: %w", c.t.name, c.err)
+			}
+		}
+	}
+	return first
+}
+
+// toMerge returns the tenant's newest blocks that compaction merges into
+// one, or nil. Merging the last two while the one before the last is less
+// than 4× the last (and the sum at most MaxBlockRows), then the merged
+// block with the one before, and so on, is merging them all at once.
+func (s *Store) toMerge(t *tenant) []*blockRef {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := len(t.blocks)
+	if n < 2 {
+		return nil
+	}
+	k, rows := 1, t.blocks[n-1].rows
+	for i := n - 2; i >= 0; i-- {
+		a := t.blocks[i]
+		if a.rows >= 4*rows || a.rows+rows > s.opts.MaxBlockRows {
+			break
+		}
+		k, rows = k+1, rows+a.rows
+	}
+	if k < 2 {
+		return nil
+	}
+	return slices.Clone(t.blocks[n-k:])
+}
+
+// installMerged replaces a merge's sources, in memory, by the merged
+// block, durable now, and removes the sources' files.
+func (s *Store) installMerged(c *compaction) error {
+	t, k := c.t, len(c.srcs)
+	t.mu.Lock()
+	n := len(t.blocks)
+	if n < k || !slices.Equal(t.blocks[n-k:], c.srcs) {
+		t.mu.Unlock()
+		return fmt.Errorf("blocks changed during compaction")
+	}
+	t.blocks = append(t.blocks[:n-k:n-k], c.p.ref)
+	t.mu.Unlock()
+	for _, b := range c.srcs {
+		s.removeBlockFiles(b)
+		b.retire()
+	}
+	return nil
+}
+
+// mergeBlocks writes the merge of srcs, consecutive blocks of t, as a
+// pending block of batch b.
+func (s *Store) mergeBlocks(b *syncBatch, t *tenant, srcs []*blockRef) (*pendingBlock, error) {
 	readers := make([]*block.Reader, len(srcs))
 	gen, rows := 0, 0
 	var ids []idEntry
@@ -298,7 +477,7 @@ func (s *Store) mergeBlocks(t *tenant, srcs []*blockRef) (*blockRef, error) {
 	if _, err := block.Merge(&buf, readers, nil, s.blockOptions(name)); err != nil {
 		return nil, err
 	}
-	return s.installBlockFile(name, &writtenBlock{data: buf.b, ids: ids, minRecv: minRecv, maxRecv: maxRecv}, srcs[0].first, rows, gen)
+	return s.writePendingBlock(b, name, &writtenBlock{data: buf.b, ids: ids, minRecv: minRecv, maxRecv: maxRecv}, srcs[0].first, rows, gen)
 }
 
 // bytesBuffer is a minimal io.Writer into a byte slice.
@@ -456,7 +635,12 @@ func (s *Store) rewritePurged(t *tenant, b *blockRef, purge func(*trail.Event) b
 	if err != nil || len(seqs) == 0 {
 		return nil, nil, err
 	}
-	nb, err = s.writeBlock(t, b.first, b.gen+1, b.rows, func(i int) blockRow { return eventRow(rows[i].data, rows[i].ev, rows[i].erased) }, nil)
+	batch := s.perFileBatch()
+	p, err := s.writeBlock(batch, t, b.first, b.gen+1, b.rows, func(i int) blockRow { return eventRow(rows[i].data, rows[i].ev, rows[i].erased) }, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	nb, err = s.installAlone(batch, p)
 	return nb, seqs, err
 }
 

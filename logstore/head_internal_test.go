@@ -234,12 +234,12 @@ func TestWriteBlockFromHeadPostings(t *testing.T) {
 		h.add(headEntry{leaf: leaf, terms: termsOf(ev), time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID)}, ev.ID)
 	}
 	row := func(i int) blockRow { return headRow(h.entries.at(i)) }
-	byRows, err := s.writeBlock(tn, first, 0, n, row, nil)
+	byRows, err := writeBlockNow(s, tn, first, 0, n, row, nil)
 	if err != nil {
 		t.Fatalf("write block row by row: %v", err)
 	}
 	defer byRows.close()
-	fromHead, err := s.writeBlock(tn, first, 1, n, row, h)
+	fromHead, err := writeBlockNow(s, tn, first, 1, n, row, h)
 	if err != nil {
 		t.Fatalf("write block from head postings: %v", err)
 	}
@@ -287,7 +287,20 @@ func TestWriteBlockFromHeadPostings(t *testing.T) {
 	t.Logf("%d fields, %d keys looked up", len(fields), lookups)
 }
 
-// BenchmarkOpenWrittenBlock opens a block just written, as installBlockFile
+// writeBlockNow writes a block and makes it durable and visible at once.
+func writeBlockNow(s *Store, t *tenant, first int64, gen, n int, row func(i int) blockRow, seg *headSeg) (*blockRef, error) {
+	b := s.perFileBatch()
+	if err := b.mkdirs(t.dir, "blocks"); err != nil {
+		return nil, err
+	}
+	p, err := s.writeBlock(b, t, first, gen, n, row, seg)
+	if err != nil {
+		return nil, err
+	}
+	return s.installAlone(b, p)
+}
+
+// BenchmarkOpenWrittenBlock opens a block just written, as a flush
 // does, either reading it and its id table back from the files or from
 // the bytes and ids in hand (block.OpenWritten).
 func BenchmarkOpenWrittenBlock(b *testing.B) {
@@ -316,7 +329,7 @@ func BenchmarkOpenWrittenBlock(b *testing.B) {
 			}
 			h.add(headEntry{leaf: leaf, terms: termsOf(ev), time: ev.Time.UnixNano(), recv: ev.ReceivedAt.UnixNano(), idh: idHash(ev.ID)}, ev.ID)
 		}
-		ref, err := s.writeBlock(tn, 1000, n, n, func(i int) blockRow { return headRow(h.entries.at(i)) }, h)
+		ref, err := writeBlockNow(s, tn, 1000, n, n, func(i int) blockRow { return headRow(h.entries.at(i)) }, h)
 		if err != nil {
 			b.Fatal(err)
 		}

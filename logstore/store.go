@@ -115,16 +115,16 @@ type Store struct {
 	fs   vfs.FS
 	log  *slog.Logger
 	lock *os.File
+	// vol is the file system of the tenants' directories, whose Sync
+	// makes a whole flush durable at once; nil: sync file by file (see
+	// syncBatch). Guarded by flushMu once Open returns.
+	vol vfs.Volume
 
 	wal *wal.Log
 
-	mu      sync.RWMutex // guards tenants, creating, notify
+	mu      sync.RWMutex // guards tenants, notify
 	tenants map[string]*tenant
-	// creating holds the tenants being created (see tenantForWrite): a
-	// channel closed once the creator is done, which the other callers
-	// wait on instead of making the same directories.
-	creating map[string]chan struct{}
-	notify   chan struct{} // closed and replaced after every commit that created a tenant
+	notify  chan struct{} // closed and replaced after every commit that created a tenant
 
 	reqs     chan *appendReq
 	quit     chan struct{}
@@ -182,6 +182,9 @@ type tenant struct {
 	logged     int64 // size of the last checkpoint in checkpoints.log at Open
 	tiles      *tileFiles
 	broken     *trail.TamperError
+	// dirsMade: the tenant's directories exist and are durable (a flush
+	// made them, or found them). Guarded by Store.flushMu.
+	dirsMade bool
 }
 
 // Open opens or creates the store in opts.Dir and recovers it: it loads
@@ -216,6 +219,16 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("logstore: %s is in use by another process: %w", opts.Dir, err)
 	}
 	s.lock = lock
+	// Opened before anything is written: a Volume reports the write-back
+	// errors since it was opened.
+	if s.vol, err = s.fs.OpenVolume(filepath.Join(opts.Dir, "tenants")); err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			s.closeFiles()
+			return nil, fmt.Errorf("logstore: %w", err)
+		}
+		s.log.Info("syncing flushes file by file", "reason", err)
+		s.vol = nil
+	}
 	if err := s.setupEncryption(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -301,7 +314,7 @@ func (s *Store) recover() error {
 			// its checkpoint; the WAL it had not trimmed gave t.cp, which
 			// covers the block. Log it now, before a later flush trims
 			// those WAL records.
-			if err := s.appendCheckpoint(t, t.cp.Note); err != nil {
+			if err := s.appendCheckpoint(t, t.cp.Note, true); err != nil {
 				return fmt.Errorf("logstore: %w", err)
 			}
 			t.logged = t.cp.Size
@@ -461,16 +474,12 @@ func (s *Store) openReplayedNotes() {
 	}
 }
 
-// newTenant creates an empty tenant's directory.
+// newTenant returns an empty tenant. It makes no directory: the first
+// flush that writes the tenant's files does (see writeTenant), so that
+// a tenant's first append does no file-system work beyond the WAL's.
 func (s *Store) newTenant(name string) (*tenant, error) {
 	dir := filepath.Join(s.opts.Dir, "tenants", name)
-	if err := s.fs.MkdirAll(filepath.Join(dir, "blocks"), 0o755); err != nil {
-		return nil, fmt.Errorf("logstore: create tenant %s: %w", name, err)
-	}
-	tiles, err := openTileFiles(s.fs, filepath.Join(dir, "tiles"))
-	if err != nil {
-		return nil, err
-	}
+	tiles := newTileFiles(s.fs, filepath.Join(dir, "tiles"))
 	tree, err := merkle.Open(0, tiles)
 	if err != nil {
 		return nil, err
@@ -553,6 +562,9 @@ func (s *Store) closeFiles() error {
 	}
 	if s.wal != nil {
 		keep(s.wal.Close())
+	}
+	if s.vol != nil {
+		keep(s.vol.Close())
 	}
 	if s.lock != nil {
 		keep(s.lock.Close())

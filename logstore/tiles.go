@@ -22,17 +22,17 @@ type tileFiles struct {
 	fs  vfs.FS
 	dir string
 
-	mu    sync.Mutex
-	files map[int]vfs.File
+	mu     sync.Mutex
+	files  map[int]vfs.File
+	opened bool // a file was opened (maybe created) since takeOpened
 }
 
 const tileBytes = 1 << merkle.TileHeight * 32
 
-func openTileFiles(fsys vfs.FS, dir string) (*tileFiles, error) {
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("tiles: %w", err)
-	}
-	return &tileFiles{fs: fsys, dir: dir, files: map[int]vfs.File{}}, nil
+// newTileFiles returns the tiles in dir, which a flush creates before it
+// writes the first tile (see writeTenant).
+func newTileFiles(fsys vfs.FS, dir string) *tileFiles {
+	return &tileFiles{fs: fsys, dir: dir, files: map[int]vfs.File{}}
 }
 
 func (tf *tileFiles) name(level int) string {
@@ -50,7 +50,19 @@ func (tf *tileFiles) file(level int) (vfs.File, error) {
 		return nil, fmt.Errorf("tiles: %w", err)
 	}
 	tf.files[level] = f
+	tf.opened = true
 	return f, nil
+}
+
+// takeOpened reports whether a tile file was opened, and so maybe
+// created, since it was last called: the directory then needs a sync for
+// the file to survive a crash.
+func (tf *tileFiles) takeOpened() bool {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	opened := tf.opened
+	tf.opened = false
+	return opened
 }
 
 // ReadTile implements merkle.TileReader.

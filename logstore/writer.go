@@ -560,9 +560,10 @@ func (s *Store) rollbackTree(t *tenant) {
 }
 
 // ensureTenants creates, in the caller's goroutine, the tenants of a
-// validated batch that do not exist yet. Creating one makes directories
-// (about 0.45 ms of system time per tenant on ext4 here); done by the writer, it
-// would hold every other caller's commit meanwhile.
+// validated batch that do not exist yet, so that the writer seldom has
+// to. Creating one used to make its directories (about 0.45 ms of system
+// time per tenant on ext4 here); now the first flush that writes its
+// files does, and creating it only allocates its tree and head.
 func (s *Store) ensureTenants(events []*trail.Event) error {
 	last := ""
 	for _, e := range events {
@@ -582,48 +583,25 @@ func (s *Store) ensureTenants(events []*trail.Event) error {
 	return nil
 }
 
-// tenantForWrite returns the tenant, creating it on its first event. It
-// is safe for concurrent use: one caller creates a tenant while the
-// others wait for it.
+// tenantForWrite returns the tenant, creating it (in memory) on its
+// first event. It is safe for concurrent use.
 func (s *Store) tenantForWrite(name string) (*tenant, error) {
 	s.mu.RLock()
 	t := s.tenants[name]
 	s.mu.RUnlock()
-	for t == nil {
+	if t == nil {
+		// Cheap: newTenant touches no file (its directories wait for
+		// its first flush).
 		s.mu.Lock()
-		if t = s.tenants[name]; t != nil {
-			s.mu.Unlock()
-			break
-		}
-		if wait, ok := s.creating[name]; ok {
-			s.mu.Unlock()
-			<-wait
-			s.mu.RLock()
-			t = s.tenants[name]
-			s.mu.RUnlock()
-			if t == nil {
-				continue // its creator failed: try again
+		if t = s.tenants[name]; t == nil {
+			var err error
+			if t, err = s.newTenant(name); err != nil {
+				s.mu.Unlock()
+				return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: "cannot create tenant " + name, Err: err}
 			}
-			break
-		}
-		if s.creating == nil {
-			s.creating = map[string]chan struct{}{}
-		}
-		done := make(chan struct{})
-		s.creating[name] = done
-		s.mu.Unlock()
-		nt, err := s.newTenant(name)
-		s.mu.Lock()
-		delete(s.creating, name)
-		if err == nil {
-			s.tenants[name] = nt
+			s.tenants[name] = t
 		}
 		s.mu.Unlock()
-		close(done)
-		if err != nil {
-			return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: "cannot create tenant " + name, Err: err}
-		}
-		t = nt
 	}
 	if t.broken != nil {
 		return nil, &trail.Error{Code: trail.EUNAVAILABLE, Message: trail.ErrorMessage(t.broken), Err: t.broken}

@@ -3,7 +3,9 @@ package vfs
 import (
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +15,13 @@ import (
 type Fault struct {
 	// Op is the operation that fails: "open", "read" (Read and ReadAt),
 	// "write", "sync" (File.Sync), "truncate", "rename", "remove" (Remove
-	// and RemoveAll) or "syncdir".
+	// and RemoveAll), "syncdir" or "syncfs" (OpenVolume and Volume.Sync,
+	// matched against the volume's directory).
+	//
+	// Volume.Sync writes back every file written through the Faulty and
+	// not synced since, as syncfs(2) does: a "sync" fault on such a file
+	// fires at the Volume's Sync too (the file's own Sync, or the Volume's,
+	// whichever comes first), and fails it with an error naming the file.
 	Op string
 	// Path is a substring the file name must contain; "" matches any file.
 	// For "rename" either the old or the new name may match.
@@ -41,6 +49,7 @@ type Faulty struct {
 	mu     sync.Mutex
 	faults []*armedFault
 	hits   int
+	dirty  map[string]bool // files written and not synced since
 }
 
 type armedFault struct {
@@ -51,7 +60,7 @@ type armedFault struct {
 var _ FS = (*Faulty)(nil)
 
 // NewFaulty returns a Faulty wrapping inner with no faults armed.
-func NewFaulty(inner FS) *Faulty { return &Faulty{inner: inner} }
+func NewFaulty(inner FS) *Faulty { return &Faulty{inner: inner, dirty: map[string]bool{}} }
 
 // Inject arms ft. Faults are tried in the order they were injected and the
 // first that matches an operation fires.
@@ -144,12 +153,33 @@ func (f *Faulty) OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	return &faultyFile{File: file, fs: f, name: name}, nil
 }
 
+// setDirty records that name was written (true) or synced or removed
+// (false).
+func (f *Faulty) setDirty(name string, dirty bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if dirty {
+		f.dirty[name] = true
+	} else {
+		delete(f.dirty, name)
+	}
+}
+
 // Rename renames through the inner FS unless a "rename" fault matches.
 func (f *Faulty) Rename(oldpath, newpath string) error {
 	if ft, ok := f.fire("rename", oldpath, newpath); ok && ft.failing() {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: orShortWrite(ft.Err)}
 	}
-	return f.inner.Rename(oldpath, newpath)
+	err := f.inner.Rename(oldpath, newpath)
+	if err == nil {
+		f.mu.Lock()
+		if f.dirty[oldpath] {
+			delete(f.dirty, oldpath)
+			f.dirty[newpath] = true
+		}
+		f.mu.Unlock()
+	}
+	return err
 }
 
 // Remove removes through the inner FS unless a "remove" fault matches.
@@ -157,6 +187,7 @@ func (f *Faulty) Remove(name string) error {
 	if err := f.err("remove", name); err != nil {
 		return err
 	}
+	f.setDirty(name, false)
 	return f.inner.Remove(name)
 }
 
@@ -165,7 +196,59 @@ func (f *Faulty) RemoveAll(name string) error {
 	if err := f.err("remove", name); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	for n := range f.dirty {
+		if n == name || strings.HasPrefix(n, name+string(os.PathSeparator)) {
+			delete(f.dirty, n)
+		}
+	}
+	f.mu.Unlock()
 	return f.inner.RemoveAll(name)
+}
+
+// OpenVolume opens the inner FS's volume unless a "syncfs" fault matches
+// dir: inject one with errors.ErrUnsupported before opening a store to
+// make it sync file by file.
+func (f *Faulty) OpenVolume(dir string) (Volume, error) {
+	if err := f.err("syncfs", dir); err != nil {
+		return nil, err
+	}
+	v, err := f.inner.OpenVolume(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyVolume{Volume: v, fs: f, dir: dir}, nil
+}
+
+// faultyVolume applies its Faulty's "syncfs" faults, and its "sync"
+// faults on the files written since the last sync, to Sync.
+type faultyVolume struct {
+	Volume
+	fs  *Faulty
+	dir string
+}
+
+func (v *faultyVolume) Sync() error {
+	if err := v.fs.err("syncfs", v.dir); err != nil {
+		return err
+	}
+	v.fs.mu.Lock()
+	dirty := slices.Sorted(maps.Keys(v.fs.dirty))
+	v.fs.mu.Unlock()
+	for _, name := range dirty {
+		if ft, ok := v.fs.fire("sync", name); ok && ft.failing() {
+			return pathError("syncfs", name, ft.Err)
+		}
+	}
+	if err := v.Volume.Sync(); err != nil {
+		return err
+	}
+	v.fs.mu.Lock()
+	for _, name := range dirty {
+		delete(v.fs.dirty, name)
+	}
+	v.fs.mu.Unlock()
+	return nil
 }
 
 // SyncDir syncs through the inner FS unless a "syncdir" fault matches.
@@ -208,6 +291,7 @@ func (f *faultyFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *faultyFile) Write(p []byte) (int, error) {
+	f.fs.setDirty(f.name, true)
 	ft, ok := f.fs.fire("write", f.name)
 	if !ok || !ft.failing() {
 		return f.File.Write(p)
@@ -226,12 +310,17 @@ func (f *faultyFile) Sync() error {
 	if err := f.fs.err("sync", f.name); err != nil {
 		return err
 	}
-	return f.File.Sync()
+	if err := f.File.Sync(); err != nil {
+		return err
+	}
+	f.fs.setDirty(f.name, false)
+	return nil
 }
 
 func (f *faultyFile) Truncate(size int64) error {
 	if err := f.fs.err("truncate", f.name); err != nil {
 		return err
 	}
+	f.fs.setDirty(f.name, true)
 	return f.File.Truncate(size)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -79,6 +80,14 @@ func TestFaultyFaults(t *testing.T) {
 		}},
 		{"syncdir", vfs.Fault{Op: "syncdir", Err: syscall.EIO}, func(t *testing.T, fsys vfs.FS, dir string) error {
 			return fsys.SyncDir(dir)
+		}},
+		{"syncfs", vfs.Fault{Op: "syncfs", Err: syscall.EIO}, func(t *testing.T, fsys vfs.FS, dir string) error {
+			v, err := fsys.OpenVolume(dir)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			return v.Sync()
 		}},
 		{"path matches", vfs.Fault{Op: "write", Path: "data", Err: syscall.ENOSPC}, write},
 	}
@@ -216,4 +225,57 @@ func TestFaultyConcurrent(t *testing.T) {
 		f.ReadAt(buf, 0) // either outcome is fine: this checks for races
 	}
 	<-done
+}
+
+// TestFaultyVolumeSyncsDirtyFiles checks that a Volume's Sync writes back
+// the files written since they were last synced, as syncfs(2) does: a
+// "sync" fault on such a file fails it, naming the file, and a file
+// synced already is not written back again.
+func TestFaultyVolumeSyncsDirtyFiles(t *testing.T) {
+	dir := t.TempDir()
+	fsys := vfs.NewFaulty(vfs.OS())
+	v, err := fsys.OpenVolume(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	dirty := openRW(t, fsys, filepath.Join(dir, "dirty"))
+	clean := openRW(t, fsys, filepath.Join(dir, "clean"))
+	for _, f := range []vfs.File{dirty, clean} {
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clean.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Inject(vfs.Fault{Op: "sync", Path: "clean", Err: syscall.EIO})
+	if err := v.Sync(); err != nil {
+		t.Fatalf("Sync with a fault on a file synced already: got %v, want nil", err)
+	}
+	fsys.Clear()
+	if _, err := dirty.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Inject(vfs.Fault{Op: "sync", Path: "dirty", Err: syscall.EIO, Times: 1})
+	err = v.Sync()
+	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "dirty") {
+		t.Fatalf("Sync with a fault on a written file: got %v, want EIO naming the file", err)
+	}
+	if err := v.Sync(); err != nil {
+		t.Fatalf("Sync after the fault fired: got %v, want nil", err)
+	}
+}
+
+// TestFaultyVolumeUnsupported checks that a "syncfs" fault fails
+// OpenVolume too, so that a store can be made to sync file by file.
+func TestFaultyVolumeUnsupported(t *testing.T) {
+	fsys := vfs.NewFaulty(vfs.OS())
+	fsys.Inject(vfs.Fault{Op: "syncfs", Err: errors.ErrUnsupported})
+	if v, err := fsys.OpenVolume(t.TempDir()); !errors.Is(err, errors.ErrUnsupported) {
+		if v != nil {
+			v.Close()
+		}
+		t.Fatalf("OpenVolume: got %v, want ErrUnsupported", err)
+	}
 }

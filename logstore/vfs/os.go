@@ -1,9 +1,12 @@
 package vfs
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 )
+
+var errUnsupported = errors.ErrUnsupported
 
 // OS returns the real file system, backed by package os.
 func OS() FS { return osFS{} }
@@ -38,6 +41,8 @@ func (osFS) SyncDir(name string) error {
 	}
 	return err
 }
+
+func (osFS) OpenVolume(dir string) (Volume, error) { return openVolume(dir) }
 
 // osFile is an *os.File whose Sync is fdatasync where the platform has it.
 type osFile struct{ *os.File }

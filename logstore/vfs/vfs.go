@@ -12,6 +12,13 @@
 // Durable replacement of a whole file follows the usual recipe, packaged
 // as WriteFileAtomic: write a temporary file in the same directory, sync
 // it, rename it over the target, sync the directory.
+//
+// A writer that makes many files durable at once can instead open a
+// Volume on the file system that holds them and call its Sync once:
+// syncfs(2) on Linux, which writes back every dirty file and commits the
+// file system's metadata (created, renamed and removed entries) in one
+// go. It costs one journal commit instead of one per file and directory,
+// but it also writes back whatever other dirty data the file system holds.
 package vfs
 
 import (
@@ -51,6 +58,30 @@ type FS interface {
 	// SyncDir opens the directory name and fsyncs it, making the entries
 	// created, renamed or removed in it durable.
 	SyncDir(name string) error
+	// OpenVolume opens the file system that holds the directory dir, for
+	// Volume.Sync. It returns an error wrapping errors.ErrUnsupported
+	// where the platform cannot sync a whole file system with the
+	// guarantees Volume.Sync promises; callers then sync each file and
+	// directory themselves.
+	OpenVolume(dir string) (Volume, error)
+}
+
+// Volume is an open file system, for syncing all of it at once.
+type Volume interface {
+	// Sync makes durable every write to any file of the file system, and
+	// every entry created, renamed or removed in any of its directories,
+	// that completed before Sync was called: syncfs(2) on Linux. It
+	// returns an error if writing back any data of the file system failed
+	// since the Volume was opened or since the previous Sync, whichever
+	// is later (the failed data need not be the caller's): the caller
+	// must then treat every write since its last successful Sync as not
+	// durable. An error wrapping errors.ErrUnsupported means nothing was
+	// synced and the platform cannot do it.
+	//
+	// It is safe to call concurrently with writes; writes that complete
+	// after Sync starts may or may not be made durable.
+	Sync() error
+	Close() error
 }
 
 // WriteFileAtomic replaces name with data durably and atomically: after a

@@ -95,3 +95,27 @@ func TestOSSync(t *testing.T) {
 		t.Errorf("SyncDir of a missing directory: got %v, want ErrNotExist", err)
 	}
 }
+
+func TestOSVolume(t *testing.T) {
+	dir := t.TempDir()
+	fsys := vfs.OS()
+	v, err := fsys.OpenVolume(dir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("no syncfs here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("OpenVolume: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Sync(); err != nil {
+		t.Errorf("Sync: got %v, want nil", err)
+	}
+	if err := v.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := fsys.OpenVolume(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenVolume of a missing directory: got %v, want ErrNotExist", err)
+	}
+}
