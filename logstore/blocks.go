@@ -304,11 +304,18 @@ func (s *Store) loadTenant(name string) (*tenant, error) {
 			cands = append(cands, cand{n, first, rows, gen})
 		}
 	}
+	// By first seq, then the newest generation, then the most rows, so
+	// that the block kept for a first seq does not depend on the order
+	// the directory lists (two blocks of one first seq and generation are
+	// left only when removing a discarded merge failed).
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].first != cands[j].first {
 			return cands[i].first < cands[j].first
 		}
-		return cands[i].gen > cands[j].gen
+		if cands[i].gen != cands[j].gen {
+			return cands[i].gen > cands[j].gen
+		}
+		return cands[i].rows > cands[j].rows
 	})
 	var next int64
 	var stale []string
