@@ -249,7 +249,8 @@ type fieldBuilder struct {
 	lists []keyPostings
 	lv    []uint32
 
-	start, vals, order []uint32 // encode's scratch
+	start, vals []uint32   // encode's scratch
+	order       []keyOrder // encode's scratch
 }
 
 // keyEntry is one key of a fieldBuilder's dictionary.
@@ -580,7 +581,11 @@ func (w *Writer) AddPostings(field, key string, rows []uint32) error {
 			}
 		}
 	}
-	f := w.builder(field)
+	f := w.last
+	if f == nil || field != w.lastName {
+		f = w.builder(field)
+		w.last, w.lastName = f, field
+	}
 	from := uint32(len(f.lv))
 	f.lv = append(f.lv, rows...)
 	f.lists = append(f.lists, keyPostings{key: w.keys.clone(key), from: from, to: uint32(len(f.lv))})
@@ -648,16 +653,59 @@ func (f *fieldBuilder) encode(fe *fieldEncoder) {
 // field's only entries and no key is given twice; it reports false,
 // having added nothing, when a key is.
 func (f *fieldBuilder) encodeLists(fe *fieldEncoder) bool {
-	slices.SortFunc(f.lists, func(a, b keyPostings) int { return strings.Compare(a.key, b.key) })
-	for i := 1; i < len(f.lists); i++ {
-		if f.lists[i].key == f.lists[i-1].key {
+	order := f.order[:0]
+	for i, l := range f.lists {
+		order = append(order, keyOrder{keyPrefix(l.key), uint32(i)})
+	}
+	f.order = order
+	sortKeys(order, func(i uint32) string { return f.lists[i].key })
+	for i := 1; i < len(order); i++ {
+		if f.lists[order[i].i].key == f.lists[order[i-1].i].key {
 			return false
 		}
 	}
-	for _, l := range f.lists {
+	for _, o := range order {
+		l := &f.lists[o.i]
 		fe.add(l.key, f.lv[l.from:l.to])
 	}
 	return true
+}
+
+// keyOrder is one key to sort: the first eight bytes of the key as a
+// big-endian number, zero-padded, and the key's index. Comparing the
+// prefixes orders most keys without reading them.
+type keyOrder struct {
+	prefix uint64
+	i      uint32
+}
+
+// keyPrefix returns the first eight bytes of s, zero-padded, as a
+// big-endian number: if keyPrefix(a) < keyPrefix(b) then a < b.
+func keyPrefix(s string) uint64 {
+	if len(s) >= 8 {
+		_ = s[7]
+		return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+			uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
+	}
+	p := uint64(0)
+	for i := 0; i < len(s); i++ {
+		p |= uint64(s[i]) << (56 - 8*i)
+	}
+	return p
+}
+
+// sortKeys sorts order by the keys that key returns for the indexes,
+// ascending.
+func sortKeys(order []keyOrder, key func(i uint32) string) {
+	slices.SortFunc(order, func(a, b keyOrder) int {
+		switch {
+		case a.prefix < b.prefix:
+			return -1
+		case a.prefix > b.prefix:
+			return 1
+		}
+		return strings.Compare(key(a.i), key(b.i))
+	})
 }
 
 // foldLists turns the postings of AddPostings into pairs, as term would
@@ -694,12 +742,14 @@ func (f *fieldBuilder) encodePairs(fe *fieldEncoder, unordered bool) {
 		vals[next[id]] = f.pv[i]
 		next[id]++
 	}
-	order := grow(&f.order, n)
-	for i := range order {
-		order[i] = uint32(i)
+	order := f.order[:0]
+	for i := range f.keys {
+		order = append(order, keyOrder{keyPrefix(f.keys[i].key), uint32(i)})
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(f.keys[a].key, f.keys[b].key) })
-	for _, id := range order {
+	f.order = order
+	sortKeys(order, func(i uint32) string { return f.keys[i].key })
+	for _, o := range order {
+		id := o.i
 		from := uint32(0)
 		if id > 0 {
 			from = next[id-1]
