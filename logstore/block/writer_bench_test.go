@@ -3,6 +3,7 @@ package block
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"syscall"
@@ -119,4 +120,50 @@ func BenchmarkWriterHead(b *testing.B) {
 			b.ReportMetric(float64(size)/float64(b.N*n), "B/row")
 		})
 	}
+}
+
+// BenchmarkWriterTerms measures the Writer's dictionaries without the
+// compression of rows: rows without data, with their terms as a store's
+// flush gives them (head, see headBlock: blocks of 50 and 3000 rows) or
+// every term through Add (all: one block of 10 000 rows). cpu-ns/row
+// includes the index's encoding and compression at Close.
+func BenchmarkWriterTerms(b *testing.B) {
+	run := func(b *testing.B, blocks []headBlock) {
+		n := 0
+		cpu0 := benchCPU(b)
+		for b.Loop() {
+			hb := &blocks[n%len(blocks)]
+			n++
+			w := NewWriter(io.Discard, "acme", 0, Options{})
+			for _, r := range hb.rows {
+				if err := (row{time: r.time, terms: r.terms}).add(w); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, p := range hb.postings {
+				if err := w.AddPostings(p.field, p.key, p.rows); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu := benchCPU(b) - cpu0
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(blocks[0].rows)), "cpu-ns/row")
+	}
+	for _, n := range []int{50, 3000} {
+		b.Run(fmt.Sprintf("head/rows=%d", n), func(b *testing.B) {
+			blocks := headBlocks(n, 12_000)
+			b.ReportAllocs()
+			runtime.GC()
+			run(b, blocks)
+		})
+	}
+	b.Run("all/rows=10000", func(b *testing.B) {
+		blocks := []headBlock{{rows: genRows(3, 10_000)}}
+		b.ReportAllocs()
+		runtime.GC()
+		run(b, blocks)
+	})
 }
