@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"math"
 	"slices"
@@ -197,8 +198,8 @@ type Writer struct {
 	data    []byte
 	scratch []byte
 
-	fields   map[string]*fieldBuilder
-	keys     keyArena
+	fields   map[string]*fieldBuilder // from bufs
+	keys     *keyArena                // bufs.arena
 	last     *fieldBuilder
 	addTerm  func(field, key string)
 	termErr  error
@@ -207,7 +208,10 @@ type Writer struct {
 
 // keyArena holds copies of the keys of a Writer's dictionaries in a few
 // large blocks instead of one allocation per key. Bytes are only ever
-// appended to a block, so the strings it returns never change.
+// appended to a block while the Writer is open, so the strings it returns
+// do not change before the Writer is closed; after that its last block is
+// reused by another Writer (see writerBufs), which is sound because no
+// string of the arena outlives the Writer's Close.
 type keyArena struct {
 	block []byte
 }
@@ -227,20 +231,33 @@ func (a *keyArena) clone(s string) string {
 }
 
 // fieldBuilder collects the postings of one field as (key id, value) pairs.
+//
+// Its dictionary is an open-addressing hash table rather than a
+// map[string]uint32: table holds key id + 1 (0: empty) at the slot of the
+// key's hash, probed linearly, and keys holds each key with its hash, so
+// that a lookup reads one slot and one entry before comparing the key's
+// bytes, and growing the table rehashes no key.
 type fieldBuilder struct {
-	kind uint64
-	ids  map[string]uint32
-	keys []string
-	last []uint32 // per key id: the last value added + 1
-	pk   []uint32 // key id of each pair
-	pv   []uint32 // value of each pair
+	kind  uint64
+	table []uint32   // len a power of two, at most half full; empty when no key
+	keys  []keyEntry // by key id
+	pk    []uint32   // key id of each pair
+	pv    []uint32   // value of each pair
 
-	// Whole postings given by AddPostings, outside ids: key lists[i].key
-	// has the values lv[lists[i].from:lists[i].to], ascending.
+	// Whole postings given by AddPostings, outside the dictionary: key
+	// lists[i].key has the values lv[lists[i].from:lists[i].to], ascending.
 	lists []keyPostings
 	lv    []uint32
 
-	start, vals, order []uint32 // encode's scratch
+	start, vals []uint32   // encode's scratch
+	order       []keyOrder // encode's scratch
+}
+
+// keyEntry is one key of a fieldBuilder's dictionary.
+type keyEntry struct {
+	key  string
+	hash uint32 // low bits of keyHash(key)
+	last uint32 // the last value added + 1
 }
 
 // keyPostings is one postings list given by Writer.AddPostings.
@@ -249,65 +266,155 @@ type keyPostings struct {
 	from, to uint32 // in fieldBuilder.lv
 }
 
+// keySeed seeds the hash of the dictionaries' keys. The hash decides only
+// where a key sits in a fieldBuilder's table, never what is written.
+var keySeed = maphash.MakeSeed()
+
+func keyHash(key string) uint32 { return uint32(maphash.String(keySeed, key)) }
+
+// minTable is the number of slots of a fieldBuilder's first table.
+const minTable = 16
+
+// lookup returns the id of key, whose keyHash is h, and true, or the slot
+// where key would go and false.
+func (f *fieldBuilder) lookup(key string, h uint32) (uint32, bool) {
+	mask := uint32(len(f.table) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := f.table[i]
+		if s == 0 {
+			return i, false
+		}
+		if e := &f.keys[s-1]; e.hash == h && e.key == key {
+			return s - 1, true
+		}
+	}
+}
+
+// insert adds key, whose keyHash is h and which is absent, at slot i (from
+// lookup) and returns its id. key must stay unchanged while f holds it.
+func (f *fieldBuilder) insert(key string, h, i uint32) uint32 {
+	id := uint32(len(f.keys))
+	f.keys = append(f.keys, keyEntry{key: key, hash: h})
+	f.table[i] = id + 1
+	if 2*len(f.keys) > len(f.table) {
+		f.rehash(2 * len(f.table))
+	}
+	return id
+}
+
+// rehash makes the table n slots long (a power of two, more than twice
+// the keys) and puts the keys back in it.
+func (f *fieldBuilder) rehash(n int) {
+	if cap(f.table) >= n {
+		f.table = f.table[:n]
+		clear(f.table)
+	} else {
+		f.table = make([]uint32, n)
+	}
+	mask := uint32(n - 1)
+	for id := range f.keys {
+		i := f.keys[id].hash & mask
+		for f.table[i] != 0 {
+			i = (i + 1) & mask
+		}
+		f.table[i] = uint32(id) + 1
+	}
+}
+
+// id returns the id of key, adding it (as stored) if absent.
+func (f *fieldBuilder) id(key string) uint32 {
+	if len(f.table) == 0 {
+		f.rehash(minTable)
+	}
+	h := keyHash(key)
+	i, ok := f.lookup(key, h)
+	if ok {
+		return i
+	}
+	return f.insert(key, h, i)
+}
+
 // builderPool recycles the fieldBuilders of closed Writers. A store
 // writes many blocks in a row (one per tenant at every flush): reusing the
-// maps and slices of the previous ones saves growing them again.
-var builderPool = sync.Pool{New: func() any { return &fieldBuilder{ids: make(map[string]uint32)} }}
+// tables and slices of the previous ones saves growing them again.
+var builderPool = sync.Pool{New: func() any { return new(fieldBuilder) }}
 
-// Bounds of a recycled builder. Clearing a map costs time in proportion
-// to its capacity, which only grows: a builder whose field had many keys
-// gets a fresh map, so that a small block reusing it does not pay for a
-// large one. One whose pairs took more memory is not kept at all.
+// Bounds of a recycled builder. Clearing a table costs time in proportion
+// to its length, which only grows: a builder whose table grew past
+// maxClearedTable slots drops it, so that a small block reusing the
+// builder does not pay for a large one. One whose pairs took more memory
+// is not kept at all.
 const (
-	maxClearedKeys = 1 << 10
-	maxPooledPairs = 1 << 20
+	maxClearedTable = 1 << 11
+	maxPooledPairs  = 1 << 20
 )
 
 // recycle empties f and returns it to builderPool.
 func (f *fieldBuilder) recycle() {
-	if cap(f.pk) > maxPooledPairs || cap(f.lv) > maxPooledPairs {
+	if cap(f.pk) > maxPooledPairs || cap(f.lv) > maxPooledPairs || cap(f.keys) > maxPooledPairs {
 		return
 	}
-	if len(f.keys) > maxClearedKeys {
-		f.ids = make(map[string]uint32)
+	if len(f.table) > maxClearedTable {
+		f.table = nil
 	} else {
-		clear(f.ids)
+		f.table = f.table[:0]
 	}
 	clear(f.keys) // they point into the Writer's key arena
 	clear(f.lists)
 	f.kind = kindRows
-	f.keys, f.last, f.pk, f.pv = f.keys[:0], f.last[:0], f.pk[:0], f.pv[:0]
+	f.keys, f.pk, f.pv = f.keys[:0], f.pk[:0], f.pv[:0]
 	f.lists, f.lv = f.lists[:0], f.lv[:0]
 	f.start, f.vals, f.order = f.start[:0], f.vals[:0], f.order[:0]
 	builderPool.Put(f)
 }
 
-// writerBufs are the byte buffers of a Writer: the chunk being filled
-// (lens, data), its compressed form (scratch) and the index's raw and
-// compressed forms (index). Closed Writers return them to bufsPool, so a
-// flush writing one block per tenant grows them once, not per block (fresh
-// buffers cost page faults and clearing as well as copies when grown).
+// writerBufs are what a Writer needs that outlives no block: the byte
+// buffers of the chunk being filled (lens, data), its compressed form
+// (scratch) and the index's raw and compressed forms (index); the field
+// encoder's buffers; the last block of the key arena; and the map of the
+// fields. Closed Writers return them to bufsPool, so a flush writing one
+// block per tenant grows them once, not per block (fresh buffers cost
+// page faults and clearing as well as copies when grown).
 type writerBufs struct {
 	lens, data, scratch []byte
 	index               [2][]byte
+	fe                  fieldEncoder
+	arena               keyArena
+	fields              map[string]*fieldBuilder
+	names               []string
 }
 
-var bufsPool = sync.Pool{New: func() any { return new(writerBufs) }}
+var bufsPool = sync.Pool{New: func() any { return &writerBufs{fields: make(map[string]*fieldBuilder)} }}
 
 // maxPooledBuf bounds each buffer kept in bufsPool: a chunk of 128 rows
 // of ~600 bytes and a large block's index fit; a rare large one is left to
 // the garbage collector.
 const maxPooledBuf = 1 << 20
 
+// maxPooledFields bounds the fields of a map kept in bufsPool: clearing a
+// map costs time in proportion to its capacity.
+const maxPooledFields = 1 << 8
+
 // recycle returns the buffers to bufsPool. The Writer must not use them
-// again (only a closed Writer recycles).
+// again (only a closed Writer recycles), and no string of its key arena
+// may be referenced any more: the arena's block is written over by the
+// next Writer.
 func (b *writerBufs) recycle() {
-	for _, p := range []*[]byte{&b.lens, &b.data, &b.scratch, &b.index[0], &b.index[1]} {
+	for _, p := range []*[]byte{&b.lens, &b.data, &b.scratch, &b.index[0], &b.index[1], &b.fe.keys, &b.fe.posts} {
 		if cap(*p) > maxPooledBuf {
 			*p = nil
 		}
 		*p = (*p)[:0]
 	}
+	b.fe.reset("", kindRows)
+	b.arena.block = b.arena.block[:0]
+	if len(b.fields) > maxPooledFields {
+		b.fields = make(map[string]*fieldBuilder)
+	} else {
+		clear(b.fields)
+	}
+	clear(b.names)
+	b.names = b.names[:0]
 	bufsPool.Put(b)
 }
 
@@ -319,10 +426,10 @@ func NewWriter(w io.Writer, tenant string, firstSeq int64, opts Options) *Writer
 		tenant:    tenant,
 		firstSeq:  firstSeq,
 		chunkRows: opts.chunkRows(),
-		fields:    make(map[string]*fieldBuilder),
 	}
 	bw.bufs = bufsPool.Get().(*writerBufs)
 	bw.lens, bw.data, bw.scratch = bw.bufs.lens, bw.bufs.data, bw.bufs.scratch
+	bw.fields, bw.keys = bw.bufs.fields, &bw.bufs.arena
 	bw.addTerm = bw.term
 	bw.cur.minTime, bw.cur.maxTime = math.MaxInt64, math.MinInt64
 	return bw
@@ -403,17 +510,17 @@ func (w *Writer) term(field, key string) {
 	if f.kind == kindChunks {
 		v = uint32(len(w.chunks))
 	}
-	id, ok := f.ids[key]
+	if len(f.table) == 0 {
+		f.rehash(minTable)
+	}
+	h := keyHash(key)
+	id, ok := f.lookup(key, h)
 	if !ok {
-		id = uint32(len(f.keys))
-		key = w.keys.clone(key)
-		f.ids[key] = id
-		f.keys = append(f.keys, key)
-		f.last = append(f.last, 0)
-	} else if f.last[id] == v+1 {
+		id = f.insert(w.keys.clone(key), h, id)
+	} else if f.keys[id].last == v+1 {
 		return
 	}
-	f.last[id] = v + 1
+	f.keys[id].last = v + 1
 	f.pk = append(f.pk, id)
 	f.pv = append(f.pv, v)
 }
@@ -426,7 +533,7 @@ func (w *Writer) builder(field string) *fieldBuilder {
 		if ChunkLevel(field) {
 			f.kind = kindChunks
 		}
-		w.fields[strings.Clone(field)] = f
+		w.fields[w.keys.clone(field)] = f
 	}
 	return f
 }
@@ -474,7 +581,11 @@ func (w *Writer) AddPostings(field, key string, rows []uint32) error {
 			}
 		}
 	}
-	f := w.builder(field)
+	f := w.last
+	if f == nil || field != w.lastName {
+		f = w.builder(field)
+		w.last, w.lastName = f, field
+	}
 	from := uint32(len(f.lv))
 	f.lv = append(f.lv, rows...)
 	f.lists = append(f.lists, keyPostings{key: w.keys.clone(key), from: from, to: uint32(len(f.lv))})
@@ -501,21 +612,22 @@ func (w *Writer) Close() (Meta, error) {
 	w.flush()
 	w.closed = true
 	h := indexHeader{tenant: w.tenant, firstSeq: w.firstSeq, rows: w.rows, chunks: w.chunks, erased: w.erased}
-	names := make([]string, 0, len(w.fields))
+	names := w.bufs.names[:0]
 	for name := range w.fields {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	buf := binary.AppendUvarint(w.data[:0], uint64(len(names))) // data is free after the last flush
-	var fe fieldEncoder
+	fe := &w.bufs.fe
 	for _, name := range names {
 		f := w.fields[name]
 		fe.reset(name, f.kind)
-		f.encode(&fe)
+		f.encode(fe)
 		buf = fe.appendTo(buf)
 		f.recycle()
 	}
-	w.fields, w.last = nil, nil
+	w.bufs.names = names
+	w.fields, w.last, w.keys, w.lastName = nil, nil, nil, ""
 	w.out.finish(&h, buf, &w.bufs.index)
 	w.bufs.lens, w.bufs.data, w.bufs.scratch = w.lens, buf, w.scratch
 	w.bufs.recycle()
@@ -541,29 +653,66 @@ func (f *fieldBuilder) encode(fe *fieldEncoder) {
 // field's only entries and no key is given twice; it reports false,
 // having added nothing, when a key is.
 func (f *fieldBuilder) encodeLists(fe *fieldEncoder) bool {
-	slices.SortFunc(f.lists, func(a, b keyPostings) int { return strings.Compare(a.key, b.key) })
-	for i := 1; i < len(f.lists); i++ {
-		if f.lists[i].key == f.lists[i-1].key {
+	order := f.order[:0]
+	for i, l := range f.lists {
+		order = append(order, keyOrder{keyPrefix(l.key), uint32(i)})
+	}
+	f.order = order
+	sortKeys(order, func(i uint32) string { return f.lists[i].key })
+	for i := 1; i < len(order); i++ {
+		if f.lists[order[i].i].key == f.lists[order[i-1].i].key {
 			return false
 		}
 	}
-	for _, l := range f.lists {
+	for _, o := range order {
+		l := &f.lists[o.i]
 		fe.add(l.key, f.lv[l.from:l.to])
 	}
 	return true
+}
+
+// keyOrder is one key to sort: the first eight bytes of the key as a
+// big-endian number, zero-padded, and the key's index. Comparing the
+// prefixes orders most keys without reading them.
+type keyOrder struct {
+	prefix uint64
+	i      uint32
+}
+
+// keyPrefix returns the first eight bytes of s, zero-padded, as a
+// big-endian number: if keyPrefix(a) < keyPrefix(b) then a < b.
+func keyPrefix(s string) uint64 {
+	if len(s) >= 8 {
+		_ = s[7]
+		return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+			uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
+	}
+	p := uint64(0)
+	for i := 0; i < len(s); i++ {
+		p |= uint64(s[i]) << (56 - 8*i)
+	}
+	return p
+}
+
+// sortKeys sorts order by the keys that key returns for the indexes,
+// ascending.
+func sortKeys(order []keyOrder, key func(i uint32) string) {
+	slices.SortFunc(order, func(a, b keyOrder) int {
+		switch {
+		case a.prefix < b.prefix:
+			return -1
+		case a.prefix > b.prefix:
+			return 1
+		}
+		return strings.Compare(key(a.i), key(b.i))
+	})
 }
 
 // foldLists turns the postings of AddPostings into pairs, as term would
 // have made them, for encodePairs to merge with the others.
 func (f *fieldBuilder) foldLists() {
 	for _, l := range f.lists {
-		id, ok := f.ids[l.key]
-		if !ok {
-			id = uint32(len(f.keys))
-			f.ids[l.key] = id
-			f.keys = append(f.keys, l.key)
-			f.last = append(f.last, 0)
-		}
+		id := f.id(l.key)
 		for _, v := range f.lv[l.from:l.to] {
 			f.pk = append(f.pk, id)
 			f.pv = append(f.pv, v)
@@ -593,12 +742,14 @@ func (f *fieldBuilder) encodePairs(fe *fieldEncoder, unordered bool) {
 		vals[next[id]] = f.pv[i]
 		next[id]++
 	}
-	order := grow(&f.order, n)
-	for i := range order {
-		order[i] = uint32(i)
+	order := f.order[:0]
+	for i := range f.keys {
+		order = append(order, keyOrder{keyPrefix(f.keys[i].key), uint32(i)})
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(f.keys[a], f.keys[b]) })
-	for _, id := range order {
+	f.order = order
+	sortKeys(order, func(i uint32) string { return f.keys[i].key })
+	for _, o := range order {
+		id := o.i
 		from := uint32(0)
 		if id > 0 {
 			from = next[id-1]
@@ -608,7 +759,7 @@ func (f *fieldBuilder) encodePairs(fe *fieldEncoder, unordered bool) {
 			slices.Sort(vs)
 			vs = slices.Compact(vs)
 		}
-		fe.add(f.keys[id], vs)
+		fe.add(f.keys[id].key, vs)
 	}
 }
 
