@@ -181,6 +181,11 @@ func TestBenchJSON(t *testing.T) {
 		if r.Bytes < 100*r.Events || r.MBPerSec <= 0 {
 			t.Errorf("%s: %d bytes, %.3f MB/s for %d events; want at least 100 bytes per event", name, r.Bytes, r.MBPerSec, r.Events)
 		}
+		// Where the CPU clock is known, each phase waits at least two
+		// quiet windows for its background work before the next.
+		if r.CPUus > 0 && (r.SettleSeconds < 2*settleWindow.Seconds() || r.SettleCPUus <= 0) {
+			t.Errorf("%s: settled in %.3f s with %.1f CPU µs/event; want at least %v and some CPU", name, r.SettleSeconds, r.SettleCPUus, 2*settleWindow)
+		}
 	}
 	if got, want := len(rep.Queries), len(queryLabels); got != want {
 		t.Errorf("%d query kinds, want %d", got, want)
