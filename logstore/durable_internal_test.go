@@ -233,14 +233,20 @@ func testFlushSyncFailure(t *testing.T, perFile, data, compacted bool) {
 	check()
 }
 
+// openOptions returns the options of a store in dir with the tests' keys.
+func openOptions(t *testing.T, dir string) Options {
+	t.Helper()
+	signer, verifier := internalKeys(t)
+	return Options{Dir: dir, Signer: signer, Verifier: verifier}
+}
+
 // TestTenantDirsAtFirstFlush checks that a new tenant's first append makes
 // no directory, that its first flush makes them, and that recovery
 // accepts a tenant directory whose subdirectories a crash left unmade.
 func TestTenantDirsAtFirstFlush(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	signer, verifier := internalKeys(t)
-	opts := Options{Dir: dir, Signer: signer, Verifier: verifier}
+	opts := openOptions(t, dir)
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -308,8 +314,7 @@ func TestTenantDirsAtFirstFlush(t *testing.T) {
 func TestRecoveryKeepsLongestBlockOfAGeneration(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	signer, verifier := internalKeys(t)
-	opts := Options{Dir: dir, Signer: signer, Verifier: verifier}
+	opts := openOptions(t, dir)
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)

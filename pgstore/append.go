@@ -246,9 +246,7 @@ func termsOf(e *trail.Event) []string {
 	out := make([]string, 0, 48)
 	var arena []byte
 	trail.IndexTerms(e, func(field, key string) {
-		switch field {
-		case trail.FieldActor, trail.FieldAction, trail.FieldOutcome, trail.FieldSeverity,
-			trail.FieldResourceType, trail.FieldIP:
+		if !inWords(field) {
 			return
 		}
 		n := len(field) + 1 + len(key)
@@ -260,6 +258,17 @@ func termsOf(e *trail.Event) []string {
 		out = append(out, pgText(unsafe.String(&arena[start], n)))
 	})
 	return out
+}
+
+// inWords reports whether trail_words holds the index terms of field:
+// those of the fields that no B-tree column of trail_events covers.
+func inWords(field string) bool {
+	switch field {
+	case trail.FieldActor, trail.FieldAction, trail.FieldOutcome, trail.FieldSeverity,
+		trail.FieldResourceType, trail.FieldIP:
+		return false
+	}
+	return true
 }
 
 // termArena is the size of termsOf's allocations: a realistic event's
