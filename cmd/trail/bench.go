@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -1452,7 +1453,7 @@ func (r *benchReport) printRest(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "RATIOS (trail on the %s store as a multiple of raw PostgreSQL; >1 means trail is faster)\n", r.Store.Kind)
 	line := func(key, label string) {
-		fmt.Fprintf(w, "  ratio %-36s %8.2fx   (%s)\n", label, r.Ratios[key], r.ratioDetail[key])
+		fmt.Fprintf(w, "  ratio %-36s %8sx   (%s)\n", label, ratioText(r.Ratios[key]), r.ratioDetail[key])
 	}
 	line("ingest", "ingest")
 	for _, q := range r.Queries {
@@ -1472,4 +1473,13 @@ func commas(n float64) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// ratioText formats a ratio with two decimals, or two significant digits
+// below 0.1, so that a small ratio does not print as 0.00.
+func ratioText(r float64) string {
+	if r != 0 && math.Abs(r) < 0.1 {
+		return strconv.FormatFloat(r, 'g', 2, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 2, 64)
 }

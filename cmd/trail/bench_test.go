@@ -636,3 +636,17 @@ func TestBenchStorePostgresReuse(t *testing.T) {
 		})
 	}
 }
+
+// TestRatioText: ratios print with two decimals, and small ones with two
+// significant digits instead of as 0.00 (which the report's readers, and
+// TestBenchPostgres, take for zero).
+func TestRatioText(t *testing.T) {
+	for _, tc := range []struct {
+		r    float64
+		want string
+	}{{0, "0.00"}, {0.0025, "0.0025"}, {0.0937, "0.094"}, {0.1, "0.10"}, {0.444, "0.44"}, {2.5, "2.50"}, {14.0, "14.00"}} {
+		if got := ratioText(tc.r); got != tc.want {
+			t.Errorf("ratioText(%v) = %q, want %q", tc.r, got, tc.want)
+		}
+	}
+}
