@@ -184,13 +184,17 @@ func TestCreateSweepsExpired(t *testing.T) {
 func TestCheckCSRF(t *testing.T) {
 	m, _, _ := newManager(t, 0, 0)
 	_, s, _ := m.Create(context.Background(), admin, session.MethodKey, "", "")
+	wrong := "x" + s.CSRFToken[1:] // another first character than the token's
+	if s.CSRFToken[0] == 'x' {
+		wrong = "y" + s.CSRFToken[1:]
+	}
 	tests := []struct {
 		name, token string
 		want        bool
 	}{
 		{"right", s.CSRFToken, true},
 		{"missing", "", false},
-		{"wrong", "x" + s.CSRFToken[1:], false},
+		{"wrong", wrong, false},
 		{"prefix", s.CSRFToken[:42], false},
 		{"longer", s.CSRFToken + "A", false},
 	}
