@@ -233,11 +233,17 @@ func testFlushSyncFailure(t *testing.T, perFile, data, compacted bool) {
 	check()
 }
 
-// openOptions returns the options of a store in dir with the tests' keys.
-func openOptions(t *testing.T, dir string) Options {
+// openForTest opens a store in dir with the tests' keys and returns it
+// with its options, to reopen it.
+func openForTest(t *testing.T, dir string) (*Store, Options) {
 	t.Helper()
 	signer, verifier := internalKeys(t)
-	return Options{Dir: dir, Signer: signer, Verifier: verifier}
+	opts := Options{Dir: dir, Signer: signer, Verifier: verifier}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, opts
 }
 
 // TestTenantDirsAtFirstFlush checks that a new tenant's first append makes
@@ -246,11 +252,7 @@ func openOptions(t *testing.T, dir string) Options {
 func TestTenantDirsAtFirstFlush(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	opts := openOptions(t, dir)
-	s, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, opts := openForTest(t, dir)
 	defer func() { s.Close() }()
 	g := gen.New(4, 1)
 	exists := func(rel string) bool {
@@ -267,6 +269,7 @@ func TestTenantDirsAtFirstFlush(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	if s, err = Open(opts); err != nil {
 		t.Fatal(err)
 	}
@@ -314,11 +317,7 @@ func TestTenantDirsAtFirstFlush(t *testing.T) {
 func TestRecoveryKeepsLongestBlockOfAGeneration(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	opts := openOptions(t, dir)
-	s, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, opts := openForTest(t, dir)
 	defer func() { s.Close() }()
 	g := gen.New(9, 1)
 	appendFlush := func(n int) {

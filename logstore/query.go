@@ -733,7 +733,11 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 				rec := trail.Record{Tenant: t.name, Seq: seq, LeafHash: h}
 				if !isStub(data) {
 					if cap(arena)-len(arena) < len(data) {
-						arena = make([]byte, 0, max(readArena, len(data)))
+						// Room for this source's rows still to read if they
+						// are this size, up to readArena: a follower reading
+						// one new record does not allocate 64 KiB.
+						left := int(stop - seq)
+						arena = make([]byte, 0, max(len(data), min(readArena, left*len(data))))
 					}
 					arena = append(arena, data...)
 					rec.Data = arena[len(arena)-len(data) : len(arena) : len(arena)]
@@ -758,8 +762,8 @@ func (s *Store) Read(ctx context.Context, tenantName string, from int64, limit i
 	return out, nil
 }
 
-// readArena is how many bytes of block rows' leaves Read copies into one
-// allocation (the records share it; capacity-limited slices keep one from
+// readArena bounds the allocations into which Read copies block rows'
+// leaves (the records share one; capacity-limited slices keep one from
 // growing into the next).
 const readArena = 64 << 10
 

@@ -12,6 +12,13 @@ import (
 
 // datasync calls fdatasync(2), retrying on EINTR.
 func datasync(f *os.File) error {
+	return retrySync(f, "fdatasync", unix.Fdatasync)
+}
+
+// retrySync calls sync (fdatasync or syncfs) on f's descriptor, again
+// while it fails with EINTR, and names op and f in the error it returns.
+// An error from the call itself is a *fs.PathError wrapping the errno.
+func retrySync(f *os.File, op string, sync func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -19,8 +26,7 @@ func datasync(f *os.File) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		for {
-			serr = unix.Fdatasync(int(fd))
-			if serr != unix.EINTR {
+			if serr = sync(int(fd)); serr != unix.EINTR {
 				return
 			}
 		}
@@ -28,7 +34,7 @@ func datasync(f *os.File) error {
 		return err
 	}
 	if serr != nil {
-		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+		return &fs.PathError{Op: op, Path: f.Name(), Err: serr}
 	}
 	return nil
 }
@@ -53,28 +59,11 @@ func openVolume(dir string) (Volume, error) {
 type osVolume struct{ d *os.File }
 
 func (v *osVolume) Sync() error {
-	rc, err := v.d.SyscallConn()
-	if err != nil {
-		return err
+	err := retrySync(v.d, "syncfs", unix.Syncfs)
+	if pe, ok := err.(*fs.PathError); ok && pe.Err == unix.ENOSYS {
+		pe.Err = errUnsupported
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.Syncfs(int(fd))
-			if serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	switch serr {
-	case nil:
-		return nil
-	case unix.ENOSYS:
-		return &fs.PathError{Op: "syncfs", Path: v.d.Name(), Err: errUnsupported}
-	}
-	return &fs.PathError{Op: "syncfs", Path: v.d.Name(), Err: serr}
+	return err
 }
 
 func (v *osVolume) Close() error { return v.d.Close() }
