@@ -275,6 +275,22 @@ func (h *headSeg) lookup(field, key string, n int) []uint32 {
 	return h.posting(i)
 }
 
+// count is the size of lookup(field, key) for a field the head indexes,
+// and for another the number of entries (its signatures answer it).
+func (h *headSeg) count(field, key string) int {
+	if !headIndexed(field) {
+		return h.entries.len()
+	}
+	i, ok := h.index[field][key]
+	switch {
+	case !ok:
+		return 0
+	case i < 0:
+		return 1
+	}
+	return int(h.lists[i].n)
+}
+
 // posting returns the offsets of a posting of index (see add), sorted, in
 // a new slice.
 func (h *headSeg) posting(i int32) []uint32 {

@@ -208,6 +208,12 @@ func queryCases(events []stored) []queryCase {
 		{name: "Negation", filter: trail.Not(T(trail.FieldOutcome, trail.OutcomeSuccess))},
 		{name: "Or", filter: trail.Or(T(trail.FieldAction, "user.login"), T(trail.FieldAction, "user.logout"))},
 		{name: "AndOfThree", filter: trail.And(T(trail.FieldOutcome, trail.OutcomeSuccess), P(trail.FieldAction, "route."), T(trail.FieldIP, "10.0.0.0/8"))},
+		// Conjunctions of exact terms of very different frequencies:
+		// a store may look up the rarest and only filter by the others.
+		{name: "ActionAndOutcome", filter: trail.And(T(trail.FieldAction, "user.login"), T(trail.FieldOutcome, trail.OutcomeFailure))},
+		{name: "OutcomeActorSeverity", filter: trail.And(T(trail.FieldOutcome, trail.OutcomeSuccess), T(trail.FieldActor, actor), T(trail.FieldSeverity, trail.SeverityInfo))},
+		{name: "TextOutcomeResourceType", filter: trail.And(T(trail.FieldText, "rotation"), T(trail.FieldOutcome, trail.OutcomeSuccess), T(trail.FieldResourceType, "route"))},
+		{name: "EmptyOutcomeAndActor", filter: trail.And(T(trail.FieldOutcome, trail.OutcomeSuccess), T(trail.FieldActor, "nobody-at-all"))},
 		{name: "NotInsideOr", filter: trail.Or(T(trail.FieldSeverity, trail.SeverityCritical), trail.Not(P(trail.FieldAction, "user.")))},
 		{name: "TimeRange", from: day(2), to: day(5.5)},
 		{name: "TimeFrom", from: day(8)},

@@ -241,6 +241,55 @@ func appendDecodedPostings[T string | []byte](dst []uint32, b T, shift uint32) [
 	return dst
 }
 
+// filterPostings appends to dst the values of rows (sorted ascending)
+// that the postings at the start of b hold. The postings were validated
+// by Open. Gaps under 0x80 take one byte each, so eight bytes without a
+// high bit are eight whole gaps: when their sum keeps the value below the
+// next row wanted, they are skipped together.
+func filterPostings[T string | []byte](dst, rows []uint32, b T) []uint32 {
+	n, k := uvarint(b)
+	if k <= 0 {
+		return dst
+	}
+	b = b[k:]
+	v := uint32(0) // the last value decoded (the first is a gap from 0)
+	i := uint64(0) // values decoded
+	for _, want := range rows {
+		for i == 0 || v < want {
+			if i == n {
+				return dst
+			}
+			if n-i >= 8 && len(b) >= 8 {
+				w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+					uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+				if w&0x8080808080808080 == 0 {
+					// Sum the eight bytes: pairs into 16-bit lanes, then the lanes.
+					pairs := w&0x00ff00ff00ff00ff + w>>8&0x00ff00ff00ff00ff
+					if sum := uint32(pairs * 0x0001000100010001 >> 48); uint64(v)+uint64(sum) < uint64(want) {
+						v += sum
+						i += 8
+						b = b[8:]
+						continue
+					}
+				}
+			}
+			var d uint64
+			if c := b[0]; c < 0x80 {
+				d, k = uint64(c), 1
+			} else if d, k = uvarint(b); k <= 0 {
+				return dst
+			}
+			b = b[k:]
+			v += uint32(d)
+			i++
+		}
+		if v == want {
+			dst = append(dst, want)
+		}
+	}
+	return dst
+}
+
 // indexHeader is the part of the index payload before the fields.
 type indexHeader struct {
 	tenant   string

@@ -358,6 +358,45 @@ func (r *Reader) LookupPrefixChunks(field, prefix string) []uint32 {
 	return r.chunksOf(r.lookupPrefixValues(field, prefix))
 }
 
+// Count returns how many values the postings of (field, key) hold: rows,
+// or chunks for a chunk-level field (ChunkLevel); 0 when no row has key.
+// It reads only the postings' length.
+func (r *Reader) Count(field, key string) int {
+	if f := r.field(field); f != nil {
+		if post, ok := f.find(key); ok {
+			if n, k := uvarint(post); k > 0 {
+				return int(n)
+			}
+		}
+	}
+	return 0
+}
+
+// Filter returns, in a new slice, the rows of rows (sorted ascending)
+// whose field has key: Intersect(rows, Lookup(field, key)). For a field
+// that is not chunk-level it does so without decoding the postings into
+// memory, in one pass over their bytes that skips runs of small gaps
+// eight at a time: the postings of a frequent key can hold most rows of a
+// large block (outcome:success), and decoding them whole for each query
+// cost more than the rest of the query.
+func (r *Reader) Filter(field, key string, rows []uint32) []uint32 {
+	if len(rows) == 0 {
+		return nil
+	}
+	if ChunkLevel(field) {
+		return Intersect(rows, r.Lookup(field, key))
+	}
+	f := r.field(field)
+	if f == nil {
+		return nil
+	}
+	post, ok := f.find(key)
+	if !ok {
+		return nil
+	}
+	return filterPostings(make([]uint32, 0, len(rows)), rows, post)
+}
+
 // lookupValues returns the decoded postings of (field, key): rows, or
 // chunk indexes for a chunk-level field.
 func (r *Reader) lookupValues(field, key string) []uint32 {
