@@ -198,12 +198,7 @@ func planAnd(args []*trail.Expr, p postings) (rows rowSet, all bool) {
 		if all {
 			continue
 		}
-		if !narrowed {
-			rows, narrowed = r, true
-		} else {
-			rows = intersect(p, rows, r)
-		}
-		if rows.empty() {
+		if rows, narrowed = narrowBy(p, rows, narrowed, r), true; rows.empty() {
 			return rowSet{}, false
 		}
 	}
@@ -228,6 +223,15 @@ func planAnd(args []*trail.Expr, p postings) (rows rowSet, all bool) {
 		rows = rowSet{rows: p.filter(t.field, t.key, rows.rows)}
 	}
 	return rows, false
+}
+
+// narrowBy returns rows intersected with r, or r when nothing has
+// narrowed the rows yet.
+func narrowBy(p postings, rows rowSet, narrowed bool, r rowSet) rowSet {
+	if !narrowed {
+		return r
+	}
+	return intersect(p, rows, r)
 }
 
 // exactTerm reports whether x is a term that planTerm answers with
@@ -288,12 +292,7 @@ func planTerm(x *trail.Expr, p postings) (rowSet, bool) {
 			default:
 				r = rowSet{rows: p.lookup(trail.FieldText, w)}
 			}
-			if !narrowed {
-				rows, narrowed = r, true
-			} else {
-				rows = intersect(p, rows, r)
-			}
-			if rows.empty() {
+			if rows, narrowed = narrowBy(p, rows, narrowed, r), true; rows.empty() {
 				return rowSet{}, false
 			}
 		}
