@@ -40,6 +40,10 @@ type blockRef struct {
 	obsolete atomic.Bool
 	once     sync.Once
 	closeErr error
+	// spares are the block's files renamed as spares when it was merged
+	// away (see retireToSpares), handed to recycle once it is closed.
+	spares  []string
+	recycle func(path string)
 }
 
 // idEntry maps the FNV-64a hash of an event id to its row.
@@ -80,7 +84,12 @@ func (b *blockRef) retire() {
 }
 
 func (b *blockRef) close() error {
-	b.once.Do(func() { b.closeErr = b.f.Close() })
+	b.once.Do(func() {
+		b.closeErr = b.f.Close()
+		for _, p := range b.spares {
+			b.recycle(p)
+		}
+	})
 	return b.closeErr
 }
 

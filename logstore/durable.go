@@ -36,8 +36,9 @@ import (
 // written, as are the checkpoint appends and tile files, and sync syncs
 // the directories whose entries changed.
 type syncBatch struct {
-	fs  vfs.FS
-	vol vfs.Volume // nil: per file
+	fs     vfs.FS
+	vol    vfs.Volume  // nil: per file
+	spares *spareFiles // files to write over before creating any; nil: none
 
 	mu   sync.Mutex
 	dirs map[string]bool // perFile: directories whose entries changed since the last sync
@@ -46,7 +47,7 @@ type syncBatch struct {
 // newSyncBatch returns a batch that syncs through the store's volume, or
 // file by file if it has none.
 func (s *Store) newSyncBatch() *syncBatch {
-	return &syncBatch{fs: s.fs, vol: s.vol, dirs: map[string]bool{}}
+	return &syncBatch{fs: s.fs, vol: s.vol, spares: &s.spares, dirs: map[string]bool{}}
 }
 
 // perFileBatch returns a batch that syncs file by file, for a few files:
@@ -96,9 +97,12 @@ func (b *syncBatch) sync() error {
 func (b *syncBatch) writeTemp(name string, data []byte) (string, vfs.File, error) {
 	dir, base := filepath.Split(name)
 	tmp := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
-	f, err := b.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", nil, fmt.Errorf("write %s: %w", name, err)
+	f := b.reuseSpare(tmp)
+	if f == nil {
+		var err error
+		if f, err = b.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+			return "", nil, fmt.Errorf("write %s: %w", name, err)
+		}
 	}
 	n, err := f.Write(data)
 	if err == nil && n < len(data) {
@@ -113,6 +117,29 @@ func (b *syncBatch) writeTemp(name string, data []byte) (string, vfs.File, error
 		return "", nil, fmt.Errorf("write %s: %w", name, err)
 	}
 	return tmp, f, nil
+}
+
+// reuseSpare moves a spare file (see spareFiles) to tmp and opens it for
+// reading and writing, empty. It returns nil when there is none or reusing
+// it fails (the spare is then removed, and the caller creates tmp).
+func (b *syncBatch) reuseSpare(tmp string) vfs.File {
+	if b.spares == nil {
+		return nil
+	}
+	spare := b.spares.take()
+	if spare == "" {
+		return nil
+	}
+	if err := b.fs.Rename(spare, tmp); err != nil {
+		_ = b.fs.Remove(spare)
+		return nil
+	}
+	f, err := b.fs.OpenFile(tmp, os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		_ = b.fs.Remove(tmp)
+		return nil
+	}
+	return f
 }
 
 // rename moves a temporary file to its name. The rename is durable after

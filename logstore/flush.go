@@ -461,8 +461,7 @@ func (s *Store) installMerged(c *compaction) error {
 	t.blocks = append(t.blocks[:n-k:n-k], c.p.ref)
 	t.mu.Unlock()
 	for _, b := range c.srcs {
-		s.removeBlockFiles(b)
-		b.retire()
+		s.retireToSpares(b)
 	}
 	return nil
 }

@@ -119,6 +119,9 @@ type Store struct {
 	// makes a whole flush durable at once; nil: sync file by file (see
 	// syncBatch). Guarded by flushMu once Open returns.
 	vol vfs.Volume
+	// spares are emptied files of merged-away blocks that flushes write
+	// over instead of creating files (see spareFiles).
+	spares spareFiles
 
 	wal *wal.Log
 
@@ -544,7 +547,9 @@ func (s *Store) Close() error {
 	// Wait for a Flush or Retain a caller started; later ones see closed.
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	return s.closeFiles()
+	err = s.closeFiles()
+	s.removeSpares()
+	return err
 }
 
 func (s *Store) closeFiles() error {
