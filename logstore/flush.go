@@ -37,6 +37,15 @@ func (s *Store) startFlush() {
 	}()
 }
 
+// Flushing reports whether a background flush (a flush a commit started
+// when the heads outgrew Options.HeadBytes, with the compaction after it)
+// is running.
+func (s *Store) Flushing() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	return s.flushing != nil
+}
+
 // Flush writes every tenant's head to blocks, makes them durable, persists
 // tiles and checkpoints, removes the WAL segments they cover and compacts.
 // It is safe to call at any time; appends continue meanwhile.

@@ -169,3 +169,27 @@ func TestCompactionRecyclesFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushing checks that Flushing reports a background flush from its
+// start to its end, and only then.
+func TestFlushing(t *testing.T) {
+	s, _ := openForTest(t, t.TempDir())
+	defer s.Close()
+	if s.Flushing() {
+		t.Fatal("Flushing on a new store")
+	}
+	s.flushMu.Lock() // the background flush waits here
+	s.startFlush()
+	if !s.Flushing() {
+		s.flushMu.Unlock()
+		t.Fatal("not Flushing while a background flush waits to run")
+	}
+	s.flushMu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Flushing() {
+		if time.Now().After(deadline) {
+			t.Fatal("still Flushing 10 s after the flush could run")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -322,6 +322,9 @@ type bench struct {
 	mid     string
 	c       *client
 	profile io.Writer // --cpuprofile's file, when --cpuprofile-phase names one phase
+	// busy reports whether the server's store runs background work that
+	// settle waits for (a flush of the embedded store).
+	busy func() bool
 }
 
 // profilePhase starts the CPU profile when --cpuprofile-phase names
@@ -474,6 +477,10 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		return nil, fmt.Errorf("open server: %w", err)
 	}
 	rep.OpenSeconds = time.Since(opening).Seconds()
+	b.busy = func() bool { return false }
+	if f, ok := srv.store.(interface{ Flushing() bool }); ok {
+		b.busy = f.Flushing
+	}
 	srvCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(srvCtx) }()
@@ -859,7 +866,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	}
 	res := throughput(int64(total), sent.Load(), elapsed, lat.d)
 	res.CPUus = cpuPerEvent(cpu, total)
-	res.settle(ctx, total)
+	res.settle(ctx, total, b.busy)
 	return res, nil
 }
 
@@ -893,7 +900,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	}
 	res := throughput(int64(len(b.singles)), sent.Load(), elapsed, lat.d)
 	res.CPUus = cpuPerEvent(cpu, len(b.singles))
-	res.settle(ctx, len(b.singles))
+	res.settle(ctx, len(b.singles), b.busy)
 	return res, nil
 }
 
@@ -903,8 +910,11 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 // that work would be charged to the next timed phase, and the faster a
 // phase ingests, the more it leaves. So after each ingest phase the bench
 // waits until the process has used less than a tenth of a CPU for two
-// windows of settleWindow in a row (at most settleMax) and reports the
-// wait and the CPU it saw beside the phase's own figures.
+// windows of settleWindow in a row, and the store runs no background
+// flush (at most settleMax), and reports the wait and the CPU it saw
+// beside the phase's own figures. The CPU alone does not tell: a flush
+// that waits for its syncfs uses no CPU for tens of milliseconds, and
+// what it did after that ran into the next phase.
 const (
 	settleWindow = 100 * time.Millisecond
 	settleMax    = time.Minute
@@ -912,7 +922,7 @@ const (
 
 // settle waits for the background work of a phase of events events and
 // records it in r. Without a CPU clock (CPUus 0) it does nothing.
-func (r *throughputResult) settle(ctx context.Context, events int) {
+func (r *throughputResult) settle(ctx context.Context, events int, busy func() bool) {
 	cpu0 := benchCPU()
 	if cpu0 <= 0 || r.CPUus == 0 {
 		return
@@ -925,7 +935,7 @@ func (r *throughputResult) settle(ctx context.Context, events int) {
 		case <-time.After(settleWindow):
 		}
 		now := benchCPU()
-		if now-prev < settleWindow/10 {
+		if now-prev < settleWindow/10 && !busy() {
 			quiet++
 		} else {
 			quiet = 0
