@@ -1,12 +1,11 @@
 package logstore
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-
-	"math/rand/v2"
 )
 
 // spareFiles holds the files of blocks that compaction merged away,
