@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // loadPool is trail bench's load generator for ingest: keep-alive
@@ -35,7 +36,17 @@ type loadPool struct {
 	idle chan *loadConn
 	mu   sync.Mutex
 	all  map[*loadConn]bool // every open connection, closed by Close
+	// maxIdle is how long a connection may sit idle and still be used:
+	// the server closes keep-alive connections idle for its IdleTimeout
+	// (trail serve: 2 minutes), and a request written to one it closed
+	// gets no answer. Between the ingest phases of a 10M-event run, the
+	// queries and the export take longer than that.
+	maxIdle time.Duration
 }
+
+// loadMaxIdle is a loadPool's maxIdle: well under trail serve's
+// IdleTimeout.
+const loadMaxIdle = 30 * time.Second
 
 // newLoadPool returns a pool for base, an http:// URL, that keeps up to
 // conns idle connections and authenticates with the bearer token key.
@@ -48,14 +59,15 @@ func newLoadPool(base, key string, conns int) (*loadPool, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &loadPool{addr: addr, host: u.Host, auth: "Bearer " + key, idle: make(chan *loadConn, conns), all: map[*loadConn]bool{}}, nil
+	return &loadPool{addr: addr, host: u.Host, auth: "Bearer " + key, idle: make(chan *loadConn, conns), all: map[*loadConn]bool{}, maxIdle: loadMaxIdle}, nil
 }
 
 // loadConn is one connection of a loadPool.
 type loadConn struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	req []byte // the request being written, reused
+	nc        net.Conn
+	br        *bufio.Reader
+	req       []byte    // the request being written, reused
+	idleSince time.Time // when it went back to the pool
 }
 
 // post sends body to path (with its query) as Content-Type ctype and
@@ -104,11 +116,18 @@ func decodeAPIError(status int, data []byte) error {
 	return &eb.Error
 }
 
+// get returns an idle connection that has not been idle longer than
+// maxIdle (older ones are closed), or a new one.
 func (p *loadPool) get(ctx context.Context) (*loadConn, error) {
-	select {
-	case c := <-p.idle:
-		return c, nil
-	default:
+	for len(p.idle) > 0 {
+		select {
+		case c := <-p.idle:
+			if time.Since(c.idleSince) <= p.maxIdle {
+				return c, nil
+			}
+			p.discard(c)
+		default: // another caller took it
+		}
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", p.addr)
@@ -123,6 +142,7 @@ func (p *loadPool) get(ctx context.Context) (*loadConn, error) {
 }
 
 func (p *loadPool) put(c *loadConn) {
+	c.idleSince = time.Now()
 	select {
 	case p.idle <- c:
 	default:

@@ -119,6 +119,35 @@ func TestLoadPoolPost(t *testing.T) {
 
 // TestLoadPoolCancel shows a request whose context ends returns at once
 // with the context's error, and the pool goes on with a new connection.
+// TestLoadPoolIdleTimeout checks that a connection the server may have
+// closed for idleness is not used again: a server that closes idle
+// connections after 200 ms, and a pool that keeps them for 100 ms, with a
+// pause of 400 ms between two posts.
+func TestLoadPoolIdleTimeout(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("ok"))
+	}))
+	srv.Config.IdleTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	p, err := newLoadPool(srv.URL, "k1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.maxIdle = 100 * time.Millisecond
+	ctx := context.Background()
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(400 * time.Millisecond)
+		}
+		if _, err := p.post(ctx, "/v1/events", []byte("{}"), "application/json"); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+}
+
 func TestLoadPoolCancel(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
