@@ -209,12 +209,9 @@ func planAnd(args []*trail.Expr, p postings) (rows rowSet, all bool) {
 	if exact[0].n == 0 {
 		return rowSet{}, false
 	}
-	if !narrowed || rows.chunked {
-		r := rowSet{rows: p.lookup(exact[0].field, exact[0].key)}
-		if narrowed {
-			r = intersect(p, rows, r)
-		}
-		rows, exact = r, exact[1:]
+	if !narrowed || rows.chunked { // filter needs a row list to filter
+		rows = narrowBy(p, rows, narrowed, rowSet{rows: p.lookup(exact[0].field, exact[0].key)})
+		exact = exact[1:]
 	}
 	for _, t := range exact {
 		if len(rows.rows) == 0 {
@@ -234,9 +231,10 @@ func narrowBy(p postings, rows rowSet, narrowed bool, r rowSet) rowSet {
 	return intersect(p, rows, r)
 }
 
-// exactTerm reports whether x is a term that planTerm answers with
-// lookup(field, key) for a field whose postings list rows, and returns
-// them.
+// exactTerm reports whether x is a term answered exactly by
+// lookup(field, key) of a field whose postings list rows (not a prefix,
+// an IP, free text or unindexed metadata), and returns them. planTerm
+// and planAnd both go by it.
 func exactTerm(x *trail.Expr, p postings) (field, key string, ok bool) {
 	if x.Op != trail.OpTerm || x.Prefix || x.Field == trail.FieldIP || block.ChunkLevel(x.Field) || !p.indexed(x.Field) {
 		return "", "", false
@@ -248,6 +246,9 @@ func exactTerm(x *trail.Expr, p postings) (field, key string, ok bool) {
 }
 
 func planTerm(x *trail.Expr, p postings) (rowSet, bool) {
+	if f, k, ok := exactTerm(x, p); ok {
+		return rowSet{rows: p.lookup(f, k)}, false
+	}
 	if !p.indexed(x.Field) {
 		return rowSet{}, true
 	}
@@ -300,14 +301,11 @@ func planTerm(x *trail.Expr, p postings) (rowSet, bool) {
 	case strings.HasPrefix(x.Field, trail.MetadataPrefix) && !trail.MetadataIndexed(x.Field):
 		return rowSet{}, true
 	}
-	key := trail.IndexKey(x.Value)
-	if x.Prefix {
-		if !p.prefixes(x.Field) {
-			return rowSet{}, true
-		}
-		return rowSet{rows: p.lookupPrefix(x.Field, key)}, false
+	// A prefix term: exactTerm took the others.
+	if !p.prefixes(x.Field) {
+		return rowSet{}, true
 	}
-	return rowSet{rows: p.lookup(x.Field, key)}, false
+	return rowSet{rows: p.lookupPrefix(x.Field, trail.IndexKey(x.Value))}, false
 }
 
 // view is a consistent snapshot of a tenant for one read.
