@@ -69,3 +69,6 @@ func (s *Store) CandidatesPlan(ctx context.Context, tenant string, filter *trail
 	err := s.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, append(b.args, seqs)...).Scan(&plan)
 	return plan, err
 }
+
+// Polls returns how many times waiters polled a tenant's size.
+func (s *Store) Polls() int64 { return s.polls.Load() }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/trail-audit/trail"
 )
 
@@ -99,7 +100,16 @@ func (s *Store) sizeSignal(tenant string) (size int64, ok bool, changed <-chan s
 	return size, ok, ch, s.heard
 }
 
-// heardCount returns the count of size changes heard so far, any tenant.
+// beat records a heartbeat of the listener: its connection answered, so
+// every commit before it was delivered.
+func (s *Store) beat() {
+	s.sizeMu.Lock()
+	defer s.sizeMu.Unlock()
+	s.heard++
+}
+
+// heardCount returns the count of the listener's signs of life so far:
+// size changes of any tenant and heartbeats.
 func (s *Store) heardCount() uint64 {
 	s.sizeMu.Lock()
 	defer s.sizeMu.Unlock()
@@ -178,7 +188,27 @@ func (s *Store) listenOnce(cfg *pgx.ConnConfig, up func()) error {
 	}
 	up()
 	for {
-		n, err := conn.WaitForNotification(s.ctx)
+		// Wait at most half a PollInterval for a notification, then prove
+		// the connection alive with a ping (a heartbeat): waiters poll
+		// the database only when the listener has shown no sign of life
+		// for a whole PollInterval (see Wait). Without heartbeats every
+		// idle follower polled once per interval: a thousand alert
+		// engines made a thousand queries a second on a quiet server.
+		wctx, cancel := context.WithTimeout(s.ctx, s.opts.PollInterval/2)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && s.ctx.Err() == nil && pgconn.Timeout(err) {
+			// (A timed-out wait leaves the connection usable: nothing of
+			// a message had been read.)
+			pctx, cancel := context.WithTimeout(s.ctx, s.opts.PollInterval)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			s.beat()
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -187,6 +217,9 @@ func (s *Store) listenOnce(cfg *pgx.ConnConfig, up func()) error {
 		s.observe(m)
 	}
 }
+
+// pollTimeout bounds a poll of one tenant's size.
+const pollTimeout = 10 * time.Second
 
 // Wait blocks until tenant's log holds more than size events.
 func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, error) {
@@ -224,12 +257,12 @@ func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, err
 		select {
 		case <-changed:
 		case <-t.C:
-			// Poll when this node heard of no commit at all for a whole
-			// interval: the listener may be cut off. While it delivers
-			// other tenants' commits, it would have delivered this one's
-			// too (and reloads every size after a reconnect), so a
-			// thousand idle followers do not poll a thousand times a
-			// second.
+			// Poll when the listener showed no sign of life (a commit of
+			// any tenant, or a heartbeat) for a whole interval: it may
+			// be cut off. While it delivers other commits or answers its
+			// pings, it would have delivered this one's too (and reloads
+			// every size after a reconnect), so a thousand idle
+			// followers do not poll a thousand times a second.
 			polled = s.heardCount() != heard
 		case <-ctx.Done():
 			t.Stop()
@@ -242,10 +275,21 @@ func (s *Store) Wait(ctx context.Context, tenant string, size int64) (int64, err
 	}
 }
 
-// pollSize reads tenant's size from the database.
+// pollSize reads tenant's size from the database. The query does not run
+// under ctx but under a timeout of its own (ctx is checked before): pgx
+// closes a connection whose query is cancelled, and a follower's wait
+// typically ends by its deadline, so polls racing that deadline made the
+// pool replace a connection every few polls (a new backend each, whose
+// first statements are parsed and planned again).
 func (s *Store) pollSize(ctx context.Context, tenant string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.polls.Add(1)
+	qctx, cancel := context.WithTimeout(s.ctx, pollTimeout)
+	defer cancel()
 	var size int64
-	err := s.pool.QueryRow(ctx, `SELECT size FROM trail_tenants WHERE tenant = $1`, tenant).Scan(&size)
+	err := s.pool.QueryRow(qctx, `SELECT size FROM trail_tenants WHERE tenant = $1`, tenant).Scan(&size)
 	if err == pgx.ErrNoRows {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -125,7 +126,11 @@ type Store struct {
 	sizeMu  sync.Mutex
 	sizes   map[string]int64         // latest known size of each tenant
 	changed map[string]chan struct{} // of tenants with waiters: closed and removed when the tenant's size changes
-	heard   uint64                   // sizes changes observed so far, any tenant
+	// heard counts the listener's signs of life: size changes it
+	// observed (any tenant) and its heartbeats. A waiter that saw it
+	// move during an interval knows no notification was lost meanwhile.
+	heard uint64
+	polls atomic.Int64 // pollSize queries made (for tests)
 
 	readMu    sync.Mutex
 	readTrees map[string]*merkle.Tree // committed trees for proofs, by tenant

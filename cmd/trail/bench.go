@@ -370,6 +370,8 @@ type (
 		Postgres    *postgresResult    `json:"postgres,omitempty"`
 		Ratios      map[string]float64 `json:"ratios,omitempty"`
 		ratioDetail map[string]string
+		// baselinePending: printed before the PostgreSQL baseline ran.
+		baselinePending bool
 	}
 	storeInfo struct {
 		Kind     string `json:"kind"`               // "embedded" or "postgres"
@@ -584,6 +586,14 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 
 	// 7. The PostgreSQL baseline, of the events generated in this run.
 	if b.baseline() {
+		// The baseline can take long (its free-text queries scan every
+		// row): trail's own figures go to stderr first, so that a run
+		// stopped during the baseline has not lost them.
+		rep.baselinePending = true
+		fmt.Fprintln(b.e.stderr, "trail bench: trail's figures, before the PostgreSQL baseline:")
+		rep.print(b.e.stderr)
+		fmt.Fprintln(b.e.stderr)
+		rep.baselinePending = false
 		if rep.Postgres, err = b.postgres(ctx); err != nil {
 			return nil, fmt.Errorf("postgres baseline: %w", err)
 		}
@@ -1442,6 +1452,8 @@ func (r *benchReport) printRest(w io.Writer) {
 	pg := r.Postgres
 	if pg == nil {
 		switch {
+		case r.baselinePending:
+			fmt.Fprintln(w, "\n(PostgreSQL baseline: running now; the ratios follow in the final report)")
 		case r.Reused:
 			fmt.Fprintln(w, "\n(no PostgreSQL baseline with --reuse: no events were generated in this run)")
 		case c.Postgres != "" && !c.Baseline:

@@ -230,6 +230,17 @@ func TestBenchPostgres(t *testing.T) {
 	if n := strings.Count(out, "  ratio "); n != 2+len(queryLabels) {
 		t.Errorf("%d ratio lines, want %d", n, 2+len(queryLabels))
 	}
+	// Trail's own figures reach stderr before the baseline starts, so a
+	// run stopped during a long baseline keeps them.
+	if !strings.Contains(errOut, "trail's figures, before the PostgreSQL baseline") ||
+		!strings.Contains(errOut, "PostgreSQL baseline: running now") {
+		t.Errorf("stderr has no early report of trail's figures:\n%s", errOut)
+	}
+	checkPositive(t, errOut, "batched HTTP (4 clients)", 4)
+	checkPositive(t, errOut, "NDJSON, largest tenant", 4)
+	if strings.Contains(errOut, "\nRATIOS") {
+		t.Errorf("the early report has ratios before the baseline ran:\n%s", errOut)
+	}
 }
 
 // TestBenchStorePostgres runs the bench with the server on the PostgreSQL
