@@ -139,6 +139,16 @@ func (s *Store) reloadSizes(ctx context.Context) error {
 	return nil
 }
 
+// listenerName is the application_name of the commit listener's
+// connection for schema (at most 63 bytes, PostgreSQL's limit).
+func listenerName(schema string) string {
+	name := "trail-commit-listener " + schema
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return name
+}
+
 // listen keeps a dedicated connection LISTENing for commits of every node
 // until Close. After a reconnect it reloads every size, since
 // notifications sent meanwhile are lost. ready receives the outcome of the
@@ -200,7 +210,9 @@ func (s *Store) listenOnce(cfg *pgx.ConnConfig, up func()) error {
 		if err != nil && s.ctx.Err() == nil && pgconn.Timeout(err) {
 			// (A timed-out wait leaves the connection usable: nothing of
 			// a message had been read.)
-			pctx, cancel := context.WithTimeout(s.ctx, s.opts.PollInterval)
+			// (A slow ping only delays the beat, and waiters poll
+			// meanwhile; only a dead connection should end this one.)
+			pctx, cancel := context.WithTimeout(s.ctx, pollTimeout)
 			err = conn.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -218,7 +230,8 @@ func (s *Store) listenOnce(cfg *pgx.ConnConfig, up func()) error {
 	}
 }
 
-// pollTimeout bounds a poll of one tenant's size.
+// pollTimeout bounds a poll of one tenant's size and a heartbeat ping of
+// the listener.
 const pollTimeout = 10 * time.Second
 
 // Wait blocks until tenant's log holds more than size events.

@@ -96,3 +96,63 @@ func TestIdleFollowersDoNotPoll(t *testing.T) {
 		t.Errorf("a follower of t00 was not woken by a commit: %v", err)
 	}
 }
+
+// TestFollowerSurvivesListenerLoss kills the commit listener's backend of
+// one node while a follower waits on it, then commits through another
+// node: the follower must still see the commit within a few intervals
+// (its heartbeats stop, so it polls; the listener reconnects and reloads
+// every size).
+func TestFollowerSurvivesListenerLoss(t *testing.T) {
+	schema, dsn := pgtest.Schema(t)
+	signer, verifier := testKey(t)
+	const interval = 200 * time.Millisecond
+	openNode := func() *pgstore.Store {
+		s, err := pgstore.Open(t.Context(), pgstore.Options{DSN: dsn, Signer: signer, Verifier: verifier,
+			ServerName: "trail.test", PollInterval: interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := openNode(), openNode()
+	g := gen.New(2, 1)
+	if _, err := b.Append(t.Context(), []*trail.Event{g.Event("acme", time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	// Both listeners are up; kill them all (a's among them) and commit
+	// at once, before they come back.
+	woke := make(chan int64, 1)
+	go func() {
+		size := int64(1)
+		for size < 2 {
+			wctx, cancel := context.WithTimeout(t.Context(), interval)
+			n, err := a.Wait(wctx, "acme", size)
+			cancel()
+			if err == nil {
+				size = n
+			}
+			if t.Context().Err() != nil {
+				return
+			}
+		}
+		woke <- size
+	}()
+	time.Sleep(2 * interval)
+	tag := exec(t, dsn, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = left('trail-commit-listener ' || $1, 63)`, schema)
+	if tag.RowsAffected() < 2 {
+		t.Fatalf("terminated %d listener backends, want 2", tag.RowsAffected())
+	}
+	if _, err := b.Append(t.Context(), []*trail.Event{g.Event("acme", time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-woke:
+		if n != 2 {
+			t.Errorf("follower saw size %d, want 2", n)
+		}
+	case <-time.After(10 * interval):
+		t.Fatal("the follower on node a did not see the commit made through node b after its listener was killed")
+	}
+}

@@ -231,7 +231,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ready := make(chan error, 1)
 	s.wg.Add(1)
-	go s.listen(cfg.ConnConfig, ready)
+	// The listener's connection is named after its schema, so an operator
+	// (or a test) can tell it from the pool's in pg_stat_activity.
+	lcfg := cfg.ConnConfig.Copy()
+	lcfg.RuntimeParams["application_name"] = listenerName(s.schema)
+	go s.listen(lcfg, ready)
 	if err := <-ready; err != nil {
 		s.cancel()
 		s.wg.Wait()
