@@ -833,3 +833,60 @@ func TestIdempotentAcrossNodes(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 }
+
+// TestReadBoundsAndMissingRows holds Read, which reads the tenant's row and
+// the records in one statement, to its contract around the edges: only
+// committed seqs, every one of them or a TamperError naming the first
+// missing seq, ENOTFOUND for an unknown tenant.
+func TestReadBoundsAndMissingRows(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	clk := &fixedClock{t: epoch}
+	s := open(t, dsn, clk.Now)
+	defer s.Close()
+	g := gen.New(3, 2)
+	appendN(t, s, g, "acme", 20, clk.Now())
+
+	check := func(from int64, limit int, want int, first int64) {
+		t.Helper()
+		recs, err := s.Read(t.Context(), "acme", from, limit)
+		if err != nil {
+			t.Fatalf("Read(%d, %d): %v", from, limit, err)
+		}
+		if len(recs) != want || (want > 0 && recs[0].Seq != first) {
+			t.Fatalf("Read(%d, %d): %d records from %v, want %d from %d", from, limit, len(recs), recs, want, first)
+		}
+		for i, r := range recs {
+			if r.Seq != first+int64(i) || r.Data == nil || r.LeafHash != trail.Hash(merkle.LeafHash(r.Data)) {
+				t.Fatalf("Read(%d, %d): record %d is seq %d (data %v), hash %x", from, limit, i, r.Seq, r.Data != nil, r.LeafHash)
+			}
+		}
+	}
+	check(0, 100, 20, 0)
+	check(5, 3, 3, 5)
+	check(18, 100, 2, 18)
+	check(20, 100, 0, 0)
+	check(50, 10, 0, 0)
+	check(3, 0, 0, 0)
+
+	if _, err := s.Read(t.Context(), "nobody", 0, 10); trail.ErrorCode(err) != trail.ENOTFOUND {
+		t.Errorf("Read of an unknown tenant: %v, want ENOTFOUND", err)
+	}
+
+	// A row past the committed size, slipped in behind trail's back, is
+	// not a committed record.
+	exec(t, dsn, `CREATE TEMP TABLE extra AS SELECT * FROM trail_events WHERE tenant = 'acme' AND seq = 0;
+		UPDATE extra SET seq = 20;
+		INSERT INTO trail_events SELECT * FROM extra`)
+	check(15, 100, 5, 15)
+	check(20, 100, 0, 0)
+
+	var te *trail.TamperError
+	exec(t, dsn, `DELETE FROM trail_events WHERE tenant = 'acme' AND seq = 19`)
+	if _, err := s.Read(t.Context(), "acme", 10, 100); !errors.As(err, &te) || te.Seq != 19 {
+		t.Errorf("Read after the last row was deleted: %v, want a TamperError at seq 19", err)
+	}
+	exec(t, dsn, `DELETE FROM trail_events WHERE tenant = 'acme' AND seq = 7`)
+	if _, err := s.Read(t.Context(), "acme", 0, 100); !errors.As(err, &te) || te.Seq != 7 {
+		t.Errorf("Read after a row was deleted: %v, want a TamperError at seq 7", err)
+	}
+}

@@ -23,33 +23,42 @@ func (s *Store) head(ctx context.Context, q querier, tenant string) (*tenantHead
 	if err := trail.ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
-	var h tenantHead
+	var size int64
 	var note []byte
-	err := q.QueryRow(ctx, `SELECT size, checkpoint FROM trail_tenants WHERE tenant = $1`, tenant).Scan(&h.size, &note)
+	err := q.QueryRow(ctx, `SELECT size, checkpoint FROM trail_tenants WHERE tenant = $1`, tenant).Scan(&size, &note)
 	if err == pgx.ErrNoRows {
 		return nil, trail.Errorf(trail.ENOTFOUND, "tenant %s not found", tenant)
 	}
 	if err != nil {
 		return nil, s.dbError("read tenant", err)
 	}
-	if h.size > 0 {
-		if note == nil {
-			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "tenant has events but no checkpoint"}
-		}
-		cp, ok := s.notes.get(tenant, note)
-		if !ok {
-			var err error
-			if cp, err = s.openCheckpoint(tenant, note); err != nil {
-				return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "latest checkpoint: " + err.Error()}
-			}
-			s.notes.put(tenant, cp)
-		}
-		if cp.Size != h.size {
-			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants",
-				Reason: fmt.Sprintf("latest checkpoint is for size %d, the tenant has %d events", cp.Size, h.size)}
-		}
-		h.cp = cp
+	return s.checkHead(tenant, size, note)
+}
+
+// checkHead returns the head of tenant from its row's size and latest
+// note, after checking that the note is validly signed for tenant (or is
+// one this store verified or signed before) and is for that size.
+func (s *Store) checkHead(tenant string, size int64, note []byte) (*tenantHead, error) {
+	h := tenantHead{size: size}
+	if size == 0 {
+		return &h, nil
 	}
+	if note == nil {
+		return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "tenant has events but no checkpoint"}
+	}
+	cp, ok := s.notes.get(tenant, note)
+	if !ok {
+		var err error
+		if cp, err = s.openCheckpoint(tenant, note); err != nil {
+			return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants", Reason: "latest checkpoint: " + err.Error()}
+		}
+		s.notes.put(tenant, cp)
+	}
+	if cp.Size != size {
+		return nil, &trail.TamperError{Tenant: tenant, Seq: -1, File: "trail_tenants",
+			Reason: fmt.Sprintf("latest checkpoint is for size %d, the tenant has %d events", cp.Size, size)}
+	}
+	h.cp = cp
 	return &h, nil
 }
 

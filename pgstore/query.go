@@ -716,37 +716,66 @@ func (s *Store) leafHashAt(ctx context.Context, tenant string, seq int64) (trail
 	return trail.Hash(lh), nil
 }
 
-// Read implements trail.Store.
+// Read implements trail.Store. One statement reads the tenant's row and
+// the records, in one round trip and one snapshot: followers (an alert
+// engine per tenant) read after every commit they wait for, so a second
+// statement per Read was a second round trip and parse/bind/execute per
+// commit on both sides.
 func (s *Store) Read(ctx context.Context, tenant string, from int64, limit int) ([]trail.Record, error) {
 	if from < 0 {
 		return nil, trail.FieldError("from", "must not be negative")
 	}
-	h, err := s.head(ctx, s.pool, tenant)
-	if err != nil {
+	if err := trail.ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
-	hi := min(h.size, from+int64(max(limit, 0)))
-	if from >= hi {
-		return nil, nil
-	}
+	to := from + int64(max(limit, 0))
+	// The tenant's row comes first (seq -1). Rows at or past its size
+	// cannot be visible in the same snapshot (a commit writes both), and
+	// are not returned if they are.
 	rows, err := s.pool.Query(ctx, `
-		SELECT seq, data, NULL, NULL FROM trail_events WHERE tenant = $1 AND seq >= $2 AND seq < $3
+		SELECT -1::bigint, checkpoint, NULL::text, NULL::timestamptz, size FROM trail_tenants WHERE tenant = $1
 		UNION ALL
-		SELECT seq, NULL, id, received_at FROM trail_erased WHERE tenant = $1 AND seq >= $2 AND seq < $3
-		ORDER BY seq`, tenant, from, hi)
+		SELECT seq, data, NULL, NULL, NULL FROM trail_events WHERE tenant = $1 AND seq >= $2 AND seq < $3
+		UNION ALL
+		SELECT seq, NULL, id, received_at, NULL FROM trail_erased WHERE tenant = $1 AND seq >= $2 AND seq < $3
+		ORDER BY 1`, tenant, from, to)
 	if err != nil {
 		return nil, s.dbError("read", err)
 	}
 	defer rows.Close()
-	out := make([]trail.Record, 0, hi-from)
-	var tree *merkle.Tree // opened for the first erased record
+	var (
+		h    *tenantHead
+		hi   int64
+		out  []trail.Record
+		tree *merkle.Tree // opened for the first erased record
+	)
 	for rows.Next() {
 		var seq int64
 		var data []byte
 		var id *string
 		var recv *time.Time
-		if err := rows.Scan(&seq, &data, &id, &recv); err != nil {
+		var size *int64
+		if err := rows.Scan(&seq, &data, &id, &recv, &size); err != nil {
 			return nil, s.dbError("read", err)
+		}
+		if seq < 0 {
+			if size == nil {
+				return nil, s.dbError("read", fmt.Errorf("tenant row of %s without a size", tenant))
+			}
+			if h, err = s.checkHead(tenant, *size, data); err != nil {
+				return nil, err
+			}
+			if hi = min(h.size, to); from >= hi {
+				return nil, nil
+			}
+			out = make([]trail.Record, 0, hi-from)
+			continue
+		}
+		if h == nil {
+			break // no tenant row: ENOTFOUND below
+		}
+		if seq >= hi {
+			break
 		}
 		want := from + int64(len(out))
 		if seq != want {
@@ -772,8 +801,12 @@ func (s *Store) Read(ctx context.Context, tenant string, from int64, limit int) 
 		}
 		out = append(out, r)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, s.dbError("read", err)
+	}
+	if h == nil {
+		return nil, trail.Errorf(trail.ENOTFOUND, "tenant %s not found", tenant)
 	}
 	if int64(len(out)) != hi-from {
 		return nil, &trail.TamperError{Tenant: tenant, Seq: from + int64(len(out)), File: "trail_events", Reason: "event row is missing"}
