@@ -208,10 +208,11 @@ func (s *Store) listenOnce(cfg *pgx.ConnConfig, up func()) error {
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		if err != nil && s.ctx.Err() == nil && pgconn.Timeout(err) {
-			// (A timed-out wait leaves the connection usable: nothing of
-			// a message had been read.)
-			// (A slow ping only delays the beat, and waiters poll
-			// meanwhile; only a dead connection should end this one.)
+			// A timed-out wait leaves the connection usable (nothing of
+			// a message had been read). Notifications that arrive during
+			// the ping are kept by pgx for the next wait. A slow ping only
+			// delays the beat (waiters poll meanwhile), so its timeout is
+			// generous: only a dead connection should end this one.
 			pctx, cancel := context.WithTimeout(s.ctx, pollTimeout)
 			err = conn.Ping(pctx)
 			cancel()
