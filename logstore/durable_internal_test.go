@@ -246,6 +246,21 @@ func openForTest(t *testing.T, dir string) (*Store, Options) {
 	return s, opts
 }
 
+// appendFlush appends n events of tenant from g in one call and flushes.
+func appendFlush(t *testing.T, s *Store, g *gen.Gen, tenant string, n int) {
+	t.Helper()
+	evs := make([]*trail.Event, n)
+	for i := range evs {
+		evs[i] = g.Event(tenant, time.Time{})
+	}
+	if _, err := s.Append(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTenantDirsAtFirstFlush checks that a new tenant's first append makes
 // no directory, that its first flush makes them, and that recovery
 // accepts a tenant directory whose subdirectories a crash left unmade.
@@ -320,21 +335,8 @@ func TestRecoveryKeepsLongestBlockOfAGeneration(t *testing.T) {
 	s, opts := openForTest(t, dir)
 	defer func() { s.Close() }()
 	g := gen.New(9, 1)
-	appendFlush := func(n int) {
-		t.Helper()
-		evs := make([]*trail.Event, n)
-		for i := range evs {
-			evs[i] = g.Event("acme", time.Time{})
-		}
-		if _, err := s.Append(ctx, evs); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	bdir := filepath.Join(dir, "tenants", "acme", "blocks")
-	appendFlush(10)
+	appendFlush(t, s, g, "acme", 10)
 	first := filepath.Join(bdir, blockName(0, 10, 0))
 	blk, err := os.ReadFile(first)
 	if err != nil {
@@ -344,7 +346,7 @@ func TestRecoveryKeepsLongestBlockOfAGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendFlush(10) // merged with the first: one block of 20 rows, generation 1
+	appendFlush(t, s, g, "acme", 10) // merged with the first: one block of 20 rows, generation 1
 	if _, err := os.Stat(filepath.Join(bdir, blockName(0, 20, 1))); err != nil {
 		t.Fatalf("no merged block of 20 rows: %v", err)
 	}

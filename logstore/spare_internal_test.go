@@ -24,19 +24,6 @@ func TestCompactionRecyclesFiles(t *testing.T) {
 	s, opts := openForTest(t, dir)
 	defer func() { s.Close() }()
 	g := gen.New(6, 1)
-	flushN := func(n int) {
-		t.Helper()
-		batch := make([]*trail.Event, n)
-		for i := range batch {
-			batch[i] = g.Event("acme", time.Time{})
-		}
-		if _, err := s.Append(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	blocks := filepath.Join(dir, "tenants", "acme", "blocks")
 	names := func(pred func(string) bool) []string {
 		t.Helper()
@@ -85,7 +72,7 @@ func TestCompactionRecyclesFiles(t *testing.T) {
 		return true
 	}
 
-	flushN(50) // block A
+	appendFlush(t, s, g, "acme", 50) // block A
 	a := inodes(names(isBlockFile))
 	tn, err := s.tenantByName("acme")
 	if err != nil {
@@ -105,12 +92,12 @@ func TestCompactionRecyclesFiles(t *testing.T) {
 		return seqs
 	}
 
-	flushN(50) // B, merged with A: A retired while held
+	appendFlush(t, s, g, "acme", 50) // B, merged with A: A retired while held
 	if !holds(inodes(names(isSpare)), a...) {
 		t.Fatalf("A's files are not spares after the merge")
 	}
 	for range 2 {
-		flushN(50) // new blocks and merges, which reuse the pooled spares
+		appendFlush(t, s, g, "acme", 50) // new blocks and merges, which reuse the pooled spares
 		p := inodes(pooled())
 		for _, ino := range a {
 			if holds(p, ino) {
@@ -127,7 +114,7 @@ func TestCompactionRecyclesFiles(t *testing.T) {
 	}
 
 	spares, before := inodes(pooled()), inodes(names(isBlockFile))
-	flushN(50) // a new block, written over spares
+	appendFlush(t, s, g, "acme", 50) // a new block, written over spares
 	now := inodes(names(isBlockFile))
 	created := 0
 	for _, ino := range now {
