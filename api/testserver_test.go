@@ -65,7 +65,7 @@ func newTestServer(t testing.TB, configure func(*api.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := note.NewSigner(skey)
+	signer, err := checkpoint.NewSigner(skey)
 	if err != nil {
 		t.Fatal(err)
 	}

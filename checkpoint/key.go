@@ -58,7 +58,7 @@ func VerifierKey(signerKey string) (string, error) {
 
 // signerAndVerifier decodes a signer key and derives its verifier.
 func signerAndVerifier(signerKey string) (note.Signer, note.Verifier, error) {
-	s, err := note.NewSigner(signerKey)
+	s, err := NewSigner(signerKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,7 +132,8 @@ func writeNewFile(path string, data []byte) (err error) {
 }
 
 // LoadKeyFile reads the signer key written by [WriteKeyFile] and returns its
-// signer and the matching verifier. It refuses a file that group or others
+// signer (a [*Signer], so [SignAll] signs in batches) and the matching
+// verifier. It refuses a file that group or others
 // may read or write (mode & 0o077 != 0), saying so and how to fix it, and a
 // file that does not hold a valid Ed25519 signer key. A missing file gives an
 // error that wraps fs.ErrNotExist.

@@ -25,7 +25,7 @@ func keyPair() (note.Signer, note.Verifier, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := note.NewSigner(skey)
+	s, err := checkpoint.NewSigner(skey) // batch signing, as trail serve's key file gives
 	if err != nil {
 		return nil, nil, err
 	}

@@ -560,6 +560,10 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 	var ur, uc [][]byte
 	var wrows [][]any // trail_words rows
 	sizes := map[string]int64{}
+	// Grow every tree first, then sign all their checkpoints as one batch
+	// (checkpoint.SignAll shares one field inversion across it).
+	var grown []string
+	var cs []checkpoint.Checkpoint
 	for _, n := range names {
 		ts := tenants[n]
 		if len(ts.added) == 0 {
@@ -577,11 +581,16 @@ func (s *Store) commit(ctx context.Context, prep []prepared, now time.Time) (*tr
 			tt, tl, ti, td = append(tt, n), append(tl, int32(t.Tile.L)), append(ti, t.Tile.N), append(td, t.Data)
 		}
 		size, root := ts.tree.SizeRoot()
-		c := checkpoint.Checkpoint{Origin: s.origin(n), Size: size, Root: root}
-		msg, err := checkpoint.Sign(c, s.opts.Signer)
-		if err != nil {
-			return nil, fmt.Errorf("sign checkpoint: %w", err)
-		}
+		grown = append(grown, n)
+		cs = append(cs, checkpoint.Checkpoint{Origin: s.origin(n), Size: size, Root: root})
+	}
+	notes, err := checkpoint.SignAll(cs, s.opts.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign checkpoints: %w", err)
+	}
+	for i, n := range grown {
+		ts, c, msg := tenants[n], cs[i], notes[i]
+		size, root := c.Size, c.Root
 		ts.cp = &trail.Checkpoint{Origin: c.Origin, Size: size, Root: trail.Hash(root), Note: msg}
 		// Signed here, so valid whether or not the commit lands: the next
 		// head that reads this very note need not verify it.

@@ -24,7 +24,7 @@ func testKey(t testing.TB) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := note.NewSigner(skey)
+	s, err := checkpoint.NewSigner(skey) // batch signing, as trail serve's key file gives
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func verifierKey() (note.Signer, note.Verifier, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := note.NewSigner(skey)
+	s, err := checkpoint.NewSigner(skey)
 	if err != nil {
 		return nil, nil, err
 	}
