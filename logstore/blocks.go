@@ -44,6 +44,10 @@ type blockRef struct {
 	// away (see retireToSpares), handed to recycle once it is closed.
 	spares  []string
 	recycle func(path string)
+	// legacyIDs: the id table is in a ".ids" file beside the block (files
+	// written before the table moved into the block file), to be removed
+	// with it.
+	legacyIDs bool
 }
 
 // idEntry maps the FNV-64a hash of an event id to its row.
@@ -116,7 +120,9 @@ func parseBlockName(name string) (first int64, rows, gen int, ok bool) {
 	return first, rows, gen, err == nil && n == 3 && rows > 0 && first >= 0
 }
 
-// idsPath is the id table file of a block.
+// idsPath is the id table file of a block written before the table moved
+// into the block file (see appendIDTrailer), and the name a sealed table
+// is bound to (encryption.go).
 func idsPath(blockPath string) string { return strings.TrimSuffix(blockPath, ".blk") + ".ids" }
 
 // id table file: "trailids" int64 minRecv int64 maxRecv uint32 n
@@ -198,13 +204,17 @@ func (s *Store) openBlockFile(path string, first int64, rows, gen int, written *
 // be known as path. It closes f if it fails.
 func (s *Store) openBlockFrom(path string, f vfs.File, first int64, rows, gen int, written *writtenBlock) (*blockRef, error) {
 	var r *block.Reader
+	var table []byte // the stored id table, from the file's trailer
 	var err error
 	if written != nil {
 		r, err = block.OpenWritten(path, f, written.data, s.blockOptions(path))
 	} else {
 		var st os.FileInfo
 		if st, err = f.Stat(); err == nil {
-			r, err = block.OpenWith(path, f, st.Size(), s.blockOptions(path))
+			var size int64
+			if size, table, err = readIDTrailer(f, st.Size()); err == nil {
+				r, err = block.OpenWith(path, f, size, s.blockOptions(path))
+			}
 		}
 	}
 	if err == nil {
@@ -224,12 +234,17 @@ func (s *Store) openBlockFrom(path string, f vfs.File, first int64, rows, gen in
 		b.ids, b.minRecv, b.maxRecv = written.ids, written.minRecv, written.maxRecv
 		return b, nil
 	}
-	data, err := readFile(s.fs, idsPath(path))
-	if err == nil {
-		data, err = s.openIDs(idsPath(path), data)
+	if table == nil {
+		// An older file: its table is beside it.
+		if table, err = readFile(s.fs, idsPath(path)); err == nil {
+			b.legacyIDs = true
+		}
 	}
 	if err == nil {
-		b.ids, b.minRecv, b.maxRecv, err = decodeIDs(data)
+		table, err = s.openIDs(idsPath(path), table)
+	}
+	if err == nil {
+		b.ids, b.minRecv, b.maxRecv, err = decodeIDs(table)
 	}
 	if err != nil {
 		// The id table is derived data: rebuild it from the rows.
@@ -240,6 +255,52 @@ func (s *Store) openBlockFrom(path string, f vfs.File, first int64, rows, gen in
 		}
 	}
 	return b, nil
+}
+
+// A block file holds the block (package block), then the block's id table
+// as stored (sealed when the store is encrypted), then a trailer of
+// idTrailerLen bytes: the stored table's length (uint64, little-endian) and
+// idTrailerMagic. One file per block, not a block file and a table file,
+// halves the files a flush creates. A block ends with its footer, whose
+// last eight bytes are the end of block's footer text and a checksum, never
+// idTrailerMagic, so a file without a trailer (written before the table
+// moved in, its table in a ".ids" file beside it) is told apart.
+const (
+	idTrailerMagic = "trailid1"
+	idTrailerLen   = 8 + len(idTrailerMagic)
+)
+
+// appendIDTrailer returns the stored id table followed by its trailer.
+func appendIDTrailer(table []byte) []byte {
+	table = binary.LittleEndian.AppendUint64(table, uint64(len(table)))
+	return append(table, idTrailerMagic...)
+}
+
+// readIDTrailer reads the trailer of a block file of size bytes. It
+// returns the size of the block and the stored id table; a file without a
+// trailer is all block and has no table (nil). A trailer whose length
+// does not fit the file is an error.
+func readIDTrailer(f io.ReaderAt, size int64) (blockSize int64, table []byte, err error) {
+	if size < int64(idTrailerLen) {
+		return size, nil, nil
+	}
+	var tr [idTrailerLen]byte
+	if _, err := f.ReadAt(tr[:], size-int64(idTrailerLen)); err != nil {
+		return 0, nil, fmt.Errorf("read id table trailer: %w", err)
+	}
+	if string(tr[8:]) != idTrailerMagic {
+		return size, nil, nil
+	}
+	n := binary.LittleEndian.Uint64(tr[:8])
+	if n > uint64(size-int64(idTrailerLen)) {
+		return 0, nil, fmt.Errorf("id table trailer: a table of %d bytes does not fit a file of %d", n, size)
+	}
+	blockSize = size - int64(idTrailerLen) - int64(n)
+	table = make([]byte, n)
+	if _, err := f.ReadAt(table, blockSize); err != nil {
+		return 0, nil, fmt.Errorf("read id table: %w", err)
+	}
+	return blockSize, table, nil
 }
 
 // rebuildIDs recomputes the id table from the rows.
@@ -495,5 +556,7 @@ const blockBytesPerRow = 160
 // removeBlockFiles deletes a retired block's files.
 func (s *Store) removeBlockFiles(b *blockRef) {
 	s.fs.Remove(b.path)
-	s.fs.Remove(idsPath(b.path))
+	if b.legacyIDs {
+		s.fs.Remove(idsPath(b.path))
+	}
 }

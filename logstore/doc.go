@@ -6,8 +6,8 @@
 //
 //	<dir>/LOCK                               flock held while open
 //	<dir>/wal/00000001.wal …                 write-ahead log shared by all tenants
-//	<dir>/tenants/<tenant>/blocks/*.blk      immutable compressed blocks (package block)
-//	<dir>/tenants/<tenant>/blocks/*.ids      id → row tables of each block
+//	<dir>/tenants/<tenant>/blocks/*.blk      immutable compressed blocks (package block),
+//	                                         each followed by its id → row table
 //	<dir>/tenants/<tenant>/tiles/L<n>        Merkle tiles, height 8 (C2SP tlog-tiles)
 //	<dir>/tenants/<tenant>/checkpoints.log   every checkpoint signed at a block boundary
 //	<dir>/ENCRYPTION                         when encrypted at rest: key ids and check values

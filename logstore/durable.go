@@ -90,11 +90,11 @@ func (b *syncBatch) sync() error {
 	})
 }
 
-// writeTemp writes data to a new temporary file beside name (named after
+// writeTemp writes parts, one after another, to a new temporary file beside name (named after
 // it, ending in ".tmp", which recovery removes), synced if the batch is
 // per file, and returns its path and the file, open for reading and
 // writing. On error nothing is left behind.
-func (b *syncBatch) writeTemp(name string, data []byte) (string, vfs.File, error) {
+func (b *syncBatch) writeTemp(name string, parts ...[]byte) (string, vfs.File, error) {
 	dir, base := filepath.Split(name)
 	tmp := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
 	f := b.reuseSpare(tmp)
@@ -104,9 +104,15 @@ func (b *syncBatch) writeTemp(name string, data []byte) (string, vfs.File, error
 			return "", nil, fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	n, err := f.Write(data)
-	if err == nil && n < len(data) {
-		err = io.ErrShortWrite
+	var err error
+	for _, data := range parts {
+		var n int
+		if n, err = f.Write(data); err == nil && n < len(data) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			break
+		}
 	}
 	if err == nil && b.perFile() {
 		err = f.Sync()
@@ -166,49 +172,34 @@ func (b *syncBatch) mkdirs(dir string, subs ...string) error {
 	return nil
 }
 
-// pendingBlock is a block written to temporary files by a batch: opened,
+// pendingBlock is a block written to a temporary file by a batch: opened,
 // but not visible under its name until published, nor trusted until the
 // batch's next sync after that.
 type pendingBlock struct {
-	ref         *blockRef // open on the temporary block file, under its final path
-	tmp, idsTmp string    // "" once renamed
+	ref *blockRef // open on the temporary block file, under its final path
+	tmp string    // "" once renamed
 }
 
-// writePendingBlock writes a block's file and its id table under
-// temporary names and opens the block from the bytes in hand.
+// writePendingBlock writes a block file, the block followed by its id
+// table (see appendIDTrailer), under a temporary name and opens the block
+// from the bytes in hand.
 func (s *Store) writePendingBlock(b *syncBatch, name string, w *writtenBlock, first int64, n, gen int) (*pendingBlock, error) {
-	ids := s.sealIDs(idsPath(name), encodeIDs(w.ids, w.minRecv, w.maxRecv))
-	idsTmp, f, err := b.writeTemp(idsPath(name), ids)
+	table := appendIDTrailer(s.sealIDs(idsPath(name), encodeIDs(w.ids, w.minRecv, w.maxRecv)))
+	tmp, f, err := b.writeTemp(name, w.data, table)
 	if err != nil {
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		_ = s.fs.Remove(idsTmp)
-		return nil, fmt.Errorf("write %s: %w", idsPath(name), err)
-	}
-	tmp, f, err := b.writeTemp(name, w.data)
-	if err != nil {
-		_ = s.fs.Remove(idsTmp)
 		return nil, err
 	}
 	// The open file is the block's: a rename keeps it.
 	ref, err := s.openBlockFrom(name, f, first, n, gen, w)
 	if err != nil {
-		_ = s.fs.Remove(idsTmp)
 		_ = s.fs.Remove(tmp)
 		return nil, err
 	}
-	return &pendingBlock{ref: ref, tmp: tmp, idsTmp: idsTmp}, nil
+	return &pendingBlock{ref: ref, tmp: tmp}, nil
 }
 
-// publish renames a pending block's files to their names, the id table
-// first: a block file is only ever visible with its id table beside it
-// (or an older one of the same name, which recovery checks anyway).
+// publish renames a pending block's file to its name.
 func (p *pendingBlock) publish(b *syncBatch) error {
-	if err := b.rename(p.idsTmp, idsPath(p.ref.path)); err != nil {
-		return err
-	}
-	p.idsTmp = ""
 	if err := b.rename(p.tmp, p.ref.path); err != nil {
 		return err
 	}
@@ -217,26 +208,21 @@ func (p *pendingBlock) publish(b *syncBatch) error {
 }
 
 // discard closes a pending block that will not be installed and removes
-// its files, temporary or renamed already. A renamed block must go: it
-// is not in memory, so a later merge could write another block of the
-// same first seq and generation, and recovery could not tell the two
-// apart. Removing it is safe, as the files it would replace are still
-// there and the WAL still holds its events; the removal is durable by the
-// next sync of the same directory or file system, before anything that
-// could conflict with it.
+// its file, temporary or renamed already. A renamed block must go: it is
+// not in memory, so a later merge could write another block of the same
+// first seq and generation, and recovery could not tell the two apart.
+// Removing it is safe, as the files it would replace are still there and
+// the WAL still holds its events; the removal is durable by the next sync
+// of the same directory or file system, before anything that could
+// conflict with it.
 func (p *pendingBlock) discard(fsys vfs.FS, log *slog.Logger) {
 	p.ref.close()
-	names := []string{p.idsTmp, p.tmp}
-	if p.idsTmp == "" {
-		names[0] = idsPath(p.ref.path)
+	name := p.tmp
+	if name == "" {
+		name = p.ref.path
 	}
-	if p.tmp == "" {
-		names[1] = p.ref.path
-	}
-	for _, name := range names {
-		if err := fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			log.Warn("cannot remove a block file not installed", "file", name, "err", err)
-		}
+	if err := fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("cannot remove a block file not installed", "file", name, "err", err)
 	}
 }
 

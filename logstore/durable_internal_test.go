@@ -140,11 +140,11 @@ func testFlushSyncFailure(t *testing.T, perFile, data, compacted bool) {
 			skip += 2
 		}
 	case data:
-		// Each temporary block and id file synced as it is written: the
-		// flush writes two per tenant before its compaction does.
+		// Each temporary block file synced as it is written: the flush
+		// writes one per tenant before its compaction does.
 		fault = vfs.Fault{Op: "sync", Path: "/blocks/"}
 		if compacted {
-			skip = 2 * len(tenants)
+			skip = len(tenants)
 		}
 	default:
 		// Each tenant's blocks directory synced once the renames are
@@ -342,10 +342,6 @@ func TestRecoveryKeepsLongestBlockOfAGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the first flush's block: %v", err)
 	}
-	ids, err := os.ReadFile(idsPath(first))
-	if err != nil {
-		t.Fatal(err)
-	}
 	appendFlush(t, s, g, "acme", 10) // merged with the first: one block of 20 rows, generation 1
 	if _, err := os.Stat(filepath.Join(bdir, blockName(0, 20, 1))); err != nil {
 		t.Fatalf("no merged block of 20 rows: %v", err)
@@ -357,9 +353,6 @@ func TestRecoveryKeepsLongestBlockOfAGeneration(t *testing.T) {
 	// rows: it lists before the real merge.
 	fake := filepath.Join(bdir, blockName(0, 10, 1))
 	if err := os.WriteFile(fake, blk, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(idsPath(fake), ids, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if s, err = Open(opts); err != nil {

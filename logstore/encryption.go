@@ -24,11 +24,13 @@ import (
 //	WAL record     "trail\x00wal\x00" + wal.AAD(segment, frame offset)
 //	block chunk    "trail\x00" + path + "\x00" + block.ChunkAAD(i)
 //	block index    "trail\x00" + path + "\x00" + block.IndexAAD()
-//	id table       "trail\x00" + path + "\x00"   (the whole .ids file)
+//	id table       "trail\x00" + path + "\x00"   (path ending ".ids")
 //
 // where path is the file's path in the data directory, with slashes
 // ("tenants/acme/blocks/…blk"), which names its tenant, seq range and
-// generation. Tiles (hashes) and checkpoints.log (signed tree heads) stay
+// generation; an id table, stored in its block's file after the block, is
+// bound to the block's path with ".ids" for ".blk" (the name of the file
+// it had before it moved in). Tiles (hashes) and checkpoints.log (signed tree heads) stay
 // plaintext.
 //
 // The file ENCRYPTION marks an encrypted store:

@@ -144,13 +144,13 @@ func TestEncryptionNoPlaintext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = block.Open(path, bytes.NewReader(data), int64(len(data)))
+				blk, ids := logstore.SplitBlockFile(data)
+				_, err = block.Open(path, bytes.NewReader(blk), int64(len(blk)))
 				if encrypted := errors.Is(err, block.ErrNoCipher); encrypted != (tc.ring != nil) {
 					t.Errorf("%s: opened without a cipher: %v", path, err)
 				}
-				ids, err := os.ReadFile(strings.TrimSuffix(path, ".blk") + ".ids")
-				if err != nil {
-					t.Fatal(err)
+				if ids == nil {
+					t.Fatalf("%s: no id table", path)
 				}
 				if sealed := bytes.HasPrefix(ids, []byte("trailide")); sealed != (tc.ring != nil) {
 					t.Errorf("%s.ids: sealed %v, want %v", path, sealed, tc.ring != nil)
@@ -311,10 +311,11 @@ func TestEncryptionRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := map[string]int{}
-	tables, _ := filepath.Glob(filepath.Join(dir, "tenants", "*", "blocks", "*.ids"))
-	for _, path := range tables {
+	blocks, _ := filepath.Glob(filepath.Join(dir, "tenants", "*", "blocks", "*.blk"))
+	for _, path := range blocks {
 		data, _ := os.ReadFile(path)
-		keys[keyring.KeyOf(bytes.TrimPrefix(data, []byte("trailide")))]++
+		_, table := logstore.SplitBlockFile(data)
+		keys[keyring.KeyOf(bytes.TrimPrefix(table, []byte("trailide")))]++
 	}
 	if keys["k2"] == 0 {
 		t.Errorf("id tables by key: %v, want some sealed with k2", keys)

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"bytes"
 	crand "crypto/rand"
 
 	"github.com/trail-audit/trail/keyring"
@@ -17,4 +18,15 @@ func BlockCipher(ring *keyring.Ring, dir, path string) block.Cipher {
 	}
 	s := &Store{opts: Options{Dir: dir}}
 	return newFileCipher(sealer, s.rel(path))
+}
+
+// SplitBlockFile returns the block and the stored id table (nil for a file
+// without one) of a block file's bytes, so that tests can read and rewrite
+// blocks; it panics on a trailer that does not fit the file.
+func SplitBlockFile(data []byte) (blk, table []byte) {
+	n, table, err := readIDTrailer(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		panic(err)
+	}
+	return data[:n], table
 }

@@ -174,6 +174,7 @@ func tamperRow(dir, tenant string, seq int64, ring *keyring.Ring) error {
 		if ring != nil {
 			opts.Cipher = logstore.BlockCipher(ring, dir, path)
 		}
+		data, _ = logstore.SplitBlockFile(data)
 		r, err := block.OpenWith(path, bytes.NewReader(data), int64(len(data)), opts)
 		if err != nil {
 			return err

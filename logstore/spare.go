@@ -71,7 +71,11 @@ func spareName(dir string) string {
 // removeBlockFiles does.
 func (s *Store) retireToSpares(b *blockRef) {
 	dir := filepath.Dir(b.path)
-	for _, p := range []string{b.path, idsPath(b.path)} {
+	files := []string{b.path}
+	if b.legacyIDs {
+		files = append(files, idsPath(b.path))
+	}
+	for _, p := range files {
 		spare := spareName(dir)
 		if err := s.fs.Rename(p, spare); err != nil {
 			s.fs.Remove(p)

@@ -185,6 +185,7 @@ func dataRegion(t *testing.T, path string) (start, end int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	data, _ = logstore.SplitBlockFile(data)
 	return 8, int64(binary.LittleEndian.Uint64(data[len(data)-40:]))
 }
 
@@ -208,6 +209,7 @@ func rewriteBlock(t *testing.T, path, tenant string, edit func(rows [][]byte) []
 	if err != nil {
 		t.Fatal(err)
 	}
+	data, _ = logstore.SplitBlockFile(data)
 	r, err := block.Open(path, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +279,14 @@ func TestTamper(t *testing.T) {
 			b := blk(dir, "acme", 1)
 			modify(t, filepath.Join(dir, b.rel), func(d []byte) []byte { return d[:len(d)/2] })
 			return damage{tenant: "acme", file: b.rel, seqLo: b.first, seqHi: b.first + b.rows}
+		}},
+		{"break the trailer of a block's id table", func(t *testing.T, dir string) damage {
+			b := blk(dir, "initech", 0)
+			modify(t, filepath.Join(dir, b.rel), func(d []byte) []byte {
+				binary.LittleEndian.PutUint64(d[len(d)-16:], uint64(len(d))) // a table longer than the file
+				return d
+			})
+			return damage{tenant: "initech", file: b.rel, seqLo: b.first, seqHi: b.first + 1}
 		}},
 		{"delete the first block", func(t *testing.T, dir string) damage {
 			b := blk(dir, "globex", 0)
