@@ -79,6 +79,21 @@ func (f *idTableFixture) blockFiles(t *testing.T) []string {
 	return out
 }
 
+// split reads the block file and returns its bytes, the size of the block
+// in it and its stored id table, which it requires.
+func (f *idTableFixture) split(t *testing.T) (data []byte, blockSize int64, table []byte) {
+	t.Helper()
+	data, err := os.ReadFile(f.block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blockSize, table, err = readIDTrailer(bytes.NewReader(data), int64(len(data)))
+	if err != nil || table == nil {
+		t.Fatalf("readIDTrailer: table %v, err %v", table != nil, err)
+	}
+	return data, blockSize, table
+}
+
 // open opens the store, logging into the returned buffer.
 func (f *idTableFixture) open(t *testing.T) (*Store, *logBuffer) {
 	t.Helper()
@@ -123,14 +138,7 @@ func TestBlockFileHoldsIDTable(t *testing.T) {
 	if got := f.blockFiles(t); len(got) != 1 || got[0] != filepath.Base(f.block) {
 		t.Fatalf("block directory holds %v, want only %s", got, filepath.Base(f.block))
 	}
-	data, err := os.ReadFile(f.block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blockSize, table, err := readIDTrailer(bytes.NewReader(data), int64(len(data)))
-	if err != nil || table == nil {
-		t.Fatalf("readIDTrailer: table %v, err %v", table != nil, err)
-	}
+	data, blockSize, table := f.split(t)
 	if ids, _, _, err := decodeIDs(table); err != nil || len(ids) != 30 {
 		t.Fatalf("the stored table: %d ids, err %v; want 30", len(ids), err)
 	}
@@ -149,14 +157,7 @@ func TestBlockFileHoldsIDTable(t *testing.T) {
 // read, table included, and that retiring the block removes both files.
 func TestLegacyIDFile(t *testing.T) {
 	f := newIDTableFixture(t)
-	data, err := os.ReadFile(f.block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blockSize, table, err := readIDTrailer(bytes.NewReader(data), int64(len(data)))
-	if err != nil || table == nil {
-		t.Fatalf("readIDTrailer: table %v, err %v", table != nil, err)
-	}
+	data, blockSize, table := f.split(t)
 	if err := os.WriteFile(f.block, data[:blockSize], 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +186,7 @@ func TestLegacyIDFile(t *testing.T) {
 // warning, and that every id is still found.
 func TestDamagedIDTableIsRebuilt(t *testing.T) {
 	f := newIDTableFixture(t)
-	data, err := os.ReadFile(f.block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blockSize, _, err := readIDTrailer(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, blockSize, _ := f.split(t)
 	data[blockSize+40] ^= 0x01 // inside the first id entries
 	if err := os.WriteFile(f.block, data, 0o644); err != nil {
 		t.Fatal(err)
