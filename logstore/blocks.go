@@ -262,9 +262,10 @@ func (s *Store) openBlockFrom(path string, f vfs.File, first int64, rows, gen in
 // idTrailerLen bytes: the stored table's length (uint64, little-endian) and
 // idTrailerMagic. One file per block, not a block file and a table file,
 // halves the files a flush creates. A block ends with its footer, whose
-// last eight bytes are the end of block's footer text and a checksum, never
-// idTrailerMagic, so a file without a trailer (written before the table
-// moved in, its table in a ".ids" file beside it) is told apart.
+// last eight bytes are the end of the footer's text ("LKFT") and a
+// checksum, never idTrailerMagic, so a file without a trailer (written
+// before the table moved in, its table in a ".ids" file beside it, or
+// rewritten by someone else) is told apart.
 const (
 	idTrailerMagic = "trailid1"
 	idTrailerLen   = 8 + len(idTrailerMagic)

@@ -90,10 +90,10 @@ func (b *syncBatch) sync() error {
 	})
 }
 
-// writeTemp writes parts, one after another, to a new temporary file beside name (named after
-// it, ending in ".tmp", which recovery removes), synced if the batch is
-// per file, and returns its path and the file, open for reading and
-// writing. On error nothing is left behind.
+// writeTemp writes parts, one after another, to a new temporary file
+// beside name (named after it, ending in ".tmp", which recovery removes),
+// synced if the batch is per file, and returns its path and the file,
+// open for reading and writing. On error nothing is left behind.
 func (b *syncBatch) writeTemp(name string, parts ...[]byte) (string, vfs.File, error) {
 	dir, base := filepath.Split(name)
 	tmp := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
