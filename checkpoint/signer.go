@@ -142,40 +142,40 @@ func (k *Signer) appendNote(dst, body []byte, sig []byte) []byte {
 func (k *Signer) signBatch(msgs [][]byte) [][]byte {
 	n := len(msgs)
 	rs := make([]edwards25519.Scalar, n)
-	points := make([]edwards25519.Point, n)
+	xs, ys, zs := make([]field.Element, n), make([]field.Element, n), make([]field.Element, n)
 	var digest [sha512.Size]byte
+	var R edwards25519.Point
 	for i, m := range msgs {
-		// r = SHA-512(prefix ‖ M) mod L; R = rB.
+		// r = SHA-512(prefix ‖ M) mod L; R = rB, kept as (X:Y:Z).
 		h := sha512.New()
 		h.Write(k.prefix[:])
 		h.Write(m)
 		if _, err := rs[i].SetUniformBytes(h.Sum(digest[:0])); err != nil {
 			panic("checkpoint: SHA-512 output is not 64 bytes") // cannot happen
 		}
-		points[i].ScalarBaseMult(&rs[i])
+		X, Y, Z, _ := R.ScalarBaseMult(&rs[i]).ExtendedCoordinates()
+		xs[i], ys[i], zs[i] = *X, *Y, *Z
 	}
 	// Montgomery's trick: pre[i] = Z0·…·Z(i-1); inv = 1/(Z0·…·Z(n-1));
 	// then walking back, 1/Zi = inv·pre[i] and inv ·= Zi.
-	zs := make([]field.Element, n)
 	pre := make([]field.Element, n)
 	var acc field.Element
 	acc.One()
-	for i := range points {
-		_, _, z, _ := points[i].ExtendedCoordinates()
-		zs[i].Set(z)
-		pre[i].Set(&acc)
-		acc.Multiply(&acc, z)
+	for i := range zs {
+		pre[i] = acc
+		acc.Multiply(&acc, &zs[i])
 	}
 	var inv field.Element
 	inv.Invert(&acc)
 	encR := make([][32]byte, n)
 	for i := n - 1; i >= 0; i-- {
+		// R's encoding, as Point.Bytes makes it: y = Y/Z, with the sign
+		// of x = X/Z in the top bit.
 		var zInv, x, y field.Element
 		zInv.Multiply(&inv, &pre[i])
 		inv.Multiply(&inv, &zs[i])
-		X, Y, _, _ := points[i].ExtendedCoordinates()
-		x.Multiply(X, &zInv)
-		y.Multiply(Y, &zInv)
+		x.Multiply(&xs[i], &zInv)
+		y.Multiply(&ys[i], &zInv)
 		copy(encR[i][:], y.Bytes())
 		encR[i][31] |= byte(x.IsNegative() << 7)
 	}

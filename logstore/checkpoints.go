@@ -10,17 +10,21 @@ import (
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
-	"github.com/trail-audit/trail/merkle"
 )
 
-// sign returns a signed checkpoint of tenant's tree.
-func (s *Store) sign(tenant string, size int64, root merkle.Hash) (*trail.Checkpoint, error) {
-	c := checkpoint.Checkpoint{Origin: s.origin(tenant), Size: size, Root: root}
-	msg, err := checkpoint.Sign(c, s.opts.Signer)
+// signCheckpoints signs cs as one batch (checkpoint.SignAll shares one
+// field inversion across it) and returns them as trail checkpoints, in
+// order.
+func (s *Store) signCheckpoints(cs []checkpoint.Checkpoint) ([]*trail.Checkpoint, error) {
+	notes, err := checkpoint.SignAll(cs, s.opts.Signer)
 	if err != nil {
-		return nil, fmt.Errorf("logstore: sign checkpoint: %w", err)
+		return nil, fmt.Errorf("logstore: sign checkpoints: %w", err)
 	}
-	return &trail.Checkpoint{Origin: c.Origin, Size: size, Root: trail.Hash(root), Note: msg}, nil
+	out := make([]*trail.Checkpoint, len(cs))
+	for i, c := range cs {
+		out[i] = &trail.Checkpoint{Origin: c.Origin, Size: c.Size, Root: trail.Hash(c.Root), Note: notes[i]}
+	}
+	return out, nil
 }
 
 // openCheckpoint verifies a stored note and checks its origin.

@@ -40,7 +40,7 @@ func TestCompactionRecyclesFiles(t *testing.T) {
 		return out
 	}
 	isSpare := func(n string) bool { return strings.HasPrefix(n, ".spare-") }
-	isBlockFile := func(n string) bool { return strings.HasSuffix(n, ".blk") || strings.HasSuffix(n, ".ids") }
+	isBlockFile := func(n string) bool { return strings.HasSuffix(n, ".blk") }
 	pooled := func() []string {
 		s.spares.mu.Lock()
 		defer s.spares.mu.Unlock()

@@ -343,15 +343,19 @@ func (s *Store) recover() error {
 // resign signs and durably records checkpoints for tenants whose log grew
 // past their last checkpoint in a commit whose record was replayed.
 func (s *Store) resign(ts []*tenant) error {
+	cs := make([]checkpoint.Checkpoint, len(ts))
+	for i, t := range ts {
+		cs[i] = checkpoint.Checkpoint{Origin: s.origin(t.name), Size: t.tree.Size(), Root: t.tree.Root()}
+	}
+	cps, err := s.signCheckpoints(cs)
+	if err != nil {
+		return err
+	}
 	secs := make([]commitSection, 0, len(ts))
-	for _, t := range ts {
-		cp, err := s.sign(t.name, t.tree.Size(), t.tree.Root())
-		if err != nil {
-			return err
-		}
-		t.cp = cp
-		t.head.cp = cp
-		secs = append(secs, commitSection{tenant: t.name, firstSeq: t.size, note: cp.Note})
+	for i, t := range ts {
+		t.cp = cps[i]
+		t.head.cp = cps[i]
+		secs = append(secs, commitSection{tenant: t.name, firstSeq: t.size, note: cps[i].Note})
 	}
 	if _, err := s.wal.Append(encodeCommit(nil, secs)); err != nil {
 		return fmt.Errorf("logstore: %w", err)

@@ -534,7 +534,8 @@ func (s *Store) signAll(pts []*pendingTenant) error {
 }
 
 // minSignBatch is the fewest checkpoints signAll gives a goroutine of its
-// own: below it, splitting saves less than a batch's shared inversion.
+// own (chosen, not tuned): a smaller part would share its inversion
+// among few signatures.
 const minSignBatch = 8
 
 // signBatch signs a checkpoint of each tenant's integrated tree as one
@@ -544,13 +545,12 @@ func (s *Store) signBatch(pts []*pendingTenant) error {
 	for i, pt := range pts {
 		cs[i] = checkpoint.Checkpoint{Origin: s.origin(pt.t.name), Size: pt.size, Root: pt.root}
 	}
-	notes, err := checkpoint.SignAll(cs, s.opts.Signer)
+	cps, err := s.signCheckpoints(cs)
 	if err != nil {
-		return fmt.Errorf("logstore: sign checkpoints: %w", err)
+		return err
 	}
 	for i, pt := range pts {
-		c := cs[i]
-		pt.cp = &trail.Checkpoint{Origin: c.Origin, Size: c.Size, Root: trail.Hash(c.Root), Note: notes[i]}
+		pt.cp = cps[i]
 	}
 	return nil
 }
