@@ -132,19 +132,27 @@ func startRsyslog(t *testing.T, bin string, tlsDir string) (addr, out string) {
 	return addr, out
 }
 
+// readParsed returns the messages rsyslogd has written to path so far. A
+// last line without its newline is still being written and is left for the
+// next read.
 func readParsed(t *testing.T, path string) []parsed {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
 	var ps []parsed
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
 		var p parsed
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			t.Fatalf("rsyslog output line %q: %v", sc.Text(), err)
+		if err := json.Unmarshal(line, &p); err != nil {
+			t.Fatalf("rsyslog output line %q: %v", line, err)
 		}
 		ps = append(ps, p)
 	}
