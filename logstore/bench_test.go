@@ -631,7 +631,7 @@ func BenchmarkQueryHead(b *testing.B) {
 	tenant := g.Tenant()
 	now := time.Now()
 	ctx := context.Background()
-	var actor string
+	var actor, request string
 	words := map[string]int{} // of the reasons: how many events hold each
 	for range 20 {
 		batch := make([]*trail.Event, 1000)
@@ -642,6 +642,9 @@ func BenchmarkQueryHead(b *testing.B) {
 			}
 		}
 		actor = batch[0].Actor.ID
+		if r := batch[500].Request; r != nil && r.ID != "" {
+			request = r.ID
+		}
 		if _, err := s.Append(ctx, batch); err != nil {
 			b.Fatalf("append: %v", err)
 		}
@@ -662,6 +665,7 @@ func BenchmarkQueryHead(b *testing.B) {
 		{"newest 100", nil},
 		{"actor", trail.Term(trail.FieldActor, actor)},
 		{"rare word", trail.Term(trail.FieldText, rare)},
+		{"request id", trail.Term(trail.FieldRequestID, request)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
