@@ -619,9 +619,9 @@ func (r *scaleReport) print(b *testing.B) {
 }
 
 // BenchmarkQueryHead queries the newest 100 events of a tenant whose 20 000
-// events are all in the head (not yet flushed), unfiltered, by actor and
-// by the rarest word of their reasons (free text is not indexed in the
-// head: each entry's term signature is checked, see termSig).
+// events are all in the head (not yet flushed), unfiltered, by actor, by
+// the rarest word of their reasons (free text is not indexed in the head:
+// each entry's term signature is checked, see termSig) and by a request id.
 // Heads keep leaves, not decoded events, so each returned row is decoded
 // as a block row is (see headEntry); this measures what that costs.
 func BenchmarkQueryHead(b *testing.B) {
@@ -648,6 +648,9 @@ func BenchmarkQueryHead(b *testing.B) {
 		if _, err := s.Append(ctx, batch); err != nil {
 			b.Fatalf("append: %v", err)
 		}
+	}
+	if request == "" {
+		b.Fatal("no batch's middle event has a request id")
 	}
 	// The rarest word of four letters or more: the query must look at
 	// every entry of the head for its few matches, as trail bench's p99
