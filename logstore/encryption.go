@@ -30,8 +30,8 @@ import (
 // ("tenants/acme/blocks/…blk"), which names its tenant, seq range and
 // generation; an id table, stored in its block's file after the block, is
 // bound to the block's path with ".ids" for ".blk" (the name of the file
-// it had before it moved in). Tiles (hashes) and checkpoints.log (signed tree heads) stay
-// plaintext.
+// it had before it moved in). Tiles (hashes) and checkpoints.log (signed
+// tree heads) stay plaintext.
 //
 // The file ENCRYPTION marks an encrypted store:
 //
