@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,6 +188,10 @@ func TestBenchJSON(t *testing.T) {
 		if r.CPUus > 0 && (r.SettleSeconds < 2*settleWindow.Seconds() || r.SettleCPUus <= 0) {
 			t.Errorf("%s: settled in %.3f s with %.1f CPU µs/event; want at least %v and some CPU", name, r.SettleSeconds, r.SettleCPUus, 2*settleWindow)
 		}
+	}
+	// The export is the median of exportRuns runs, each listed.
+	if len(rep.Export.Runs) != exportRuns || !slices.Contains(rep.Export.Runs, rep.Export.EventsPerSec) {
+		t.Errorf("export: %v events/s from runs %v; want the median of %d runs", rep.Export.EventsPerSec, rep.Export.Runs, exportRuns)
 	}
 	if got, want := len(rep.Queries), len(queryLabels); got != want {
 		t.Errorf("%d query kinds, want %d", got, want)
@@ -659,5 +665,40 @@ func TestRatioText(t *testing.T) {
 		if got := ratioText(tc.r); got != tc.want {
 			t.Errorf("ratioText(%v) = %q, want %q", tc.r, got, tc.want)
 		}
+	}
+}
+
+// TestMedianRun checks that a repeated figure (the exports) is the median
+// run's, that every run's rate is kept in the order the runs ran, and that
+// an error stops the runs.
+func TestMedianRun(t *testing.T) {
+	rates := []float64{500, 100, 900}
+	i := 0
+	got, err := medianRun(3, func() (throughputResult, error) {
+		r := throughputResult{Events: int64(i + 1), EventsPerSec: rates[i]}
+		i++
+		return r, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EventsPerSec != 500 || got.Events != 1 {
+		t.Errorf("median run: got %v events/s from run %d, want 500 from run 1", got.EventsPerSec, got.Events)
+	}
+	if !slices.Equal(got.Runs, rates) {
+		t.Errorf("runs: got %v, want %v in the order they ran", got.Runs, rates)
+	}
+
+	boom := errors.New("export failed")
+	calls := 0
+	_, err = medianRun(3, func() (throughputResult, error) {
+		calls++
+		if calls == 2 {
+			return throughputResult{}, boom
+		}
+		return throughputResult{EventsPerSec: 1}, nil
+	})
+	if !errors.Is(err, boom) || calls != 2 {
+		t.Errorf("got %v after %d runs, want the second run's error and no third run", err, calls)
 	}
 }
