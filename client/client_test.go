@@ -687,10 +687,13 @@ func TestCloseWithoutSpoolDropsAndReports(t *testing.T) {
 }
 
 // TestMetrics: every metric is registered, reads the same numbers as
-// Stats, and a second client on the same registry is refused.
+// Stats, and a second client on the same registry is refused. Batches
+// go out only when full (FlushInterval is an hour): with a short interval
+// a loaded machine could send the first three events alone, leaving two
+// queued behind the hung request for good.
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := newClient(t, Config{Server: hungServer(t), Key: "k", BatchSize: 5, QueueSize: 5, FlushInterval: time.Millisecond,
+	c := newClient(t, Config{Server: hungServer(t), Key: "k", BatchSize: 5, QueueSize: 5, FlushInterval: time.Hour,
 		FailPolicy: FailDrop, RequestTimeout: time.Hour, SpoolDir: t.TempDir(), Registerer: reg})
 	for i := range 5 {
 		c.Send(t.Context(), event(i))
