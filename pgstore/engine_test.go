@@ -86,8 +86,12 @@ func TestVerifyFindsSQLTampering(t *testing.T) {
 		{"deleted row", `DELETE FROM trail_events WHERE tenant = 'acme' AND seq = 7`, 7, "trail_events"},
 		{"extra row", `INSERT INTO trail_events SELECT tenant, 300, received_at, time, id || 'x', action, outcome, severity, actor_id,
 			resource_type, resource_id, source_ip, request_id, data FROM trail_events WHERE tenant = 'acme' AND seq = 1`, 300, "trail_events"},
-		{"leaf tile", `UPDATE trail_tiles SET data = overlay(data placing '\xff'::bytea from 33 for 1) WHERE tenant = 'acme' AND level = 0 AND idx = 0`, 1, ""},
-		{"checkpoint", `UPDATE trail_checkpoints SET note = overlay(note placing 'X'::bytea from length(note) - 5 for 1)
+		// The two edits below always change the byte: writing a fixed
+		// value would leave it as it was when it already held that value
+		// (a leaf hash byte of 0xff, a signature character 'X').
+		{"leaf tile", `UPDATE trail_tiles SET data = set_byte(data, 32, get_byte(data, 32) # 255) WHERE tenant = 'acme' AND level = 0 AND idx = 0`, 1, ""},
+		{"checkpoint", `UPDATE trail_checkpoints SET note = overlay(note placing
+			CASE WHEN get_byte(note, length(note) - 6) = ascii('X') THEN 'Y'::bytea ELSE 'X'::bytea END from length(note) - 5 for 1)
 			WHERE tenant = 'acme' AND size = 100`, 100, "trail_checkpoints"},
 		{"id", `UPDATE trail_ids SET seq = 3 WHERE tenant = 'acme' AND seq = 4`, -1, "trail_ids"},
 		{"erased stub", `INSERT INTO trail_erased SELECT tenant, seq, id, received_at, now() FROM trail_events WHERE tenant = 'acme' AND seq = 9`, 9, "trail_erased"},
