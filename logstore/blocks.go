@@ -496,17 +496,7 @@ func (s *Store) writeBlock(b *syncBatch, t *tenant, first int64, gen int, n int,
 		case r.erased:
 			err = w.Add(r.data, r.time, nil)
 		case r.terms != nil && seg != nil:
-			err = w.Add(r.data, r.time, func(add func(field, key string)) {
-				skip := false // the entry's field is in seg's postings
-				for it := r.terms.iter(); it.next(); {
-					if it.newField {
-						skip = headIndexed(it.field)
-					}
-					if !skip {
-						add(it.field, it.key)
-					}
-				}
-			})
+			err = w.Add(r.data, r.time, unindexedTerms(r.terms))
 		case r.terms != nil:
 			err = w.Add(r.data, r.time, func(add func(field, key string)) {
 				for it := r.terms.iter(); it.next(); {
@@ -531,6 +521,23 @@ func (s *Store) writeBlock(b *syncBatch, t *tenant, first int64, gen int, n int,
 	}
 	sortIDs(ref.ids)
 	return s.writePendingBlock(b, name, &writtenBlock{data: buf.Bytes(), ids: ref.ids, minRecv: ref.minRecv, maxRecv: ref.maxRecv}, first, n, gen)
+}
+
+// unindexedTerms returns the block.Writer.Add callback of a head row whose
+// head-indexed fields reach the block through its segment's postings
+// (block.Writer.AddPostings): it adds only the row's other terms.
+func unindexedTerms(terms termList) func(add func(field, key string)) {
+	return func(add func(field, key string)) {
+		skip := false // the entry's field is in the segment's postings
+		for it := terms.iter(); it.next(); {
+			if it.newField {
+				skip = headIndexed(it.field)
+			}
+			if !skip {
+				add(it.field, it.key)
+			}
+		}
+	}
 }
 
 // blockBufs recycles writeBlock's buffers: a flush writes one block per
