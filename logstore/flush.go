@@ -23,6 +23,7 @@ func (s *Store) startFlush() {
 	}
 	ch := make(chan struct{})
 	s.flushing = ch
+	s.bgFlushes++
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
@@ -44,6 +45,16 @@ func (s *Store) Flushing() bool {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	return s.flushing != nil
+}
+
+// BackgroundFlushes returns how many background flushes (see Flushing)
+// have started since Open. Explicit ones (Flush, retention, erasure) are
+// not counted. A caller that reads it before and after a stretch of
+// appends learns whether a flush ran among them (trail bench does).
+func (s *Store) BackgroundFlushes() int64 {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	return s.bgFlushes
 }
 
 // Flush writes every tenant's head to blocks, makes them durable, persists

@@ -138,6 +138,7 @@ type Store struct {
 
 	flushMu   sync.Mutex // one flush or retention at a time
 	flushing  chan struct{}
+	bgFlushes int64 // background flushes started since Open; guarded by closeMu
 	idMu      sync.Mutex
 	idRand    io.Reader
 	walBroken error // set when the WAL is unusable; appends fail until reopen

@@ -326,6 +326,9 @@ type bench struct {
 	// busy reports whether the server's store runs background work that
 	// settle waits for (a flush of the embedded store).
 	busy func() bool
+	// bgFlushes counts the background flushes the embedded store has
+	// started; nil for a store without them.
+	bgFlushes func() int64
 }
 
 // profilePhase starts the CPU profile when --cpuprofile-phase names
@@ -404,6 +407,12 @@ type (
 		// of the phase; see settle.
 		SettleSeconds float64 `json:"settle_seconds,omitempty"`
 		SettleCPUus   float64 `json:"settle_cpu_us_per_event,omitempty"`
+		// Flushes is how many background flushes the embedded store
+		// started during the timed phase (nil for a store without them).
+		// A flush writes every tenant's head, most of it events of earlier
+		// phases when it falls in a short one: the phase's figures are
+		// read with it (docs/design/trail-bench.md, stop 23).
+		Flushes *int64 `json:"background_flushes,omitempty"`
 		// Runs, for a figure taken as the median of several runs (the
 		// exports, see exportRuns), is every run's events/s in the order
 		// they ran; the other fields are the median run's.
@@ -487,6 +496,9 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	b.busy = func() bool { return false }
 	if f, ok := srv.store.(interface{ Flushing() bool }); ok {
 		b.busy = f.Flushing
+	}
+	if f, ok := srv.store.(interface{ BackgroundFlushes() int64 }); ok {
+		b.bgFlushes = f.BackgroundFlushes
 	}
 	srvCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -842,6 +854,19 @@ func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
 	})
 }
 
+// countFlushes notes the store's count of background flushes and returns
+// the function that reports how many started since (nil without a count).
+func (b *bench) countFlushes() func() *int64 {
+	if b.bgFlushes == nil {
+		return func() *int64 { return nil }
+	}
+	n0 := b.bgFlushes()
+	return func() *int64 {
+		n := b.bgFlushes() - n0
+		return &n
+	}
+}
+
 // postBatches sends batches from cfg.Concurrency clients, passing each
 // one's receipts to check, and measures the throughput of phase.
 func (b *bench) postBatches(ctx context.Context, phase, label string, batches []*benchBatch, q url.Values, check func(*benchBatch, []trail.Receipt) error) (throughputResult, error) {
@@ -856,6 +881,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	if err != nil {
 		return throughputResult{}, err
 	}
+	flushes := b.countFlushes()
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
@@ -881,6 +907,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	}
 	res := throughput(int64(total), sent.Load(), elapsed, lat.d)
 	res.CPUus = cpuPerEvent(cpu, total)
+	res.Flushes = flushes()
 	res.settle(ctx, total, b.busy)
 	return res, nil
 }
@@ -893,6 +920,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	if err != nil {
 		return throughputResult{}, err
 	}
+	flushes := b.countFlushes()
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
 		r := b.singles[i]
@@ -915,6 +943,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	}
 	res := throughput(int64(len(b.singles)), sent.Load(), elapsed, lat.d)
 	res.CPUus = cpuPerEvent(cpu, len(b.singles))
+	res.Flushes = flushes()
 	res.settle(ctx, len(b.singles), b.busy)
 	return res, nil
 }
@@ -1463,11 +1492,15 @@ func (r *benchReport) print(w io.Writer) {
 // printIngest writes the INGEST section.
 func (r *benchReport) printIngest(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s %10s %9s %10s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms", "CPU µs/ev",
-		"settle s", "+CPU µs/ev")
+	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s %10s %9s %10s %8s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms", "CPU µs/ev",
+		"settle s", "+CPU µs/ev", "flushes")
 	ingest := func(label string, t throughputResult) {
-		fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f %10.1f %9.2f %10.1f\n", label, commas(t.EventsPerSec), t.MBPerSec, t.P50ms, t.P99ms, t.CPUus,
-			t.SettleSeconds, t.SettleCPUus)
+		flushes := "-"
+		if t.Flushes != nil {
+			flushes = strconv.FormatInt(*t.Flushes, 10)
+		}
+		fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f %10.1f %9.2f %10.1f %8s\n", label, commas(t.EventsPerSec), t.MBPerSec, t.P50ms, t.P99ms, t.CPUus,
+			t.SettleSeconds, t.SettleCPUus, flushes)
 	}
 	ingest(fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency), r.Ingest)
 	ingest(fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency), r.Single)

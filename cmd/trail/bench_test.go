@@ -183,6 +183,11 @@ func TestBenchJSON(t *testing.T) {
 		if r.Bytes < 100*r.Events || r.MBPerSec <= 0 {
 			t.Errorf("%s: %d bytes, %.3f MB/s for %d events; want at least 100 bytes per event", name, r.Bytes, r.MBPerSec, r.Events)
 		}
+		// The embedded store counts its background flushes: every phase
+		// reports how many started in it (none in so small a run).
+		if r.Flushes == nil || *r.Flushes != 0 {
+			t.Errorf("%s: background flushes %v, want a count of 0 for %d events", name, r.Flushes, r.Events)
+		}
 		// Where the CPU clock is known, each phase waits at least two
 		// quiet windows for its background work before the next.
 		if r.CPUus > 0 && (r.SettleSeconds < 2*settleWindow.Seconds() || r.SettleCPUus <= 0) {
@@ -284,6 +289,10 @@ func TestBenchStorePostgres(t *testing.T) {
 		t.Errorf("ratios do not name the postgres store:\n%s", out)
 	}
 	checkPositive(t, out, "ratio ingest", 1)
+	// The PostgreSQL store has no background flushes to count.
+	if !regexp.MustCompile(`(?m)^  batched HTTP \(4 clients\) .* -$`).MatchString(out) {
+		t.Errorf("the batched line does not end with - for the flush count:\n%s", out)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -700,5 +709,20 @@ func TestMedianRun(t *testing.T) {
 	})
 	if !errors.Is(err, boom) || calls != 2 {
 		t.Errorf("got %v after %d runs, want the second run's error and no third run", err, calls)
+	}
+}
+
+// TestCountFlushes: a phase's flush count is the store's count at its end
+// less the one at its start, and nil for a store without one.
+func TestCountFlushes(t *testing.T) {
+	n := int64(5)
+	b := &bench{bgFlushes: func() int64 { return n }}
+	done := b.countFlushes()
+	n += 2
+	if got := done(); got == nil || *got != 2 {
+		t.Errorf("count after 2 more flushes: %v, want 2", got)
+	}
+	if got := (&bench{}).countFlushes()(); got != nil {
+		t.Errorf("count without a store count: %d, want nil", *got)
 	}
 }
