@@ -34,12 +34,17 @@ func TestBackgroundFlushes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	settle := func() {
+	// A commit starts its flush after it answers, so Append may return
+	// first: wait for the count, then for the flush to end.
+	awaitFlushes := func(want int64) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); s.Flushing(); time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(20 * time.Second); s.BackgroundFlushes() < want || s.Flushing(); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatal("the background flush did not end")
+				t.Fatalf("%d background flushes (one running: %v), want %d", s.BackgroundFlushes(), s.Flushing(), want)
 			}
+		}
+		if n := s.BackgroundFlushes(); n != want {
+			t.Fatalf("%d background flushes, want %d", n, want)
 		}
 	}
 	if n := s.BackgroundFlushes(); n != 0 {
@@ -54,13 +59,10 @@ func TestBackgroundFlushes(t *testing.T) {
 	}
 	blocks := countBlocks(t, dir, "acme")
 	// Each round appends more than HeadBytes of leaves in one commit, so
-	// the commit starts one flush; settling between rounds lets it end.
+	// the commit starts one flush, which ends before the next round.
 	for round := int64(1); round <= 3; round++ {
 		appendN(200)
-		settle()
-		if n := s.BackgroundFlushes(); n != round {
-			t.Fatalf("round %d: %d background flushes, want %d", round, n, round)
-		}
+		awaitFlushes(round)
 		b := countBlocks(t, dir, "acme")
 		if b <= blocks {
 			t.Fatalf("round %d: %d blocks after a background flush, had %d", round, b, blocks)
