@@ -160,13 +160,7 @@ func benchAppend(b *testing.B, size, workers int, ring *keyring.Ring) {
 }
 
 // processCPU returns the user and system CPU time of the process so far.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+var processCPU = logstore.ProcessCPU
 
 // pageFaults returns the minor and major page faults of the process so far.
 func pageFaults(tb testing.TB) int64 {

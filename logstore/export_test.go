@@ -3,6 +3,8 @@ package logstore
 import (
 	"bytes"
 	crand "crypto/rand"
+	"testing"
+	"time"
 
 	"github.com/trail-audit/trail/keyring"
 	"github.com/trail-audit/trail/logstore/block"
@@ -30,3 +32,7 @@ func SplitBlockFile(data []byte) (blk, table []byte) {
 	}
 	return data[:n], table
 }
+
+// ProcessCPU is processCPU (floor_bench_test.go), for the benchmarks of
+// the external tests.
+func ProcessCPU(tb testing.TB) time.Duration { return processCPU(tb) }

@@ -71,7 +71,7 @@ func benchWriteFloor(b *testing.B, level int) {
 	entries := make([]headEntry, 0, batchSize)
 	leaves := make([][]byte, 0, batchSize)
 	hashes := make([]merkle.Hash, 0, batchSize)
-	cpu0 := floorCPU(b)
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	var crc uint32
 	for done := 0; done < b.N; done += batchSize {
@@ -125,7 +125,7 @@ func benchWriteFloor(b *testing.B, level int) {
 		writeFloorBlock(b, &blk, tenant, seg, level)
 	}
 	b.StopTimer()
-	cpu := floorCPU(b) - cpu0
+	cpu := processCPU(b) - cpu0
 	runtime.KeepAlive(crc)
 	floor := float64(cpu.Nanoseconds()) / 1e3 / float64(b.N)
 	b.ReportMetric(floor, "cpu-µs/event")
@@ -150,9 +150,10 @@ func writeFloorBlock(b *testing.B, buf *bytes.Buffer, tenant string, seg *headSe
 	}
 }
 
-// floorCPU returns the user and system CPU time of the process so far
-// (the garbage collector's included).
-func floorCPU(tb testing.TB) time.Duration {
+// processCPU returns the user and system CPU time of the process so far
+// (the garbage collector's included). The external tests' benchmarks use
+// it too (ProcessCPU in export_test.go).
+func processCPU(tb testing.TB) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		tb.Fatalf("getrusage: %v", err)
