@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/pgcpu"
 	"github.com/trail-audit/trail/pgstore"
 	"github.com/trail-audit/trail/pgstore/pgtest"
 )
@@ -326,57 +328,45 @@ func BenchmarkScale(b *testing.B) {
 		strings.Join(report, "\n"))
 }
 
-// cpuMeter reads CPU time (Linux /proc, in clock ticks of 10 ms): of this
-// process, and of the PostgreSQL backends whose application_name is app,
-// the benchmark's own connections. On a machine shared with other work,
-// CPU per event is steadier than events per second.
+// cpuMeter reads CPU time: of this process, and of every process of the
+// PostgreSQL server (pgcpu: the backends of pgstore and of the baseline,
+// the WAL writer and the other helpers). On a machine shared with other
+// work, CPU per event is steadier than events per second.
 type cpuMeter struct {
-	conn *pgx.Conn
-	app  string
+	pg *pgcpu.Meter // nil when the server is not on this host
 }
 
-// newCPUMeter returns dsn with application_name set to a name of its own
-// and a meter of the backends that use it.
-func newCPUMeter(b *testing.B, dsn, schema string) (string, *cpuMeter) {
-	conn, err := pgx.Connect(context.Background(), dsn)
+// newCPUMeter finds the server of dsn on this host; when it cannot, the
+// benchmark reports no PostgreSQL CPU.
+func newCPUMeter(b *testing.B, dsn string) *cpuMeter {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { conn.Close(context.Background()) })
-	return dsn + "&application_name=" + schema, &cpuMeter{conn: conn, app: schema}
-}
-
-// ticks returns the CPU time of /proc/<pid>/stat (utime + stime), 0 if
-// unreadable.
-func ticks(pid string) int64 {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	defer conn.Close(ctx)
+	m, err := pgcpu.Open(ctx, conn)
 	if err != nil {
-		return 0
+		b.Logf("no PostgreSQL CPU figures: %v", err)
+		return &cpuMeter{}
 	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
+	return &cpuMeter{pg: m}
 }
 
-// read returns the CPU time so far of this process and of the backends.
+// read returns the CPU time so far of this process and of the server (0
+// without a server to measure).
 func (m *cpuMeter) read(b *testing.B) (self, pg time.Duration) {
-	rows, err := m.conn.Query(context.Background(), `SELECT pid::text FROM pg_stat_activity WHERE application_name = $1`, m.app)
-	if err != nil {
-		b.Fatal(err)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
 	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		b.Fatal(err)
+	if m.pg != nil {
+		var err error
+		if pg, err = m.pg.CPU(); err != nil {
+			b.Fatal(err)
+		}
 	}
-	var t int64
-	for _, p := range pids {
-		t += ticks(p)
-	}
-	return time.Duration(ticks("self")) * 10 * time.Millisecond, time.Duration(t) * 10 * time.Millisecond
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), pg
 }
 
 // BenchmarkIngestVsCopyMixed is BenchmarkIngestVsCopy with the batches of
@@ -384,8 +374,8 @@ func (m *cpuMeter) read(b *testing.B) (self, pg time.Duration) {
 // sent in batches of 1000 and its remainder as one partial batch, all
 // shuffled, so that most commits hold a few events of a small tenant.
 func BenchmarkIngestVsCopyMixed(b *testing.B) {
-	schema, dsn := pgtest.Schema(b)
-	dsn, meter := newCPUMeter(b, dsn, schema)
+	_, dsn := pgtest.Schema(b)
+	meter := newCPUMeter(b, dsn)
 	const workers, size = 4, 1000
 	now := time.Now()
 	g := gen.New(uint64(b.N), benchTenants)

@@ -34,6 +34,7 @@ import (
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/pgcpu"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/pgstore"
 )
@@ -329,6 +330,10 @@ type bench struct {
 	// bgFlushes counts the background flushes the embedded store has
 	// started; nil for a store without them.
 	bgFlushes func() int64
+	// pgMeter reads the CPU time of the PostgreSQL server of --postgres
+	// when it runs on this host (nil otherwise, the reason in
+	// report.PostgresCPU).
+	pgMeter *pgcpu.Meter
 }
 
 // profilePhase starts the CPU profile when --cpuprofile-phase names
@@ -346,14 +351,18 @@ func (b *bench) profilePhase(phase string) (stop func(), err error) {
 // Report types: every figure "trail bench" prints.
 type (
 	benchReport struct {
-		Config      benchConfig `json:"config"`
-		Store       storeInfo   `json:"store"` // the store of the server measured
-		Go          string      `json:"go"`
-		OS          string      `json:"os"`
-		CPUs        int         `json:"cpus"`
-		LoadAvg     string      `json:"load_average,omitempty"` // at the start (Linux), to judge noise
-		Reused      bool        `json:"reused,omitempty"`       // --reuse: no ingest, the store an earlier run loaded
-		OpenSeconds float64     `json:"server_open_seconds"`    // OpenServer: the store opened, keys loaded
+		Config  benchConfig `json:"config"`
+		Store   storeInfo   `json:"store"` // the store of the server measured
+		Go      string      `json:"go"`
+		OS      string      `json:"os"`
+		CPUs    int         `json:"cpus"`
+		LoadAvg string      `json:"load_average,omitempty"` // at the start (Linux), to judge noise
+		Reused  bool        `json:"reused,omitempty"`       // --reuse: no ingest, the store an earlier run loaded
+		// PostgresCPU says whose CPU the PostgreSQL CPU figures
+		// (PGCPUus) count, or why there are none (the server is not on
+		// this host); empty without --postgres.
+		PostgresCPU string  `json:"postgres_cpu,omitempty"`
+		OpenSeconds float64 `json:"server_open_seconds"` // OpenServer: the store opened, keys loaded
 		// StoredEvents is the number of events in the store's tenants
 		// (the system tenant left out) when the queries run.
 		StoredEvents int64 `json:"stored_events"`
@@ -407,6 +416,12 @@ type (
 		// of the phase; see settle.
 		SettleSeconds float64 `json:"settle_seconds,omitempty"`
 		SettleCPUus   float64 `json:"settle_cpu_us_per_event,omitempty"`
+		// PGCPUus is the CPU time of every process of the PostgreSQL
+		// server per event, in microseconds, over the phase and its
+		// settling (0 when not measured: see benchReport.PostgresCPU).
+		// With trail's nodes on other machines, this is what each event
+		// costs the database they share.
+		PGCPUus float64 `json:"postgres_cpu_us_per_event,omitempty"`
 		// Flushes is how many background flushes the embedded store
 		// started during the timed phase (nil for a store without them).
 		// A flush writes every tenant's head, most of it events of earlier
@@ -469,6 +484,9 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		b.schema = sch
 		scfg.Postgres = sch.dsn
 		rep.Store.Postgres, rep.Store.Sync, rep.Store.Schema, rep.Store.Kept = sch.version, sch.sync, sch.name, sch.keep
+	}
+	if b.cfg.Postgres != "" && !b.cfg.Reuse {
+		rep.PostgresCPU = b.openPGMeter(ctx)
 	}
 	bootstrap := b.operator
 	if !b.cfg.Reuse {
@@ -854,6 +872,51 @@ func (b *bench) ingestProof(ctx context.Context) (throughputResult, error) {
 	})
 }
 
+// openPGMeter finds the PostgreSQL server of --postgres on this host for
+// the PostgreSQL CPU figures, and returns what the report says about them:
+// which server was measured, or why nothing was.
+func (b *bench) openPGMeter(ctx context.Context) string {
+	conn, err := pgx.Connect(ctx, b.cfg.Postgres)
+	if err != nil {
+		return "not measured: " + err.Error()
+	}
+	defer conn.Close(context.Background())
+	if b.pgMeter, err = pgcpu.Open(ctx, conn); err != nil {
+		return "not measured: " + err.Error()
+	}
+	return fmt.Sprintf("every process of the server (postmaster pid %d)", b.pgMeter.Postmaster())
+}
+
+// startPGCPU notes the PostgreSQL server's CPU time and returns the
+// function that reports its CPU per event since, in microseconds: 0 when
+// the server is not measured, or when the store under test is not
+// PostgreSQL (the server then only waits for the baseline).
+func (b *bench) startPGCPU() func(events int) float64 {
+	return b.pgCPUSince(b.schema != nil)
+}
+
+// pgCPUSince is startPGCPU for a phase whose work PostgreSQL does when
+// measure is true.
+func (b *bench) pgCPUSince(measure bool) func(events int) float64 {
+	none := func(int) float64 { return 0 }
+	if b.pgMeter == nil || !measure {
+		return none
+	}
+	cpu0, err := b.pgMeter.CPU()
+	if err != nil {
+		fmt.Fprintf(b.e.stderr, "trail bench: PostgreSQL CPU: %v\n", err)
+		return none
+	}
+	return func(events int) float64 {
+		cpu, err := b.pgMeter.CPU()
+		if err != nil {
+			fmt.Fprintf(b.e.stderr, "trail bench: PostgreSQL CPU: %v\n", err)
+			return 0
+		}
+		return cpuPerEvent(cpu-cpu0, events)
+	}
+}
+
 // countFlushes notes the store's count of background flushes and returns
 // the function that reports how many started since (nil without a count).
 func (b *bench) countFlushes() func() *int64 {
@@ -881,7 +944,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	if err != nil {
 		return throughputResult{}, err
 	}
-	flushes := b.countFlushes()
+	flushes, pgCPU := b.countFlushes(), b.startPGCPU()
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
@@ -909,6 +972,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	res.CPUus = cpuPerEvent(cpu, total)
 	res.Flushes = flushes()
 	res.settle(ctx, total, b.busy)
+	res.PGCPUus = pgCPU(total)
 	return res, nil
 }
 
@@ -920,7 +984,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	if err != nil {
 		return throughputResult{}, err
 	}
-	flushes := b.countFlushes()
+	flushes, pgCPU := b.countFlushes(), b.startPGCPU()
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
 		r := b.singles[i]
@@ -945,6 +1009,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	res.CPUus = cpuPerEvent(cpu, len(b.singles))
 	res.Flushes = flushes()
 	res.settle(ctx, len(b.singles), b.busy)
+	res.PGCPUus = pgCPU(len(b.singles))
 	return res, nil
 }
 
@@ -1359,6 +1424,7 @@ func (b *bench) postgres(ctx context.Context) (*postgresResult, error) {
 	prog := newProgress(b.e.stderr, "postgres COPY     ", int64(b.cfg.Events))
 	var lat latencies
 	var sent atomic.Int64
+	pgCPU := b.pgCPUSince(true)
 	start := time.Now()
 	err = parallel(ctx, len(b.batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		c := <-workers
@@ -1379,6 +1445,7 @@ func (b *bench) postgres(ctx context.Context) (*postgresResult, error) {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
 	res.Ingest = throughput(int64(b.cfg.Events), sent.Load(), elapsed, lat.d)
+	res.Ingest.PGCPUus = pgCPU(b.cfg.Events)
 	// The single events too (untimed), so that both hold the same data;
 	// then fresh planner statistics, as autovacuum would gather.
 	if err := copyRows(ctx, conn, b.singles); err != nil {
@@ -1433,6 +1500,10 @@ func (r *benchReport) ratios() {
 	r.ratioDetail = map[string]string{}
 	r.Ratios["ingest"] = r.Ingest.EventsPerSec / pg.Ingest.EventsPerSec
 	r.ratioDetail["ingest"] = fmt.Sprintf("trail/pg events/s: %s / %s", commas(r.Ingest.EventsPerSec), commas(pg.Ingest.EventsPerSec))
+	if r.Ingest.PGCPUus > 0 && pg.Ingest.PGCPUus > 0 {
+		r.Ratios[ratioIngestPGCPU] = pg.Ingest.PGCPUus / r.Ingest.PGCPUus
+		r.ratioDetail[ratioIngestPGCPU] = fmt.Sprintf("pg/trail PostgreSQL CPU µs/ev: %.1f / %.1f", pg.Ingest.PGCPUus, r.Ingest.PGCPUus)
+	}
 	for i, q := range r.Queries {
 		p := pg.Queries[i]
 		key := "query_" + q.Kind
@@ -1492,20 +1563,35 @@ func (r *benchReport) print(w io.Writer) {
 // printIngest writes the INGEST section.
 func (r *benchReport) printIngest(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s %10s %9s %10s %8s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms", "CPU µs/ev",
-		"settle s", "+CPU µs/ev", "flushes")
+	fmt.Fprintf(w, "%-44s %12s %9s %9s %9s %10s %9s %10s %9s %8s\n", "INGEST", "events/s", "MB/s", "p50 ms", "p99 ms", "CPU µs/ev",
+		"settle s", "+CPU µs/ev", "PG µs/ev", "flushes")
 	ingest := func(label string, t throughputResult) {
 		flushes := "-"
 		if t.Flushes != nil {
 			flushes = strconv.FormatInt(*t.Flushes, 10)
 		}
-		fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f %10.1f %9.2f %10.1f %8s\n", label, commas(t.EventsPerSec), t.MBPerSec, t.P50ms, t.P99ms, t.CPUus,
-			t.SettleSeconds, t.SettleCPUus, flushes)
+		fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f %10.1f %9.2f %10.1f %9s %8s\n", label, commas(t.EventsPerSec), t.MBPerSec, t.P50ms, t.P99ms, t.CPUus,
+			t.SettleSeconds, t.SettleCPUus, pgCPUText(t.PGCPUus), flushes)
 	}
 	ingest(fmt.Sprintf("batched HTTP (%d clients)", c.Concurrency), r.Ingest)
 	ingest(fmt.Sprintf("single-event HTTP (%d clients)", c.SingleConcurrency), r.Single)
 	ingest(fmt.Sprintf("batched with ?receipt=proof (%d clients)", c.Concurrency), r.Proof)
+	if r.Store.Kind == benchStorePostgres && r.PostgresCPU != "" {
+		fmt.Fprintf(w, "  PG µs/ev: PostgreSQL's CPU per event over the phase and its settling, %s\n", r.PostgresCPU)
+	}
 }
+
+// pgCPUText formats a PostgreSQL CPU figure, "-" when not measured.
+func pgCPUText(us float64) string {
+	if us <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(us, 'f', 1, 64)
+}
+
+// ratioIngestPGCPU is the key of the ratio of PostgreSQL's CPU per event
+// under the raw COPY to its CPU per event under trail's batched ingest.
+const ratioIngestPGCPU = "ingest_postgres_cpu"
 
 // printRest writes the EXPORT, VERIFY and baseline sections.
 func (r *benchReport) printRest(w io.Writer) {
@@ -1545,6 +1631,9 @@ func (r *benchReport) printRest(w io.Writer) {
 	fmt.Fprintf(w, "POSTGRESQL %s BASELINE (same events; COPY in batches of %s from %d connections)\n", pg.Version, commas(float64(c.Batch)), c.Concurrency)
 	fmt.Fprintf(w, "  %-42s %12s %9.2f %9.2f %9.2f\n", "COPY FROM (events/s, MB/s, p50, p99)",
 		commas(pg.Ingest.EventsPerSec), pg.Ingest.MBPerSec, pg.Ingest.P50ms, pg.Ingest.P99ms)
+	if pg.Ingest.PGCPUus > 0 {
+		fmt.Fprintf(w, "  %-42s %12.1f\n", "COPY FROM, PostgreSQL CPU µs/ev", pg.Ingest.PGCPUus)
+	}
 	for _, q := range pg.Queries {
 		fmt.Fprintf(w, "  %-42s %12.2f %9.2f %9.1f\n", q.Label+" (p50, p99, rows)", q.P50ms, q.P99ms, q.Rows)
 	}
@@ -1556,6 +1645,9 @@ func (r *benchReport) printRest(w io.Writer) {
 		fmt.Fprintf(w, "  ratio %-36s %8sx   (%s)\n", label, ratioText(r.Ratios[key]), r.ratioDetail[key])
 	}
 	line("ingest", "ingest")
+	if _, ok := r.Ratios[ratioIngestPGCPU]; ok {
+		line(ratioIngestPGCPU, "ingest, PostgreSQL CPU per event")
+	}
 	for _, q := range r.Queries {
 		line("query_"+q.Kind, "query "+q.Label)
 	}

@@ -188,6 +188,10 @@ func TestBenchJSON(t *testing.T) {
 		if r.Flushes == nil || *r.Flushes != 0 {
 			t.Errorf("%s: background flushes %v, want a count of 0 for %d events", name, r.Flushes, r.Events)
 		}
+		// Without --postgres no PostgreSQL CPU is measured.
+		if r.PGCPUus != 0 {
+			t.Errorf("%s: PostgreSQL CPU %.1f µs/event without --postgres", name, r.PGCPUus)
+		}
 		// Where the CPU clock is known, each phase waits at least two
 		// quiet windows for its background work before the next.
 		if r.CPUus > 0 && (r.SettleSeconds < 2*settleWindow.Seconds() || r.SettleCPUus <= 0) {
@@ -233,6 +237,13 @@ func TestBenchPostgres(t *testing.T) {
 		t.Errorf("output has no POSTGRESQL or RATIOS section:\n%s", out)
 	}
 	checkPositive(t, out, "COPY FROM (events/s, MB/s, p50, p99)", 4)
+	// The server runs on this host in CI, so its CPU is measured for the
+	// COPY; trail's phases ran on the embedded store, so theirs is not
+	// (PG µs/ev "-", and no ratio of PostgreSQL CPU).
+	checkPositive(t, out, "COPY FROM, PostgreSQL CPU µs/ev", 1)
+	if !regexp.MustCompile(`(?m)^  batched HTTP \(4 clients\) .* - +\d+$`).MatchString(out) {
+		t.Errorf("the batched line of the embedded store does not show - for PostgreSQL's CPU:\n%s", out)
+	}
 	checkPositive(t, out, "ratio ingest", 1)
 	for _, l := range queryLabels {
 		checkPositive(t, out, "ratio query "+l, 1)
@@ -289,6 +300,19 @@ func TestBenchStorePostgres(t *testing.T) {
 		t.Errorf("ratios do not name the postgres store:\n%s", out)
 	}
 	checkPositive(t, out, "ratio ingest", 1)
+	// The server runs on this host in CI: PostgreSQL's CPU per event is
+	// measured for every phase on the PostgreSQL store and for the COPY,
+	// and their ratio is reported.
+	if !strings.Contains(out, "every process of the server (postmaster pid") {
+		t.Fatalf("the report does not say whose CPU PG µs/ev counts:\n%s", out)
+	}
+	for _, l := range []string{"batched HTTP (4 clients)", "single-event HTTP (64 clients)", "batched with ?receipt=proof (4 clients)"} {
+		if nums := numbersAfter(t, out, l); len(nums) < 8 || nums[7] <= 0 {
+			t.Errorf("%s: figures %v, want a positive PG µs/ev as the eighth", l, nums)
+		}
+	}
+	checkPositive(t, out, "COPY FROM, PostgreSQL CPU µs/ev", 1)
+	checkPositive(t, out, "ratio ingest, PostgreSQL CPU per event", 1)
 	// The PostgreSQL store has no background flushes to count.
 	if !regexp.MustCompile(`(?m)^  batched HTTP \(4 clients\) .* -$`).MatchString(out) {
 		t.Errorf("the batched line does not end with - for the flush count:\n%s", out)
@@ -724,5 +748,26 @@ func TestCountFlushes(t *testing.T) {
 	}
 	if got := (&bench{}).countFlushes()(); got != nil {
 		t.Errorf("count without a store count: %d, want nil", *got)
+	}
+}
+
+// TestRatiosPostgresCPU: the ratio of PostgreSQL's CPU per event is the
+// COPY's over trail's, present only when both were measured.
+func TestRatiosPostgresCPU(t *testing.T) {
+	r := &benchReport{
+		Ingest:   throughputResult{EventsPerSec: 10, PGCPUus: 80},
+		Postgres: &postgresResult{Ingest: throughputResult{EventsPerSec: 40, PGCPUus: 40}},
+	}
+	r.ratios()
+	if got := r.Ratios[ratioIngestPGCPU]; got != 0.5 {
+		t.Errorf("PostgreSQL CPU ratio %v, want 0.5 (40 / 80 µs per event)", got)
+	}
+	if got := r.Ratios["ingest"]; got != 0.25 {
+		t.Errorf("events/s ratio %v, want 0.25", got)
+	}
+	r.Ingest.PGCPUus = 0 // not measured (the embedded store, or a remote server)
+	r.ratios()
+	if _, ok := r.Ratios[ratioIngestPGCPU]; ok {
+		t.Errorf("a PostgreSQL CPU ratio without trail's figure: %v", r.Ratios)
 	}
 }
