@@ -4,12 +4,12 @@ package trail_test
 
 import (
 	"bytes"
-	"syscall"
 	"testing"
 	"time"
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/cpuclock"
 )
 
 // prepareEvents returns n generated events made ready as a store makes
@@ -110,11 +110,11 @@ func reportCPU(b *testing.B, cpu0 time.Duration) {
 
 // processCPU returns the user and system CPU time of the process so far.
 func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatalf("getrusage: %v", err)
+	d, err := cpuclock.Process()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // BenchmarkNewUUIDv7 makes ids from a cheap source of randomness, as a

@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"syscall"
 	"testing"
 	"time"
 
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/cpuclock"
 )
 
 // benchBody returns n generated events of one tenant as a batch body,
@@ -107,11 +107,8 @@ func BenchmarkIngestHandlerSingleParallel(b *testing.B) {
 // (the server's goroutines and the store's included), or 0 where the
 // system does not say.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := cpuclock.Process()
+	return d
 }
 
 // TestIngestBodyBufferReuse sends batches of the same length one after

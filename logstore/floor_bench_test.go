@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"hash/crc32"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/cpuclock"
 	"github.com/trail-audit/trail/logstore/block"
 	"github.com/trail-audit/trail/merkle"
 )
@@ -154,9 +154,9 @@ func writeFloorBlock(b *testing.B, buf *bytes.Buffer, tenant string, seg *headSe
 // (the garbage collector's included). The external tests' benchmarks use
 // it too (ProcessCPU in export_test.go).
 func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatalf("getrusage: %v", err)
+	d, err := cpuclock.Process()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }

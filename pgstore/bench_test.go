@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/cpuclock"
 	"github.com/trail-audit/trail/internal/pgcpu"
 	"github.com/trail-audit/trail/pgstore"
 	"github.com/trail-audit/trail/pgstore/pgtest"
@@ -356,17 +356,16 @@ func newCPUMeter(b *testing.B, dsn string) *cpuMeter {
 // read returns the CPU time so far of this process and of the server (0
 // without a server to measure).
 func (m *cpuMeter) read(b *testing.B) (self, pg time.Duration) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
+	self, err := cpuclock.Process()
+	if err != nil {
+		b.Fatal(err)
 	}
 	if m.pg != nil {
-		var err error
 		if pg, err = m.pg.CPU(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), pg
+	return self, pg
 }
 
 // BenchmarkIngestVsCopyMixed is BenchmarkIngestVsCopy with the batches of

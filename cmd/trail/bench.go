@@ -34,6 +34,7 @@ import (
 	trail "github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/checkpoint"
 	"github.com/trail-audit/trail/gen"
+	"github.com/trail-audit/trail/internal/cpuclock"
 	"github.com/trail-audit/trail/internal/pgcpu"
 	"github.com/trail-audit/trail/logstore"
 	"github.com/trail-audit/trail/pgstore"
@@ -887,16 +888,11 @@ func (b *bench) openPGMeter(ctx context.Context) string {
 	return fmt.Sprintf("every process of the server (postmaster pid %d)", b.pgMeter.Postmaster())
 }
 
-// startPGCPU notes the PostgreSQL server's CPU time and returns the
-// function that reports its CPU per event since, in microseconds: 0 when
-// the server is not measured, or when the store under test is not
-// PostgreSQL (the server then only waits for the baseline).
-func (b *bench) startPGCPU() func(events int) float64 {
-	return b.pgCPUSince(b.schema != nil)
-}
-
-// pgCPUSince is startPGCPU for a phase whose work PostgreSQL does when
-// measure is true.
+// pgCPUSince notes the PostgreSQL server's CPU time and returns the
+// function that reports its CPU per event since, in microseconds. It
+// reports 0 when the server is not measured, or when measure is false: a
+// phase whose work PostgreSQL does not do (trail's phases on the embedded
+// store).
 func (b *bench) pgCPUSince(measure bool) func(events int) float64 {
 	none := func(int) float64 { return 0 }
 	if b.pgMeter == nil || !measure {
@@ -915,6 +911,13 @@ func (b *bench) pgCPUSince(measure bool) func(events int) float64 {
 		}
 		return cpuPerEvent(cpu-cpu0, events)
 	}
+}
+
+// benchCPU returns the CPU time (user and system) the process has used
+// so far, or 0 where the system does not say.
+func benchCPU() time.Duration {
+	d, _ := cpuclock.Process()
+	return d
 }
 
 // countFlushes notes the store's count of background flushes and returns
@@ -944,7 +947,7 @@ func (b *bench) postBatches(ctx context.Context, phase, label string, batches []
 	if err != nil {
 		return throughputResult{}, err
 	}
-	flushes, pgCPU := b.countFlushes(), b.startPGCPU()
+	flushes, pgCPU := b.countFlushes(), b.pgCPUSince(b.schema != nil)
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(batches), b.cfg.Concurrency, func(ctx context.Context, i int) error {
 		bt := batches[i]
@@ -984,7 +987,7 @@ func (b *bench) ingestSingle(ctx context.Context) (throughputResult, error) {
 	if err != nil {
 		return throughputResult{}, err
 	}
-	flushes, pgCPU := b.countFlushes(), b.startPGCPU()
+	flushes, pgCPU := b.countFlushes(), b.pgCPUSince(b.schema != nil)
 	cpu0, start := benchCPU(), time.Now()
 	err = parallel(ctx, len(b.singles), b.cfg.SingleConcurrency, func(ctx context.Context, i int) error {
 		r := b.singles[i]

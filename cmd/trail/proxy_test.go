@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -492,9 +491,9 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	for range b.N {
 		direct, proxied = direct[:0], proxied[:0]
 		for range rounds {
-			c0 := processCPU()
+			c0 := benchCPU()
 			direct = append(direct, pacedLoad(rate, time.Second, func() time.Duration { return get(up.URL + "/v1/projects/p_7") })...)
-			c1 := processCPU()
+			c1 := benchCPU()
 			proxied = append(proxied, pacedLoad(rate, time.Second, func() time.Duration { return get(p.URL() + "/v1/projects/p_7") })...)
 			// trail ingests the round's events before the next direct
 			// round, which must not pay for them; the CPU is the proxy's.
@@ -504,7 +503,7 @@ func BenchmarkProxyOverhead(b *testing.B) {
 			}
 			fcancel()
 			directCPU += c1 - c0
-			proxiedCPU += processCPU() - c1
+			proxiedCPU += benchCPU() - c1
 		}
 	}
 	b.StopTimer()
@@ -567,13 +566,4 @@ func latencyAt(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[max(i-1, 0)]
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,11 +6,11 @@ import (
 	"io"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/cpuclock"
 )
 
 // headBlock is the input of one block as a store's flush gives it from a
@@ -83,11 +83,11 @@ func (hb *headBlock) write(w *Writer) error {
 }
 
 func benchCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
+	d, err := cpuclock.Process()
+	if err != nil {
+		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // BenchmarkWriterHead writes blocks as a store's flush does from its
